@@ -1,0 +1,200 @@
+// Package backend defines the contract between a Sluice Limiter and the store
+// that keeps rate-limit state: the in-memory default, Redis, or your own.
+//
+// A Backend is deliberately small. It knows nothing about HTTP, rules,
+// identities or tiers: it receives a key, an algorithm, up to [MaxWindows]
+// windows and a cost, and answers whether the cost was admitted. The Limiter
+// in package core turns requests into these calls.
+//
+// # Writing a backend
+//
+// An implementation must:
+//
+//   - apply a request to all of its windows atomically: either every window
+//     admits the cost and every window is charged, or nothing is charged;
+//   - treat a cost of 0 as a peek, which reports state and changes nothing;
+//   - keep the state of different (Namespace, Key) pairs apart, whatever
+//     bytes they contain;
+//   - read time from [Request.Now] unless it documents a clock of its own
+//     (the Redis backend uses the server's clock by default);
+//   - report a denial as a [Result] with Allowed false, never as an error.
+//     An error means "no answer": the store failed, timed out or the context
+//     ended.
+//
+// The exact admit/deny behaviour of every [Algorithm] is specified by the
+// conformance suite in module github.com/sluicehq/sluice/testkit; run
+// testkit.RunBackendSuite against your implementation.
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// MaxWindows is the largest number of windows one rule, and so one
+// [Request], may have. Four windows cover "per second, per minute, per hour,
+// per day"; keeping the number fixed lets results live on the stack.
+const MaxWindows = 4
+
+// Algorithm selects how a window counts requests.
+type Algorithm uint8
+
+// The algorithms. Each window of a [Request] is evaluated with the request's
+// algorithm; a rule cannot mix algorithms.
+const (
+	// TokenBucket is a token bucket in the GCRA formulation: one stored
+	// timestamp per window. Limit tokens refill evenly over Period, and the
+	// bucket holds at most Burst tokens (Limit when Burst is 0). It is the
+	// default algorithm, and the only one that supports throttling
+	// ([Request.MaxDelay]).
+	TokenBucket Algorithm = iota
+	// SlidingLog admits at most Limit units in any interval of length Period
+	// (a request at time t counts during [t, t+Period)). It is exact and
+	// stores one entry per admitted request.
+	SlidingLog
+	// SlidingWindow is the sliding window counter: two fixed-window counters,
+	// the previous one weighted by how much of it still overlaps the sliding
+	// window. It approximates SlidingLog in constant memory.
+	SlidingWindow
+	// FixedWindow counts units in windows aligned to multiples of Period
+	// since the Unix epoch, so a 24h window resets at midnight UTC and every
+	// instance agrees on the boundary.
+	FixedWindow
+	// Concurrency limits the units in flight: each admitted request holds a
+	// lease of Cost units until it is released with Backend.Release or its
+	// lease (the window's Period) expires.
+	Concurrency
+
+	numAlgorithms
+)
+
+var algorithmNames = [numAlgorithms]string{
+	TokenBucket:   "token_bucket",
+	SlidingLog:    "sliding_log",
+	SlidingWindow: "sliding_window",
+	FixedWindow:   "fixed_window",
+	Concurrency:   "concurrency",
+}
+
+// String returns the algorithm's configuration name, such as "token_bucket".
+func (a Algorithm) String() string {
+	if a < numAlgorithms {
+		return algorithmNames[a]
+	}
+	return fmt.Sprintf("Algorithm(%d)", uint8(a))
+}
+
+// Valid reports whether a is one of the defined algorithms.
+func (a Algorithm) Valid() bool { return a < numAlgorithms }
+
+// ParseAlgorithm returns the algorithm whose [Algorithm.String] is s.
+func ParseAlgorithm(s string) (Algorithm, error) {
+	for a, name := range algorithmNames {
+		if name == s {
+			return Algorithm(a), nil
+		}
+	}
+	return 0, fmt.Errorf("backend: unknown algorithm %q", s)
+}
+
+// Window is one limit of a request: at most Limit units per Period.
+type Window struct {
+	// Limit is the number of units admitted per Period. A Limit of 0
+	// admits nothing.
+	Limit int64
+	// Period is the length of the window; for Concurrency it is the lease
+	// after which an unreleased slot frees itself. It must be positive.
+	Period time.Duration
+	// Burst is the token bucket's capacity; 0 means Limit. Other
+	// algorithms ignore it.
+	Burst int64
+}
+
+// Capacity returns the most units the window can ever admit at once: Burst
+// for a token bucket with a burst, Limit otherwise.
+func (w Window) Capacity(a Algorithm) int64 {
+	if a == TokenBucket && w.Burst > 0 {
+		return w.Burst
+	}
+	return w.Limit
+}
+
+// Request asks a backend to charge Cost units to every window of one key.
+type Request struct {
+	// Namespace separates rules (or rule groups) and identity kinds; it is
+	// constant per rule and fits in a key prefix.
+	Namespace string
+	// Key identifies the client within Namespace. It may contain any bytes.
+	Key string
+	// Algorithm selects how every window counts.
+	Algorithm Algorithm
+	// Windows are the limits, 1 to MaxWindows of them. For Concurrency
+	// there is exactly one. The backend must not modify or retain the
+	// slice.
+	Windows []Window
+	// Cost is the number of units to charge. 0 is a peek: the backend
+	// reports whether one unit would be admitted and charges nothing.
+	Cost int64
+	// MaxDelay, for TokenBucket, lets the backend admit a request that
+	// conforms within MaxDelay: it is charged now and the Result carries the
+	// Delay the caller must wait before serving it.
+	MaxDelay time.Duration
+	// Lease identifies a Concurrency slot, unique per acquisition. It is
+	// set by the Limiter; Release frees the slot with the same Lease.
+	Lease uint64
+	// Now is the caller's clock reading.
+	Now time.Time
+}
+
+// WindowResult is the state of one window after a Request.
+type WindowResult struct {
+	// Remaining is the number of units the window would still admit now.
+	Remaining int64
+	// ResetAfter is the time until the window has its full capacity back
+	// if no more units are charged; 0 when it is already full.
+	ResetAfter time.Duration
+	// RetryAfter is the time until this window would admit the request's
+	// cost (one unit for a peek); 0 when it admits it now. A cost that the
+	// window can never admit (a Limit of 0, or a cost above its capacity)
+	// reports the window's Period.
+	RetryAfter time.Duration
+}
+
+// Result is a backend's answer to a Request.
+type Result struct {
+	// Allowed reports whether the cost was admitted and charged to every
+	// window. For a peek it reports whether one unit would be admitted.
+	Allowed bool
+	// Delay is how long the caller must wait before serving an admitted
+	// request; it is positive only when Request.MaxDelay allowed the
+	// backend to admit a request that did not yet conform.
+	Delay time.Duration
+	// Windows holds one WindowResult per request window, in order.
+	Windows [MaxWindows]WindowResult
+}
+
+// Backend stores rate-limit state. Implementations must be safe for
+// concurrent use. See the package documentation for the full contract.
+type Backend interface {
+	// Apply charges req.Cost to every window of (req.Namespace, req.Key)
+	// atomically, or to none if any window denies it, and reports the
+	// state of every window. A denial is a Result with Allowed false; an
+	// error means that no decision could be made.
+	Apply(ctx context.Context, req Request) (Result, error)
+
+	// Release frees the Concurrency lease req.Lease held by
+	// (req.Namespace, req.Key). Releasing a lease that is unknown, expired
+	// or already released is not an error.
+	Release(ctx context.Context, req Request) error
+
+	// Reset forgets all state of (namespace, key), for every algorithm.
+	Reset(ctx context.Context, namespace, key string) error
+}
+
+// Pinger is implemented by backends that can check their health, such as a
+// network store. The Limiter's health check uses it when present.
+type Pinger interface {
+	// Ping checks that the backend is reachable and answering.
+	Ping(ctx context.Context) error
+}

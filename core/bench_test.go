@@ -1,0 +1,94 @@
+package core_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/clock"
+)
+
+// benchAlgorithms are the algorithms a whole decision is benchmarked with:
+// limits high enough that the hot key is never denied.
+var benchAlgorithms = []struct {
+	name string
+	rule core.Rule
+}{
+	{"token_bucket", core.Rule{Algorithm: core.TokenBucket, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
+	{"fixed_window", core.Rule{Algorithm: core.FixedWindow, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
+	{"sliding_window", core.Rule{Algorithm: core.SlidingWindow, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
+}
+
+// BenchmarkDecide measures a whole decision from a Request: the client key
+// from the remote address, rule matching and the in-memory backend.
+func BenchmarkDecide(b *testing.B) {
+	ctx := context.Background()
+	for _, alg := range benchAlgorithms {
+		newLimiter := func(b *testing.B) *core.Limiter {
+			rule := alg.rule
+			rule.Name = "api"
+			rule.Path = "/api/**"
+			lim, err := core.New(
+				core.WithRules(rule, core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(5)}}),
+				core.WithDefault(core.PerSecond(1<<40)),
+				core.WithClock(clock.NewFake(time.Unix(1_700_000_000, 0))),
+			)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { lim.Close() })
+			return lim
+		}
+		req := core.Request{Method: "GET", Path: "/api/items", RemoteAddr: "203.0.113.7:51234", Header: http.Header{}}
+		b.Run(alg.name+"/hot-key-serial", func(b *testing.B) {
+			lim := newLimiter(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := lim.Decide(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg.name+"/hot-key-parallel", func(b *testing.B) {
+			lim := newLimiter(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := lim.Decide(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		b.Run(alg.name+"/100k-keys-parallel", func(b *testing.B) {
+			lim := newLimiter(b)
+			reqs := make([]core.Request, 100_000)
+			for i := range reqs {
+				reqs[i] = req
+				reqs[i].RemoteAddr = fmt.Sprintf("10.%d.%d.%d:4000", i>>16, (i>>8)&255, i&255)
+				if _, err := lim.Decide(ctx, reqs[i]); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(len(reqs))
+				for pb.Next() {
+					if _, err := lim.Decide(ctx, reqs[i]); err != nil {
+						b.Error(err)
+						return
+					}
+					if i++; i == len(reqs) {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}

@@ -1,0 +1,192 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/sluicehq/sluice/core/backend"
+)
+
+// Outcome is what a Decision says to do with a request.
+type Outcome uint8
+
+// The outcomes. [Outcome.Proceed] tells which ones let the request through.
+const (
+	// Allowed: the request is within its limits and was charged.
+	Allowed Outcome = iota + 1
+	// Denied: the request is over a limit; answer 429 and nothing was
+	// charged.
+	Denied
+	// Delayed: the request was charged and may proceed after waiting the
+	// Decision's Delay (throttling, Rule.MaxDelay).
+	Delayed
+	// Exempt: no limit applies (an exempt rule, or no rule matched).
+	Exempt
+	// ShadowDenied: the request is over a limit of a shadow rule; it
+	// proceeds and the denial is only reported.
+	ShadowDenied
+	// FailOpen: the backend failed and the failure mode lets the request
+	// through unlimited.
+	FailOpen
+	// FailClosed: the backend failed and the failure mode rejects the
+	// request; answer 503.
+	FailClosed
+)
+
+var outcomeNames = [...]string{
+	Allowed:      "allowed",
+	Denied:       "denied",
+	Delayed:      "delayed",
+	Exempt:       "exempt",
+	ShadowDenied: "shadow_denied",
+	FailOpen:     "fail_open",
+	FailClosed:   "fail_closed",
+}
+
+// String returns the outcome's name, such as "shadow_denied", as used in
+// metrics and logs.
+func (o Outcome) String() string {
+	if o > 0 && int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return fmt.Sprintf("Outcome(%d)", uint8(o))
+}
+
+// Proceed reports whether a request with this outcome should be served:
+// true for Allowed, Delayed (after the delay), Exempt, ShadowDenied and
+// FailOpen.
+func (o Outcome) Proceed() bool {
+	switch o {
+	case Allowed, Delayed, Exempt, ShadowDenied, FailOpen:
+		return true
+	}
+	return false
+}
+
+// WindowState is the state of one window of the matched rule after a
+// decision.
+type WindowState struct {
+	// Limit is the window's limit, with its policy name filled in.
+	Limit Limit
+	// Remaining is the number of units the window would still admit.
+	Remaining int64
+	// ResetAfter is the time until the window has its full quota back if
+	// the client sends nothing more; 0 when it already has.
+	ResetAfter time.Duration
+	// RetryAfter is the time until this window would admit the request;
+	// 0 when it admits it now.
+	RetryAfter time.Duration
+}
+
+// Decision is the verdict on one request. The zero value is not a valid
+// decision.
+//
+// Limit, Remaining, ResetAfter and RetryAfter describe the window that
+// constrains the client most: on a denial the violated window with the
+// longest wait, otherwise the window with the least remaining. Windows
+// lists every window of the rule, for policy headers.
+type Decision struct {
+	// Outcome says what to do with the request.
+	Outcome Outcome
+	// Rule is the name of the matched rule; empty when none matched.
+	Rule string
+	// Client is the identity the request was counted against.
+	Client Identity
+	// Limit is the most constraining window's limit per its period.
+	Limit int64
+	// Remaining is what that window would still admit; -1 when unknown
+	// (the backend failed).
+	Remaining int64
+	// ResetAfter is the time until that window has its full quota back.
+	ResetAfter time.Duration
+	// RetryAfter is the time until the request would be admitted; set
+	// when the outcome is Denied or ShadowDenied, 0 otherwise.
+	RetryAfter time.Duration
+	// Delay is how long to wait before serving a Delayed request.
+	Delay time.Duration
+	// At is when the decision was made, by the Limiter's clock.
+	At time.Time
+	// Err is the backend error behind a FailOpen or FailClosed outcome, for
+	// logs and metrics. Never send it to a client.
+	Err error
+
+	windows [MaxWindows]WindowState
+	nwin    uint8
+	release releaser
+}
+
+// releaser remembers what Release needs to free a concurrency slot.
+type releaser struct {
+	lim   *Limiter
+	rule  *compiledRule
+	lease uint64
+}
+
+// Windows returns the state of every window of the matched rule, in the
+// rule's order. It is empty for Exempt, FailOpen and FailClosed decisions.
+// The slice aliases d.
+func (d *Decision) Windows() []WindowState { return d.windows[:d.nwin] }
+
+// Reset returns the time at which the most constraining window has its full
+// quota back.
+func (d *Decision) Reset() time.Time { return d.At.Add(d.ResetAfter) }
+
+// Release frees the concurrency slot an Allowed or Delayed decision of a
+// Concurrency rule holds; call it when the request is done, typically with
+// defer. For any other decision it does nothing. Calling it more than once is
+// harmless. Errors go to the Limiter's error handler: an unreleased slot
+// still frees itself when its lease expires.
+func (d *Decision) Release() {
+	r := d.release
+	if r.lim == nil {
+		return
+	}
+	d.release = releaser{}
+	r.lim.release(context.Background(), r.rule, d.Client, r.lease)
+}
+
+// ReleaseContext is Release with a context bounding the backend call.
+func (d *Decision) ReleaseContext(ctx context.Context) {
+	r := d.release
+	if r.lim == nil {
+		return
+	}
+	d.release = releaser{}
+	r.lim.release(ctx, r.rule, d.Client, r.lease)
+}
+
+// fill sets the windows and the most constraining one from a backend result.
+func (d *Decision) fill(rule *compiledRule, res *backend.Result) {
+	primary := -1
+	for i := range rule.windows {
+		wr := res.Windows[i]
+		d.windows[i] = WindowState{
+			Limit:      rule.Limits[i],
+			Remaining:  wr.Remaining,
+			ResetAfter: wr.ResetAfter,
+			RetryAfter: wr.RetryAfter,
+		}
+		if primary < 0 || constrains(&d.windows[i], &d.windows[primary]) {
+			primary = i
+		}
+	}
+	d.nwin = uint8(len(rule.windows))
+	p := &d.windows[primary]
+	d.Limit, d.Remaining, d.ResetAfter = p.Limit.N, p.Remaining, p.ResetAfter
+	if !res.Allowed {
+		d.RetryAfter = p.RetryAfter
+	}
+}
+
+// constrains reports whether window a constrains the client more than b:
+// a longer wait, then less remaining, then a longer reset.
+func constrains(a, b *WindowState) bool {
+	switch {
+	case a.RetryAfter != b.RetryAfter:
+		return a.RetryAfter > b.RetryAfter
+	case a.Remaining != b.Remaining:
+		return a.Remaining < b.Remaining
+	}
+	return a.ResetAfter > b.ResetAfter
+}

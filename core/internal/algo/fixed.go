@@ -1,0 +1,48 @@
+package algo
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/core/backend"
+)
+
+// FixedState is the stored state of a fixed window: the end of the window
+// that Count belongs to. The state can be forgotten at End.
+type FixedState struct {
+	End   int64
+	Count int64
+}
+
+// Fixed evaluates a fixed window aligned to multiples of Period since the
+// Unix epoch. It returns the state to store if the request is admitted and
+// charged. Windows never move backwards: a state from a later window (written
+// by a caller whose clock runs ahead) is used as the current one.
+func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedState, r backend.WindowResult, ok bool) {
+	c, peek := unit(cost)
+	p := int64(w.Period)
+	end := floorDiv(now, p)*p + p
+	count := int64(0)
+	if s.End >= end {
+		end, count = s.End, s.Count
+	}
+	cur := FixedState{End: end, Count: count}
+	state := backend.WindowResult{Remaining: max(0, w.Limit-count)}
+	if count > 0 {
+		state.ResetAfter = time.Duration(end - now)
+	}
+	switch {
+	case c > w.Limit:
+		state.RetryAfter = time.Duration(never(w))
+		return cur, state, false
+	case count+c > w.Limit:
+		state.RetryAfter = time.Duration(end - now)
+		return cur, state, false
+	case peek:
+		return cur, state, true
+	}
+	cur.Count += c
+	return cur, backend.WindowResult{
+		Remaining:  w.Limit - cur.Count,
+		ResetAfter: time.Duration(end - now),
+	}, true
+}

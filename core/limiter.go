@@ -1,0 +1,257 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/clock"
+	"github.com/sluicehq/sluice/core/memory"
+)
+
+// Limiter decides whether requests may proceed. It is safe for concurrent
+// use; create one with [New] and share it.
+//
+// Three calls cover what callers need:
+//
+//   - Decide is the one HTTP middleware calls: it finds the rule and the
+//     client, charges the request's cost and returns the Decision.
+//   - Peek returns the Decision a request would get without charging
+//     anything, for admin endpoints and support ("why is this client
+//     blocked, and until when?").
+//   - Reset forgets a client's usage of the rule a request matches.
+//
+// # Rules
+//
+// Each request is matched to one rule. The route template (when the framework
+// provides one) is tried before the path; for each, an exact Path beats a
+// "/**" prefix, a longer prefix beats a shorter one, and a rule listing the
+// request's method beats one that lists no methods. A request no rule matches
+// gets the default rule (empty Path), or is Exempt when there is none.
+//
+// # Failures
+//
+// A denial is a Decision, never an error. When the backend fails, the
+// failure mode decides (FailOpen or FailClosed) and the Decision's Err says
+// why. Decide returns an error only when no decision can be made at all: the
+// Limiter is closed, the identifier failed, or ctx ended.
+type Limiter struct {
+	rules      atomic.Pointer[ruleSet]
+	backend    backend.Backend
+	owned      io.Closer // the default backend, closed by Close
+	clock      clock.Clock
+	identifier Identifier
+	failure    FailureMode
+	onError    func(error)
+	leases     atomic.Uint64
+	closed     atomic.Bool
+	closeOnce  sync.Once
+}
+
+// New returns a Limiter with the given options. It returns an error, joining
+// one *ConfigError per problem, if the rules are invalid.
+func New(opts ...Option) (*Limiter, error) {
+	var cfg config
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	rules, err := compileRules(cfg.rules)
+	if err != nil {
+		return nil, err
+	}
+	l := &Limiter{
+		backend:    cfg.backend,
+		clock:      cfg.clock,
+		identifier: cfg.identifier,
+		failure:    cfg.failure,
+		onError:    cfg.onError,
+	}
+	if l.clock == nil {
+		l.clock = clock.Real
+	}
+	if l.identifier == nil {
+		l.identifier = RemoteIP()
+	}
+	if l.onError == nil {
+		l.onError = func(error) {}
+	}
+	if l.backend == nil {
+		m := memory.New(memory.WithClock(l.clock))
+		l.backend, l.owned = m, m
+	}
+	l.leases.Store(rand.Uint64())
+	l.rules.Store(newRuleSet(rules))
+	return l, nil
+}
+
+// Decide decides on one request and charges its cost when it is admitted.
+// See [Limiter] for how the rule is chosen and when an error is returned.
+func (l *Limiter) Decide(ctx context.Context, r Request) (Decision, error) {
+	return l.decide(ctx, &r, false)
+}
+
+// Peek returns the Decision r would get without charging anything: Allowed
+// when one more unit would be admitted now, Denied with RetryAfter otherwise,
+// and the remaining quota of every window. Concurrency rules acquire nothing.
+func (l *Limiter) Peek(ctx context.Context, r Request) (Decision, error) {
+	return l.decide(ctx, &r, true)
+}
+
+// Reset forgets the usage that r's client has of the rule r matches (of its
+// group, if the rule has one). It does nothing for an exempt request.
+func (l *Limiter) Reset(ctx context.Context, r Request) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	rule := l.rules.Load().match(r.Method, r.Path, r.Route)
+	if rule == nil || rule.Exempt {
+		return nil
+	}
+	id, err := l.identify(ctx, &r)
+	if err != nil {
+		return err
+	}
+	if err := l.backend.Reset(ctx, rule.ns[id.Kind], id.Value); err != nil {
+		return fmt.Errorf("%w: reset: %w", ErrBackendUnavailable, err)
+	}
+	return nil
+}
+
+// SetRules replaces the Limiter's rules atomically. Decisions in progress
+// finish with the old rules. Counters are kept by rule name (or group), so a
+// rule whose limit changes keeps its clients' usage. On error the old rules
+// stay.
+func (l *Limiter) SetRules(rules ...Rule) error {
+	compiled, err := compileRules(rules)
+	if err != nil {
+		return err
+	}
+	l.rules.Store(newRuleSet(compiled))
+	return nil
+}
+
+// Rules returns a copy of the active rules, with defaults filled in.
+func (l *Limiter) Rules() []Rule {
+	rs := l.rules.Load().rules
+	out := make([]Rule, len(rs))
+	for i, r := range rs {
+		out[i] = r.Rule
+		out[i].Methods = slices.Clone(r.Methods)
+		out[i].Limits = slices.Clone(r.Limits)
+	}
+	return out
+}
+
+// Close stops the Limiter's background work and closes the backend it
+// created by default; a backend passed with WithBackend is left open. After
+// Close, Decide, Peek and Reset return ErrClosed. Close is idempotent.
+func (l *Limiter) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		if l.owned != nil {
+			err = l.owned.Close()
+		}
+	})
+	return err
+}
+
+func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
+	id := r.Identity
+	if id.Kind == KindNone {
+		var err error
+		if id, err = l.identifier.Identify(ctx, *r); err != nil {
+			return Identity{}, fmt.Errorf("sluice: identify: %w", err)
+		}
+	}
+	if id.Kind == KindNone || id.Kind >= numKinds {
+		id.Kind = KindCustom
+	}
+	return id, nil
+}
+
+func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, error) {
+	if l.closed.Load() {
+		return Decision{}, ErrClosed
+	}
+	now := l.clock.Now()
+	rule := l.rules.Load().match(r.Method, r.Path, r.Route)
+	if rule == nil {
+		return Decision{Outcome: Exempt, At: now}, nil
+	}
+	if rule.Exempt {
+		return Decision{Outcome: Exempt, Rule: rule.Name, At: now}, nil
+	}
+	id, err := l.identify(ctx, r)
+	if err != nil {
+		return Decision{}, err
+	}
+	req := backend.Request{
+		Namespace: rule.ns[id.Kind],
+		Key:       id.Value,
+		Algorithm: rule.Algorithm,
+		Windows:   rule.windows,
+		Cost:      rule.Cost,
+		MaxDelay:  rule.MaxDelay,
+		Now:       now,
+	}
+	if r.Cost > 0 {
+		req.Cost = r.Cost
+	}
+	if peek {
+		req.Cost, req.MaxDelay = 0, 0
+	} else if rule.Algorithm == Concurrency {
+		if req.Lease = l.leases.Add(1); req.Lease == 0 { // 0 means "no lease"
+			req.Lease = l.leases.Add(1)
+		}
+	}
+	d := Decision{Rule: rule.Name, Client: id, At: now}
+	res, err := l.backend.Apply(ctx, req)
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return Decision{}, ctxErr
+		}
+		d.Err = fmt.Errorf("%w: %w", ErrBackendUnavailable, err)
+		d.Limit, d.Remaining = rule.windows[0].Limit, -1
+		d.Outcome = FailOpen
+		if l.failure == FailModeClosed {
+			d.Outcome = FailClosed
+		}
+		return d, nil
+	}
+	d.fill(rule, &res)
+	switch {
+	case !res.Allowed && rule.Shadow && !peek:
+		d.Outcome = ShadowDenied
+	case !res.Allowed:
+		d.Outcome = Denied
+	case res.Delay > 0:
+		d.Outcome, d.Delay = Delayed, res.Delay
+	default:
+		d.Outcome = Allowed
+	}
+	if res.Allowed && req.Lease != 0 {
+		d.release = releaser{lim: l, rule: rule, lease: req.Lease}
+	}
+	return d, nil
+}
+
+func (l *Limiter) release(ctx context.Context, rule *compiledRule, id Identity, lease uint64) {
+	err := l.backend.Release(ctx, backend.Request{
+		Namespace: rule.ns[id.Kind],
+		Key:       id.Value,
+		Algorithm: rule.Algorithm,
+		Windows:   rule.windows,
+		Lease:     lease,
+		Now:       l.clock.Now(),
+	})
+	if err != nil {
+		l.onError(fmt.Errorf("%w: release: %w", ErrBackendUnavailable, err))
+	}
+}

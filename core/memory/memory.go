@@ -1,0 +1,236 @@
+// Package memory is Sluice's in-process backend, and the default when no
+// backend is configured.
+//
+//	b := memory.New()
+//	defer b.Close()
+//
+// State lives in a fixed number of shards, each a set of maps behind its own
+// mutex, so concurrent decisions on different keys rarely contend. Keys are
+// stored as 128-bit keyed digests of (namespace, key), never as the strings:
+// a token-bucket key costs one digest and one timestamp, and two different
+// keys share state only if 128 random bits collide. The digest seed is
+// random per Backend, so clients cannot craft colliding keys.
+//
+// A key whose windows have fully reset costs nothing: it is dropped lazily
+// and by a background sweeper, and shard maps are rebuilt when they shrink
+// well below their peak. [WithMaxKeys] bounds memory under a flood of new
+// keys (see its documentation for the eviction rule).
+//
+// The state is per process: two instances of a service each have their own.
+// Use the Redis backend to share limits across instances.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/clock"
+)
+
+var _ backend.Backend = (*Backend)(nil)
+
+// ErrInvalidRequest is returned for a request that breaks the backend
+// contract, such as one with no windows or a non-positive period.
+var ErrInvalidRequest = errors.New("memory: invalid request")
+
+// Backend is the in-memory backend. It is safe for concurrent use. Create it
+// with [New]; call [Backend.Close] to stop its sweeper.
+type Backend struct {
+	shards    []shard
+	mask      uint64
+	seeds     [2]maphash.Seed
+	clock     clock.Clock
+	maxPer    int // max entries per shard; 0 is unbounded
+	sweepStop chan struct{}
+	sweepDone chan struct{}
+	closeOnce sync.Once
+}
+
+// New returns an in-memory backend configured by opts. It starts a sweeper
+// goroutine unless [WithSweepInterval] is 0; [Backend.Close] stops it.
+func New(opts ...Option) *Backend {
+	cfg := config{shards: defaultShards, sweep: defaultSweep, clock: clock.Real}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	n := 1
+	for n < cfg.shards {
+		n <<= 1
+	}
+	b := &Backend{
+		shards: make([]shard, n),
+		mask:   uint64(n - 1),
+		seeds:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
+		clock:  cfg.clock,
+	}
+	if cfg.maxKeys > 0 {
+		b.maxPer = max(1, (cfg.maxKeys+n-1)/n)
+	}
+	for i := range b.shards {
+		b.shards[i].init()
+	}
+	if cfg.sweep > 0 {
+		b.sweepStop = make(chan struct{})
+		b.sweepDone = make(chan struct{})
+		go b.sweeper(cfg.sweep)
+	}
+	return b
+}
+
+// Apply implements [backend.Backend]. It never blocks on anything but a
+// shard's mutex and never returns an error for a valid request.
+func (b *Backend) Apply(_ context.Context, req backend.Request) (backend.Result, error) {
+	if err := check(req); err != nil {
+		return backend.Result{}, err
+	}
+	k := b.digest(req.Namespace, req.Key)
+	sh := b.shard(k)
+	now := req.Now.UnixNano()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	switch req.Algorithm {
+	case backend.TokenBucket:
+		return sh.applyGCRA(b, k, now, req), nil
+	case backend.FixedWindow:
+		return sh.applyFixed(b, k, now, req), nil
+	case backend.SlidingWindow:
+		return sh.applySliding(b, k, now, req), nil
+	case backend.SlidingLog:
+		return sh.applyLog(b, k, now, req), nil
+	default: // backend.Concurrency; check rejects anything else
+		return sh.applyLeases(b, k, now, req), nil
+	}
+}
+
+// Release implements [backend.Backend].
+func (b *Backend) Release(_ context.Context, req backend.Request) error {
+	k := b.digest(req.Namespace, req.Key)
+	sh := b.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if ls, ok := sh.cc[k]; ok && ls.Remove(req.Lease) && ls.Len() == 0 {
+		delete(sh.cc, k)
+	}
+	return nil
+}
+
+// Reset implements [backend.Backend].
+func (b *Backend) Reset(_ context.Context, namespace, key string) error {
+	k := b.digest(namespace, key)
+	sh := b.shard(k)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for i := range backend.MaxWindows {
+		wk := k.window(i)
+		delete(sh.tb, wk)
+		delete(sh.fw, wk)
+		delete(sh.sw, wk)
+		delete(sh.sl, wk)
+	}
+	delete(sh.cc, k)
+	return nil
+}
+
+// Len returns the number of stored window states, expired or not, across
+// all shards. A key with three windows counts three.
+func (b *Backend) Len() int {
+	n := 0
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		n += sh.len()
+		sh.mu.Unlock()
+	}
+	return n
+}
+
+// Close stops the sweeper. It is idempotent and returns nil. The backend
+// keeps answering after Close; only background work stops.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		if b.sweepStop != nil {
+			close(b.sweepStop)
+			<-b.sweepDone
+		}
+	})
+	return nil
+}
+
+func (b *Backend) sweeper(every time.Duration) {
+	defer close(b.sweepDone)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.sweepStop:
+			return
+		case <-t.C:
+			b.sweep(b.clock.Now().UnixNano())
+		}
+	}
+}
+
+// sweep drops every state that has fully reset at now, one shard at a time.
+func (b *Backend) sweep(now int64) {
+	for i := range b.shards {
+		sh := &b.shards[i]
+		sh.mu.Lock()
+		sh.sweep(now)
+		sh.mu.Unlock()
+	}
+}
+
+func check(req backend.Request) error {
+	if n := len(req.Windows); n == 0 || n > backend.MaxWindows {
+		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, backend.MaxWindows)
+	}
+	if !req.Algorithm.Valid() {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, req.Algorithm)
+	}
+	if req.Algorithm == backend.Concurrency && len(req.Windows) != 1 {
+		return fmt.Errorf("%w: concurrency takes exactly one window", ErrInvalidRequest)
+	}
+	for _, w := range req.Windows {
+		if w.Period <= 0 || w.Limit < 0 || w.Burst < 0 {
+			return fmt.Errorf("%w: window %+v", ErrInvalidRequest, w)
+		}
+	}
+	if req.Cost < 0 {
+		return fmt.Errorf("%w: negative cost %d", ErrInvalidRequest, req.Cost)
+	}
+	return nil
+}
+
+// dkey is the 128-bit digest of (namespace, key), or of one of its windows.
+type dkey struct{ a, b uint64 }
+
+// window returns the digest of window i of the key.
+func (k dkey) window(i int) dkey {
+	return dkey{k.a, k.b ^ uint64(i)*0x9e3779b97f4a7c15}
+}
+
+func (b *Backend) digest(namespace, key string) dkey {
+	return dkey{hash(b.seeds[0], namespace, key), hash(b.seeds[1], namespace, key)}
+}
+
+// hash hashes the pair unambiguously: the namespace's length comes first.
+func hash(seed maphash.Seed, namespace, key string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	var n [8]byte
+	l := uint64(len(namespace))
+	for i := range n {
+		n[i] = byte(l >> (8 * i))
+	}
+	h.Write(n[:])
+	h.WriteString(namespace)
+	h.WriteString(key)
+	return h.Sum64()
+}
+
+func (b *Backend) shard(k dkey) *shard { return &b.shards[k.a&b.mask] }

@@ -1,0 +1,58 @@
+package memory
+
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/core/clock"
+)
+
+const (
+	defaultShards = 256
+	defaultSweep  = 30 * time.Second
+)
+
+type config struct {
+	shards  int
+	maxKeys int
+	sweep   time.Duration
+	clock   clock.Clock
+}
+
+// Option configures a [Backend].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithShards sets the number of shards, rounded up to a power of two.
+// More shards mean less lock contention between keys. The default is 256.
+func WithShards(n int) Option {
+	return optionFunc(func(c *config) { c.shards = max(1, n) })
+}
+
+// WithMaxKeys bounds the number of stored window states (a key with three
+// windows stores three). The bound is split evenly across shards. When a new
+// state would exceed its shard's share, the backend evicts, from a random
+// sample of 8 states in that shard, the one that expires first: an expired
+// state if the sample holds one, otherwise the state closest to being
+// forgotten anyway. An evicted client starts afresh, so a bound set too low
+// lets clients exceed their limits; size it above the number of clients
+// active within your longest window. The default, 0, is unbounded.
+func WithMaxKeys(n int) Option {
+	return optionFunc(func(c *config) { c.maxKeys = max(0, n) })
+}
+
+// WithSweepInterval sets how often the background sweeper drops fully reset
+// states and returns their memory. 0 disables the sweeper; expired states
+// are then only overwritten when their key returns. The default is 30s.
+func WithSweepInterval(d time.Duration) Option {
+	return optionFunc(func(c *config) { c.sweep = max(0, d) })
+}
+
+// WithClock sets the clock the sweeper reads to decide what has expired.
+// Decisions themselves use the time in each request. The default is
+// [clock.Real].
+func WithClock(c clock.Clock) Option {
+	return optionFunc(func(cfg *config) { cfg.clock = c })
+}

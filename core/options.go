@@ -1,0 +1,90 @@
+package core
+
+import (
+	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/clock"
+)
+
+// FailureMode says what a Limiter decides when its backend fails.
+type FailureMode uint8
+
+// The failure modes.
+const (
+	// FailModeOpen lets requests through unlimited while the backend fails
+	// (the FailOpen outcome): availability over protection. It is the
+	// default.
+	FailModeOpen FailureMode = iota
+	// FailModeClosed rejects requests while the backend fails (the
+	// FailClosed outcome, a 503 in the HTTP adapters): protection over
+	// availability.
+	FailModeClosed
+)
+
+// String returns "open" or "closed".
+func (m FailureMode) String() string {
+	if m == FailModeClosed {
+		return "closed"
+	}
+	return "open"
+}
+
+type config struct {
+	rules      []Rule
+	backend    backend.Backend
+	clock      clock.Clock
+	identifier Identifier
+	failure    FailureMode
+	onError    func(error)
+}
+
+// Option configures a [Limiter].
+type Option interface{ apply(*config) }
+
+type optionFunc func(*config)
+
+func (f optionFunc) apply(c *config) { f(c) }
+
+// WithRules adds rules to the Limiter. At least one rule is required; a
+// rule with an empty Path is the default rule.
+func WithRules(rules ...Rule) Option {
+	return optionFunc(func(c *config) { c.rules = append(c.rules, rules...) })
+}
+
+// WithDefault adds a default rule named "default" with the given limits: it
+// applies to every request that no other rule matches.
+func WithDefault(limits ...Limit) Option {
+	return WithRules(Rule{Name: "default", Limits: limits})
+}
+
+// WithBackend sets where state is kept. The default is a new in-memory
+// backend (package memory) that the Limiter owns and closes. A backend passed
+// here stays the caller's: Close does not close it, so one backend can serve
+// several Limiters.
+func WithBackend(b backend.Backend) Option {
+	return optionFunc(func(c *config) { c.backend = b })
+}
+
+// WithClock sets the clock decisions read. The default is [clock.Real]; tests
+// pass a [clock.Fake].
+func WithClock(clk clock.Clock) Option {
+	return optionFunc(func(c *config) { c.clock = clk })
+}
+
+// WithIdentifier sets how the client of a request is found. The default is
+// [RemoteIP], which trusts no header.
+func WithIdentifier(id Identifier) Option {
+	return optionFunc(func(c *config) { c.identifier = id })
+}
+
+// WithFailureMode sets what the Limiter decides when the backend fails. The
+// default is FailModeOpen.
+func WithFailureMode(m FailureMode) Option {
+	return optionFunc(func(c *config) { c.failure = m })
+}
+
+// WithErrorHandler sets a function that receives errors that do not reach a
+// caller, such as a failed Release. It must be safe for concurrent use and
+// should not block. The default discards them.
+func WithErrorHandler(f func(error)) Option {
+	return optionFunc(func(c *config) { c.onError = f })
+}

@@ -1,0 +1,269 @@
+package core
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluicehq/sluice/core/backend"
+)
+
+// Rule says which requests are limited, how, and how much.
+//
+// A request is matched to exactly one rule: the most specific rule whose
+// Path pattern and Methods match it (see [Limiter] for the order), or the
+// default rule (the rule with an empty Path) when none does. Each rule has its
+// own counters per client unless rules share a Group.
+type Rule struct {
+	// Name identifies the rule in decisions, headers, metrics and logs.
+	// Names are unique within a Limiter. Empty means "default" for the
+	// default rule and the Path otherwise.
+	Name string
+
+	// Path is the pattern of the paths or route templates the rule
+	// applies to: an exact path ("/login") or a prefix ending in "/**"
+	// ("/api/**" matches "/api" and everything below it). Empty makes the
+	// rule the default rule, which matches every request that no other rule
+	// matches.
+	Path string
+
+	// Methods restricts the rule to these HTTP methods. Empty matches any
+	// method. A rule with methods takes precedence over a rule with the same
+	// Path and no methods.
+	Methods []string
+
+	// Algorithm selects how the rule counts; the default is TokenBucket.
+	Algorithm Algorithm
+
+	// Limits are the rule's windows, 1 to MaxWindows of them. A request is
+	// admitted only if every window admits it, and then every window is
+	// charged.
+	Limits []Limit
+
+	// Cost is the number of units a request charges; the default is 1. A
+	// Request may override it.
+	Cost int64
+
+	// MaxDelay turns a TokenBucket rule into a throttle: a request that
+	// would conform within MaxDelay is admitted with a Delay instead of
+	// denied. 0 disables throttling.
+	MaxDelay time.Duration
+
+	// Lease is how long a Concurrency slot is held if it is never released
+	// (say, the process crashed). The default is 30s.
+	Lease time.Duration
+
+	// Group makes rules with the same Group share one set of counters per
+	// client. Rules in a group must have identical Algorithm and Limits.
+	Group string
+
+	// Shadow makes the rule decide and report without denying: a request
+	// over the limit gets the ShadowDenied outcome and proceeds.
+	Shadow bool
+
+	// Exempt makes every request the rule matches exempt from limiting.
+	Exempt bool
+}
+
+// DefaultLease is the lease of a Concurrency rule that sets none.
+const DefaultLease = 30 * time.Second
+
+// maxPeriod bounds window periods and token-bucket tolerances so that the
+// arithmetic on Unix nanoseconds cannot overflow.
+const maxPeriod = 366 * 24 * time.Hour
+
+// ConfigError reports one invalid setting, with its path, such as
+// "rules[2].limits[0].n".
+type ConfigError struct {
+	// Path locates the setting.
+	Path string
+	// Value is the offending value.
+	Value any
+	// Err says what is wrong with it.
+	Err error
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("sluice: %s: %v: %v", e.Path, e.Value, e.Err)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// compiledRule is a validated rule with everything a decision needs
+// precomputed.
+type compiledRule struct {
+	Rule
+	windows []backend.Window
+	// ns is the backend namespace per identity kind.
+	ns      [numKinds]string
+	methods []string // upper-cased
+	prefix  string   // for "/**" patterns, the path without "/**"
+}
+
+// compileRules validates rules and returns them compiled, with every problem
+// found joined into one error of *ConfigError values.
+func compileRules(rules []Rule) ([]*compiledRule, error) {
+	var errs []error
+	bad := func(path string, value any, format string, args ...any) {
+		errs = append(errs, &ConfigError{Path: path, Value: value, Err: fmt.Errorf(format, args...)})
+	}
+	if len(rules) == 0 {
+		bad("rules", "[]", "at least one rule is required")
+	}
+	out := make([]*compiledRule, 0, len(rules))
+	names := map[string]int{}
+	groups := map[string]*compiledRule{}
+	for i, r := range rules {
+		at := fmt.Sprintf("rules[%d]", i)
+		c := &compiledRule{Rule: r}
+		c.Methods = slices.Clone(r.Methods)
+		c.Limits = slices.Clone(r.Limits)
+		if c.Name == "" {
+			c.Name = r.Path
+			if r.Path == "" {
+				c.Name = "default"
+			}
+		}
+		if j, dup := names[c.Name]; dup {
+			bad(at+".name", c.Name, "duplicate of rules[%d]", j)
+		}
+		names[c.Name] = i
+		if c.Cost == 0 {
+			c.Cost = 1
+		}
+		if c.Lease == 0 {
+			c.Lease = DefaultLease
+		}
+		switch p := r.Path; {
+		case p == "":
+		case p[0] != '/':
+			bad(at+".path", p, `must start with "/"`)
+		case strings.HasSuffix(p, "/**"):
+			c.prefix = strings.TrimSuffix(p, "/**")
+			if strings.Contains(c.prefix, "*") {
+				bad(at+".path", p, `"*" is only allowed as a final "/**"`)
+			}
+		case strings.Contains(p, "*"):
+			bad(at+".path", p, `"*" is only allowed as a final "/**"`)
+		}
+		for j, m := range r.Methods {
+			if m == "" || strings.ContainsAny(m, " \t/") {
+				bad(fmt.Sprintf("%s.methods[%d]", at, j), m, "not an HTTP method")
+			}
+			c.methods = append(c.methods, strings.ToUpper(m))
+		}
+		if !r.Algorithm.Valid() {
+			bad(at+".algorithm", r.Algorithm, "unknown algorithm")
+		}
+		if c.Cost < 0 {
+			bad(at+".cost", c.Cost, "must not be negative")
+		}
+		if r.MaxDelay < 0 {
+			bad(at+".max_delay", r.MaxDelay, "must not be negative")
+		}
+		if r.MaxDelay > 0 && r.Algorithm != TokenBucket {
+			bad(at+".max_delay", r.MaxDelay, "throttling needs the token_bucket algorithm, got %v", r.Algorithm)
+		}
+		if c.Lease < 0 || c.Lease > maxPeriod {
+			bad(at+".lease", r.Lease, "must be between 0 and %v", maxPeriod)
+		}
+		if !r.Exempt {
+			compileLimits(c, at, bad)
+		}
+		if r.Group != "" {
+			if g, ok := groups[r.Group]; ok {
+				if g.Algorithm != c.Algorithm || !slices.Equal(g.windows, c.windows) {
+					bad(at+".group", r.Group, "rules of a group must have the same algorithm and limits as %q", g.Name)
+				}
+			} else {
+				groups[r.Group] = c
+			}
+		}
+		for k := range c.ns {
+			c.ns[k] = namespace(c, IdentityKind(k))
+		}
+		out = append(out, c)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return out, nil
+}
+
+func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...any)) {
+	switch n := len(c.Limits); {
+	case n == 0:
+		bad(at+".limits", "[]", "at least one limit is required (or set exempt)")
+	case n > MaxWindows:
+		bad(at+".limits", n, "at most %d limits per rule", MaxWindows)
+	case n > 1 && c.Algorithm == Concurrency:
+		bad(at+".limits", n, "a concurrency rule takes exactly one limit")
+	}
+	for j, l := range c.Limits {
+		lat := fmt.Sprintf("%s.limits[%d]", at, j)
+		per := l.Per
+		if c.Algorithm == Concurrency {
+			per = c.Lease
+		}
+		if l.N < 0 {
+			bad(lat+".n", l.N, "must not be negative")
+		}
+		if per <= 0 || per > maxPeriod {
+			bad(lat+".per", per, "must be positive and at most %v", maxPeriod)
+		}
+		if l.Burst < 0 {
+			bad(lat+".burst", l.Burst, "must not be negative")
+		}
+		if l.Burst > 0 && c.Algorithm != TokenBucket {
+			bad(lat+".burst", l.Burst, "only token_bucket rules have a burst")
+		}
+		w := backend.Window{Limit: l.N, Period: per, Burst: l.Burst}
+		if l.N > 0 && per > 0 && l.Burst >= 0 {
+			t := (int64(per) + l.N - 1) / l.N
+			if capa := w.Capacity(c.Algorithm); capa > int64(maxPeriod)/t {
+				bad(lat+".burst", capa, "refilling a burst this large takes longer than %v", maxPeriod)
+			}
+			if c.Cost > w.Capacity(c.Algorithm) {
+				bad(at+".cost", c.Cost, "exceeds the capacity %d of limits[%d]: no request could ever be admitted", w.Capacity(c.Algorithm), j)
+			}
+		}
+		if l.Name == "" {
+			l.Name = c.Name
+			if len(c.Limits) > 1 {
+				l.Name = c.Name + "-" + formatPeriod(per)
+			}
+		}
+		if c.Algorithm == Concurrency {
+			l.Per = per
+		}
+		c.Limits[j] = l
+		c.windows = append(c.windows, w)
+	}
+}
+
+// namespace is the backend namespace of the rule's counters for clients of
+// one identity kind: rules in one group share it, and no two identity kinds
+// share one, so a user named "10.0.0.1" never shares the IP 10.0.0.1's
+// counter.
+func namespace(c *compiledRule, k IdentityKind) string {
+	scope := "r:" + c.Name
+	if c.Group != "" {
+		scope = "g:" + c.Group
+	}
+	return IdentityKind(k).String() + ":" + scope
+}
+
+// matchesMethod reports whether the rule applies to method.
+func (c *compiledRule) matchesMethod(method string) bool {
+	if len(c.methods) == 0 {
+		return true
+	}
+	for _, m := range c.methods {
+		if m == method || (len(m) == len(method) && strings.EqualFold(m, method)) {
+			return true
+		}
+	}
+	return false
+}
