@@ -1,3 +1,9 @@
 module github.com/sluicehq/sluice/core
 
 go 1.25
+
+require github.com/sluicehq/sluice/testkit v0.0.0
+
+require go.uber.org/goleak v1.3.0
+
+replace github.com/sluicehq/sluice/testkit => ../testkit

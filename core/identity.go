@@ -96,12 +96,12 @@ func ipKey(remote string) string {
 			host = remote[1:j] // "[v6]:port"
 		}
 	}
+	if isCanonicalIPv4(host) {
+		return host
+	}
 	addr, err := netip.ParseAddr(host)
 	if err != nil {
 		return remote
-	}
-	if addr.Is4() {
-		return host // already canonical: ParseAddr rejects every other IPv4 spelling
 	}
 	addr = addr.WithZone("").Unmap()
 	if addr.Is4() {
@@ -109,4 +109,30 @@ func ipKey(remote string) string {
 	}
 	p, _ := addr.Prefix(64)
 	return p.String()
+}
+
+// isCanonicalIPv4 reports whether s is an IPv4 address in dotted decimal
+// without leading zeros, the only spelling netip.Addr.String produces.
+func isCanonicalIPv4(s string) bool {
+	fields, val, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 1 && val == 0 {
+				return false // leading zero
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return false
+			}
+		case c == '.' && digits > 0 && fields < 3:
+			fields++
+			val, digits = 0, 0
+		default:
+			return false
+		}
+	}
+	return fields == 3 && digits > 0
 }

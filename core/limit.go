@@ -215,3 +215,7 @@ func parsePeriod(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
+// Backend is the store a Limiter keeps state in; see package backend for the
+// contract and testkit.RunBackendSuite for its conformance suite.
+type Backend = backend.Backend

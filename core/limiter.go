@@ -164,6 +164,9 @@ func (l *Limiter) Close() error {
 
 func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 	id := r.Identity
+	if _, ok := l.identifier.(remoteIP); ok && id.Kind == KindNone {
+		return Identity{Kind: KindIP, Value: ipKey(r.RemoteAddr)}, nil // skips copying r
+	}
 	if id.Kind == KindNone {
 		var err error
 		if id, err = l.identifier.Identify(ctx, *r); err != nil {

@@ -71,9 +71,6 @@ func New(opts ...Option) *Backend {
 	if cfg.maxKeys > 0 {
 		b.maxPer = max(1, (cfg.maxKeys+n-1)/n)
 	}
-	for i := range b.shards {
-		b.shards[i].init()
-	}
 	if cfg.sweep > 0 {
 		b.sweepStop = make(chan struct{})
 		b.sweepDone = make(chan struct{})
@@ -113,8 +110,9 @@ func (b *Backend) Release(_ context.Context, req backend.Request) error {
 	sh := b.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if ls, ok := sh.cc[k]; ok && ls.Remove(req.Lease) && ls.Len() == 0 {
-		delete(sh.cc, k)
+	wk := k.window(0)
+	if ls := sh.cc.get(wk); ls != nil && (*ls).Remove(req.Lease) && (*ls).Len() == 0 {
+		sh.cc.del(wk)
 	}
 	return nil
 }
@@ -127,12 +125,12 @@ func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 	defer sh.mu.Unlock()
 	for i := range backend.MaxWindows {
 		wk := k.window(i)
-		delete(sh.tb, wk)
-		delete(sh.fw, wk)
-		delete(sh.sw, wk)
-		delete(sh.sl, wk)
+		sh.tb.del(wk)
+		sh.fw.del(wk)
+		sh.sw.del(wk)
+		sh.sl.del(wk)
 	}
-	delete(sh.cc, k)
+	sh.cc.del(k.window(0))
 	return nil
 }
 
@@ -209,28 +207,27 @@ func check(req backend.Request) error {
 // dkey is the 128-bit digest of (namespace, key), or of one of its windows.
 type dkey struct{ a, b uint64 }
 
-// window returns the digest of window i of the key.
+// window returns the digest of window i of the key. It is never the zero
+// dkey, which marks empty table slots.
 func (k dkey) window(i int) dkey {
-	return dkey{k.a, k.b ^ uint64(i)*0x9e3779b97f4a7c15}
+	w := dkey{k.a, k.b ^ uint64(i)*0x9e3779b97f4a7c15}
+	if w == (dkey{}) {
+		w.b = 1
+	}
+	return w
 }
 
 func (b *Backend) digest(namespace, key string) dkey {
-	return dkey{hash(b.seeds[0], namespace, key), hash(b.seeds[1], namespace, key)}
+	p := pair{namespace, key}
+	k := dkey{maphash.Comparable(b.seeds[0], p), maphash.Comparable(b.seeds[1], p)}
+	if k == (dkey{}) {
+		k.b = 1 // the zero dkey marks empty table slots
+	}
+	return k
 }
 
-// hash hashes the pair unambiguously: the namespace's length comes first.
-func hash(seed maphash.Seed, namespace, key string) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	var n [8]byte
-	l := uint64(len(namespace))
-	for i := range n {
-		n[i] = byte(l >> (8 * i))
-	}
-	h.Write(n[:])
-	h.WriteString(namespace)
-	h.WriteString(key)
-	return h.Sum64()
-}
+// pair is hashed field by field, each string with its length, so no two
+// distinct (namespace, key) pairs hash the same input.
+type pair struct{ namespace, key string }
 
 func (b *Backend) shard(k dkey) *shard { return &b.shards[k.a&b.mask] }

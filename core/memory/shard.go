@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -8,17 +9,17 @@ import (
 	"github.com/sluicehq/sluice/core/internal/algo"
 )
 
-// shard holds the state of the keys whose digest selects it, one map per
-// algorithm so that each map's values are small and fixed in size.
+// shard holds the state of the keys whose digest selects it, one table per
+// algorithm so that each table's values are small and fixed in size. A key's
+// window i is stored under the digest k.window(i).
 type shard struct {
-	mu   sync.Mutex
-	tb   map[dkey]int64 // theoretical arrival time; expires at itself
-	fw   map[dkey]algo.FixedState
-	sw   map[dkey]slidingEntry
-	sl   map[dkey]*logEntry
-	cc   map[dkey]*leaseEntry
-	peak int // largest len() since the maps were last rebuilt
-	_    [64]byte
+	mu sync.Mutex
+	tb table[int64] // theoretical arrival time; expires at itself
+	fw table[algo.FixedState]
+	sw table[slidingEntry]
+	sl table[*logEntry]
+	cc table[*leaseEntry]
+	_  [64]byte // keep neighbouring shards' mutexes off one cache line
 }
 
 type slidingEntry struct {
@@ -33,15 +34,7 @@ type logEntry struct {
 
 type leaseEntry struct{ algo.Leases }
 
-func (sh *shard) init() {
-	sh.tb = make(map[dkey]int64)
-	sh.fw = make(map[dkey]algo.FixedState)
-	sh.sw = make(map[dkey]slidingEntry)
-	sh.sl = make(map[dkey]*logEntry)
-	sh.cc = make(map[dkey]*leaseEntry)
-}
-
-func (sh *shard) len() int { return len(sh.tb) + len(sh.fw) + len(sh.sw) + len(sh.sl) + len(sh.cc) }
+func (sh *shard) len() int { return sh.tb.n + sh.fw.n + sh.sw.n + sh.sl.n + sh.cc.n }
 
 // admitNew makes room for one new entry if the shard is at its bound.
 func (sh *shard) admitNew(b *Backend, now int64) {
@@ -50,132 +43,89 @@ func (sh *shard) admitNew(b *Backend, now int64) {
 			sh.evict(now)
 		}
 	}
-	if n := sh.len() + 1; n > sh.peak {
-		sh.peak = n
-	}
 }
+
+const evictSample = 8
 
 // evict removes one entry: of a random sample of up to evictSample entries,
 // the one whose state expires first (an expired one if the sample has any),
 // because it holds the least information about its client.
 func (sh *shard) evict(now int64) {
-	type cand struct {
-		k   dkey
-		exp int64
-		m   int
+	var (
+		best    dkey
+		bestExp int64 = 1<<63 - 1
+		bestTab = -1
+		left    = evictSample
+		start   = rand.Uint64()
+	)
+	consider := func(tab int) func(k dkey, exp int64) bool {
+		return func(k dkey, exp int64) bool {
+			if exp < bestExp {
+				best, bestExp, bestTab = k, exp, tab
+			}
+			return bestExp > now
+		}
 	}
-	best, seen := cand{exp: 1<<63 - 1, m: -1}, 0
-	consider := func(k dkey, exp int64, m int) bool {
-		if exp < best.exp {
-			best = cand{k, exp, m}
-		}
-		seen++
-		return seen < evictSample && best.exp > now
+	visit := []func() int{
+		func() int { f := consider(0); return sh.tb.sample(start, left, func(k dkey, v *int64) bool { return f(k, *v) }) },
+		func() int { f := consider(1); return sh.fw.sample(start, left, func(k dkey, v *algo.FixedState) bool { return f(k, v.End) }) },
+		func() int { f := consider(2); return sh.sw.sample(start, left, func(k dkey, v *slidingEntry) bool { return f(k, v.exp) }) },
+		func() int { f := consider(3); return sh.sl.sample(start, left, func(k dkey, v **logEntry) bool { return f(k, (*v).exp) }) },
+		func() int {
+			f := consider(4)
+			return sh.cc.sample(start, left, func(k dkey, v **leaseEntry) bool { return f(k, (*v).Expiry()) })
+		},
 	}
-	func() {
-		for k, v := range sh.tb {
-			if !consider(k, v, 0) {
-				return
-			}
+	for _, v := range visit {
+		if left <= 0 || bestExp <= now {
+			break
 		}
-		for k, v := range sh.fw {
-			if !consider(k, v.End, 1) {
-				return
-			}
-		}
-		for k, v := range sh.sw {
-			if !consider(k, v.exp, 2) {
-				return
-			}
-		}
-		for k, v := range sh.sl {
-			if !consider(k, v.exp, 3) {
-				return
-			}
-		}
-		for k, v := range sh.cc {
-			if !consider(k, v.Expiry(), 4) {
-				return
-			}
-		}
-	}()
-	switch best.m {
+		left -= v()
+	}
+	switch bestTab {
 	case 0:
-		delete(sh.tb, best.k)
+		sh.tb.del(best)
 	case 1:
-		delete(sh.fw, best.k)
+		sh.fw.del(best)
 	case 2:
-		delete(sh.sw, best.k)
+		sh.sw.del(best)
 	case 3:
-		delete(sh.sl, best.k)
+		sh.sl.del(best)
 	case 4:
-		delete(sh.cc, best.k)
+		sh.cc.del(best)
 	}
 }
 
-const evictSample = 8
-
-// sweep drops the states that have fully reset at now, and rebuilds the maps
-// when they hold less than a quarter of their peak, because Go maps never
-// give memory back on delete.
+// sweep drops the states that have fully reset at now; the tables shrink
+// when they empty out.
 func (sh *shard) sweep(now int64) {
-	for k, v := range sh.tb {
-		if v <= now {
-			delete(sh.tb, k)
+	sh.tb.sweep(func(v *int64) bool { return *v <= now })
+	sh.fw.sweep(func(v *algo.FixedState) bool { return v.End <= now })
+	sh.sw.sweep(func(v *slidingEntry) bool { return v.exp <= now })
+	sh.sl.sweep(func(v **logEntry) bool {
+		if (*v).exp <= now {
+			return true
 		}
-	}
-	for k, v := range sh.fw {
-		if v.End <= now {
-			delete(sh.fw, k)
-		}
-	}
-	for k, v := range sh.sw {
-		if v.exp <= now {
-			delete(sh.sw, k)
-		}
-	}
-	for k, v := range sh.sl {
-		if v.exp <= now {
-			delete(sh.sl, k)
-		} else {
-			v.Shrink()
-		}
-	}
-	for k, v := range sh.cc {
-		if v.Expiry() <= now {
-			delete(sh.cc, k)
-		}
-	}
-	if n := sh.len(); sh.peak >= rebuildMin && n < sh.peak/4 {
-		sh.tb = rebuild(sh.tb)
-		sh.fw = rebuild(sh.fw)
-		sh.sw = rebuild(sh.sw)
-		sh.sl = rebuild(sh.sl)
-		sh.cc = rebuild(sh.cc)
-		sh.peak = n
-	}
-}
-
-const rebuildMin = 256
-
-func rebuild[V any](m map[dkey]V) map[dkey]V {
-	n := make(map[dkey]V, len(m))
-	for k, v := range m {
-		n[k] = v
-	}
-	return n
+		(*v).Shrink()
+		return false
+	})
+	sh.cc.sweep(func(v **leaseEntry) bool { return (*v).Expiry() <= now })
 }
 
 func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
-		res  backend.Result
-		next [backend.MaxWindows]int64
-		ok   = true
+		res   backend.Result
+		next  [backend.MaxWindows]int64
+		after [backend.MaxWindows]backend.WindowResult
+		ok    = true
 	)
 	for i, w := range req.Windows {
-		tat := sh.tb[k.window(i)]
-		n, r, delay, admit := algo.GCRA(tat, now, w, req.Cost, int64(req.MaxDelay))
-		next[i], res.Windows[i] = n, r
+		var tat int64
+		if p := sh.tb.get(k.window(i)); p != nil {
+			tat = *p
+		}
+		n, before, a, delay, admit := algo.GCRA(tat, now, w, req.Cost, int64(req.MaxDelay))
+		next[i], res.Windows[i], after[i] = n, before, a
 		res.Delay = max(res.Delay, time.Duration(delay))
 		ok = ok && admit
 	}
@@ -184,37 +134,47 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		res.Delay = 0
 		return res
 	}
+	res.Windows = after
 	if req.Cost > 0 {
 		for i := range req.Windows {
-			wk := k.window(i)
-			if _, exists := sh.tb[wk]; !exists {
-				sh.admitNew(b, now)
-			}
-			sh.tb[wk] = next[i]
+			*putNew(sh, &sh.tb, b, k.window(i), now) = next[i]
 		}
 	}
 	return res
 }
 
+// putNew returns the slot for k in t, making room under the key bound first
+// when k is new.
+func putNew[V any](sh *shard, t *table[V], b *Backend, k dkey, now int64) *V {
+	if b.maxPer > 0 && t.get(k) == nil {
+		sh.admitNew(b, now)
+	}
+	return t.put(k)
+}
+
 func (sh *shard) applyFixed(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
-		res  backend.Result
-		next [backend.MaxWindows]algo.FixedState
-		ok   = true
+		res   backend.Result
+		next  [backend.MaxWindows]algo.FixedState
+		after [backend.MaxWindows]backend.WindowResult
+		ok    = true
 	)
 	for i, w := range req.Windows {
-		n, r, admit := algo.Fixed(sh.fw[k.window(i)], now, w, req.Cost)
-		next[i], res.Windows[i] = n, r
+		var s algo.FixedState
+		if p := sh.fw.get(k.window(i)); p != nil {
+			s = *p
+		}
+		n, before, a, admit := algo.Fixed(s, now, w, req.Cost)
+		next[i], res.Windows[i], after[i] = n, before, a
 		ok = ok && admit
 	}
 	res.Allowed = ok
+	if ok {
+		res.Windows = after
+	}
 	if ok && req.Cost > 0 {
 		for i := range req.Windows {
-			wk := k.window(i)
-			if _, exists := sh.fw[wk]; !exists {
-				sh.admitNew(b, now)
-			}
-			sh.fw[wk] = next[i]
+			*putNew(sh, &sh.fw, b, k.window(i), now) = next[i]
 		}
 	}
 	return res
@@ -222,23 +182,27 @@ func (sh *shard) applyFixed(b *Backend, k dkey, now int64, req backend.Request) 
 
 func (sh *shard) applySliding(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
-		res  backend.Result
-		next [backend.MaxWindows]algo.SlidingState
-		ok   = true
+		res   backend.Result
+		next  [backend.MaxWindows]algo.SlidingState
+		after [backend.MaxWindows]backend.WindowResult
+		ok    = true
 	)
 	for i, w := range req.Windows {
-		n, r, admit := algo.Sliding(sh.sw[k.window(i)].SlidingState, now, w, req.Cost)
-		next[i], res.Windows[i] = n, r
+		var s algo.SlidingState
+		if p := sh.sw.get(k.window(i)); p != nil {
+			s = p.SlidingState
+		}
+		n, before, a, admit := algo.Sliding(s, now, w, req.Cost)
+		next[i], res.Windows[i], after[i] = n, before, a
 		ok = ok && admit
 	}
 	res.Allowed = ok
+	if ok {
+		res.Windows = after
+	}
 	if ok && req.Cost > 0 {
 		for i, w := range req.Windows {
-			wk := k.window(i)
-			if _, exists := sh.sw[wk]; !exists {
-				sh.admitNew(b, now)
-			}
-			sh.sw[wk] = slidingEntry{next[i], next[i].Start + 2*int64(w.Period)}
+			*putNew(sh, &sh.sw, b, k.window(i), now) = slidingEntry{next[i], next[i].Start + 2*int64(w.Period)}
 		}
 	}
 	return res
@@ -246,29 +210,32 @@ func (sh *shard) applySliding(b *Backend, k dkey, now int64, req backend.Request
 
 func (sh *shard) applyLog(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
-		res  backend.Result
-		logs [backend.MaxWindows]*logEntry
-		at   [backend.MaxWindows]int64
-		ok   = true
+		res   backend.Result
+		logs  [backend.MaxWindows]*logEntry
+		at    [backend.MaxWindows]int64
+		after [backend.MaxWindows]backend.WindowResult
+		empty [backend.MaxWindows]logEntry // evaluated only; stored below if charged
+		ok    = true
 	)
-	var empty [backend.MaxWindows]logEntry // evaluated only; stored below if charged
 	for i, w := range req.Windows {
-		l := sh.sl[k.window(i)]
-		if l == nil {
-			l = &empty[i]
+		l := &empty[i]
+		if p := sh.sl.get(k.window(i)); p != nil {
+			l = *p
 		}
-		a, r, admit := l.Eval(now, w, req.Cost)
-		logs[i], at[i], res.Windows[i] = l, a, r
+		t, before, a, admit := l.Eval(now, w, req.Cost)
+		logs[i], at[i], res.Windows[i], after[i] = l, t, before, a
 		ok = ok && admit
 	}
 	res.Allowed = ok
+	if ok {
+		res.Windows = after
+	}
 	if ok && req.Cost > 0 {
 		for i, w := range req.Windows {
 			l := logs[i]
 			if l == &empty[i] {
-				sh.admitNew(b, now)
 				l = new(logEntry)
-				sh.sl[k.window(i)] = l
+				*putNew(sh, &sh.sl, b, k.window(i), now) = l
 			}
 			l.Add(at[i], req.Cost)
 			l.exp = l.Expiry(w)
@@ -278,24 +245,27 @@ func (sh *shard) applyLog(b *Backend, k dkey, now int64, req backend.Request) ba
 }
 
 func (sh *shard) applyLeases(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
-	var res backend.Result
-	w := req.Windows[0]
-	ls := sh.cc[k]
-	var empty leaseEntry
-	if ls == nil {
-		ls = &empty
+	var (
+		res   backend.Result
+		empty leaseEntry
+		w     = req.Windows[0]
+		wk    = k.window(0)
+		ls    = &empty
+	)
+	if p := sh.cc.get(wk); p != nil {
+		ls = *p
 	}
 	r, ok := ls.Eval(now, w, req.Cost)
 	res.Windows[0], res.Allowed = r, ok
-	if ok && req.Cost > 0 {
+	switch {
+	case ok && req.Cost > 0:
 		if ls == &empty {
-			sh.admitNew(b, now)
 			ls = new(leaseEntry)
-			sh.cc[k] = ls
+			*putNew(sh, &sh.cc, b, wk, now) = ls
 		}
 		ls.Add(req.Lease, now+int64(w.Period), req.Cost)
-	} else if ls != &empty && ls.Len() == 0 {
-		delete(sh.cc, k)
+	case ls != &empty && ls.Len() == 0:
+		sh.cc.del(wk)
 	}
 	return res
 }

@@ -15,9 +15,9 @@ type FixedState struct {
 
 // Fixed evaluates a fixed window aligned to multiples of Period since the
 // Unix epoch. It returns the state to store if the request is admitted and
-// charged. Windows never move backwards: a state from a later window (written
+// charged, and the window's result before and after the charge. Windows never move backwards: a state from a later window (written
 // by a caller whose clock runs ahead) is used as the current one.
-func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedState, r backend.WindowResult, ok bool) {
+func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedState, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
 	p := int64(w.Period)
 	end := floorDiv(now, p)*p + p
@@ -33,15 +33,15 @@ func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedSta
 	switch {
 	case c > w.Limit:
 		state.RetryAfter = time.Duration(never(w))
-		return cur, state, false
+		return cur, state, state, false
 	case count+c > w.Limit:
 		state.RetryAfter = time.Duration(end - now)
-		return cur, state, false
+		return cur, state, state, false
 	case peek:
-		return cur, state, true
+		return cur, state, state, true
 	}
 	cur.Count += c
-	return cur, backend.WindowResult{
+	return cur, state, backend.WindowResult{
 		Remaining:  w.Limit - cur.Count,
 		ResetAfter: time.Duration(end - now),
 	}, true

@@ -17,14 +17,16 @@ import (
 // within maxDelay, it is admitted with that delay (throttling).
 //
 // GCRA returns the tat to store if the request is admitted (ok) and charged
-// (cost > 0), the window's result and the delay to wait before serving.
-func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, r backend.WindowResult, delay int64, ok bool) {
+// (cost > 0), the window's state before and after the charge (the same for a
+// denial or a peek), and the delay to wait before serving.
+func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, before, after backend.WindowResult, delay int64, ok bool) {
 	c, peek := unit(cost)
 	if tat < now {
 		tat = now
 	}
 	if w.Limit <= 0 {
-		return tat, backend.WindowResult{RetryAfter: time.Duration(never(w))}, 0, false
+		r := backend.WindowResult{RetryAfter: time.Duration(never(w))}
+		return tat, r, r, 0, false
 	}
 	t := ceilDiv(int64(w.Period), w.Limit)
 	capacity := w.Capacity(backend.TokenBucket)
@@ -35,22 +37,22 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, r
 	}
 	if c > capacity {
 		state.RetryAfter = time.Duration(never(w))
-		return tat, state, 0, false
+		return tat, state, state, 0, false
 	}
 	newTAT := tat + c*t
 	wait := newTAT - tau - now
 	switch {
 	case peek:
 		state.RetryAfter = time.Duration(max(0, wait))
-		return tat, state, 0, wait <= 0
+		return tat, state, state, 0, wait <= 0
 	case wait <= 0 || wait <= maxDelay:
 		delay = max(0, wait)
-		return newTAT, backend.WindowResult{
+		return newTAT, state, backend.WindowResult{
 			Remaining:  max(0, floorDiv(now+tau-newTAT, t)),
 			ResetAfter: time.Duration(newTAT - now),
 		}, delay, true
 	default:
 		state.RetryAfter = time.Duration(wait)
-		return tat, state, 0, false
+		return tat, state, state, 0, false
 	}
 }

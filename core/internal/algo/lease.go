@@ -37,7 +37,8 @@ func (l *Leases) Expiry() int64 {
 }
 
 // Eval drops expired leases and evaluates acquiring cost units at now,
-// without acquiring them.
+// without acquiring them. The result is the state after the acquisition if
+// ok, and the unchanged state otherwise.
 func (l *Leases) Eval(now int64, w backend.Window, cost int64) (r backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
 	kept := l.items[:0]

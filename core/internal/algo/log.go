@@ -36,8 +36,9 @@ func (l *Log) Expiry(w backend.Window) int64 {
 // Eval prunes the entries that have left the window at now and evaluates a
 // request of the given cost without charging it. It returns the time the
 // request is evaluated at (never earlier than the newest entry, so the log
-// stays ordered when callers' clocks disagree); pass it to Add.
-func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, r backend.WindowResult, ok bool) {
+// stays ordered when callers' clocks disagree); pass it to Add. before is
+// the window's result without the charge, after with it.
+func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
 	if l.n > 0 {
 		now = max(now, l.at(l.n-1).at)
@@ -51,14 +52,14 @@ func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, r backend
 	if l.n == 0 {
 		l.head = 0
 	}
-	r = backend.WindowResult{Remaining: max(0, w.Limit-l.sum)}
+	r := backend.WindowResult{Remaining: max(0, w.Limit-l.sum)}
 	if l.n > 0 {
 		r.ResetAfter = time.Duration(l.at(l.n-1).at + p - now)
 	}
 	switch {
 	case c > w.Limit:
 		r.RetryAfter = time.Duration(never(w))
-		return now, r, false
+		return now, r, r, false
 	case l.sum+c > w.Limit:
 		need, acc := l.sum+c-w.Limit, int64(0)
 		for i := range l.n {
@@ -68,13 +69,11 @@ func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, r backend
 				break
 			}
 		}
-		return now, r, false
+		return now, r, r, false
 	case peek:
-		return now, r, true
+		return now, r, r, true
 	}
-	r.Remaining -= c
-	r.ResetAfter = time.Duration(p)
-	return now, r, true
+	return now, r, backend.WindowResult{Remaining: r.Remaining - c, ResetAfter: time.Duration(p)}, true
 }
 
 // Add records an admitted request of the given cost at at, the time Eval

@@ -22,8 +22,8 @@ type SlidingState struct {
 // much of it still overlaps the sliding window ending at now. A request of
 // cost c is admitted when usage + c <= Limit, compared exactly in 128-bit
 // integers. It returns the state to store if the request is admitted and
-// charged.
-func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next SlidingState, r backend.WindowResult, ok bool) {
+// charged, and the window's result before and after the charge.
+func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next SlidingState, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
 	p := int64(w.Period)
 	start := floorDiv(now, p) * p
@@ -61,17 +61,17 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 	state := backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr)}
 	if c > w.Limit {
 		state.RetryAfter = time.Duration(never(w))
-		return cur, state, false
+		return cur, state, state, false
 	}
 	if !admits(cur.Curr, c) {
 		state.RetryAfter = time.Duration(slidingWait(cur, now, start, p, w.Limit, c))
-		return cur, state, false
+		return cur, state, state, false
 	}
 	if peek {
-		return cur, state, true
+		return cur, state, state, true
 	}
 	cur.Curr += c
-	return cur, backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr)}, true
+	return cur, state, backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr)}, true
 }
 
 // slidingWait returns the time from now until a cost c (<= limit) fits.

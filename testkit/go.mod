@@ -1,0 +1,7 @@
+module github.com/sluicehq/sluice/testkit
+
+go 1.25
+
+require github.com/sluicehq/sluice/core v0.0.0
+
+replace github.com/sluicehq/sluice/core => ../core
