@@ -54,9 +54,9 @@ func (sh *shard) evict(now int64) {
 	var (
 		best    dkey
 		bestExp int64 = 1<<63 - 1
-		bestTab = -1
-		left    = evictSample
-		start   = rand.Uint64()
+		bestTab       = -1
+		left          = evictSample
+		start         = rand.Uint64()
 	)
 	consider := func(tab int) func(k dkey, exp int64) bool {
 		return func(k dkey, exp int64) bool {
@@ -67,10 +67,22 @@ func (sh *shard) evict(now int64) {
 		}
 	}
 	visit := []func() int{
-		func() int { f := consider(0); return sh.tb.sample(start, left, func(k dkey, v *int64) bool { return f(k, *v) }) },
-		func() int { f := consider(1); return sh.fw.sample(start, left, func(k dkey, v *algo.FixedState) bool { return f(k, v.End) }) },
-		func() int { f := consider(2); return sh.sw.sample(start, left, func(k dkey, v *slidingEntry) bool { return f(k, v.exp) }) },
-		func() int { f := consider(3); return sh.sl.sample(start, left, func(k dkey, v **logEntry) bool { return f(k, (*v).exp) }) },
+		func() int {
+			f := consider(0)
+			return sh.tb.sample(start, left, func(k dkey, v *int64) bool { return f(k, *v) })
+		},
+		func() int {
+			f := consider(1)
+			return sh.fw.sample(start, left, func(k dkey, v *algo.FixedState) bool { return f(k, v.End) })
+		},
+		func() int {
+			f := consider(2)
+			return sh.sw.sample(start, left, func(k dkey, v *slidingEntry) bool { return f(k, v.exp) })
+		},
+		func() int {
+			f := consider(3)
+			return sh.sl.sample(start, left, func(k dkey, v **logEntry) bool { return f(k, (*v).exp) })
+		},
 		func() int {
 			f := consider(4)
 			return sh.cc.sample(start, left, func(k dkey, v **leaseEntry) bool { return f(k, (*v).Expiry()) })
