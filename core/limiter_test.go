@@ -1,0 +1,489 @@
+package core_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/clock"
+	"github.com/sluicehq/sluice/core/memory"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// newLimiter returns a Limiter on a fake clock, closed when the test ends.
+func newLimiter(t *testing.T, opts ...core.Option) (*core.Limiter, *clock.Fake) {
+	t.Helper()
+	clk := clock.NewFake(epoch)
+	lim, err := core.New(append([]core.Option{core.WithClock(clk)}, opts...)...)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	return lim, clk
+}
+
+func decide(t *testing.T, lim *core.Limiter, r core.Request) core.Decision {
+	t.Helper()
+	d, err := lim.Decide(t.Context(), r)
+	if err != nil {
+		t.Fatalf("Decide(%+v): %v", r, err)
+	}
+	return d
+}
+
+func get(path, addr string) core.Request {
+	return core.Request{Method: "GET", Path: path, RemoteAddr: addr}
+}
+
+func TestDecideAllowThenDeny(t *testing.T) {
+	lim, clk := newLimiter(t, core.WithDefault(core.PerMinute(3)))
+	req := get("/", "203.0.113.7:1234")
+	for i, want := range []int64{2, 1, 0} {
+		d := decide(t, lim, req)
+		if d.Outcome != core.Allowed || d.Remaining != want || d.Limit != 3 {
+			t.Fatalf("request %d: Outcome %v, Remaining %d, Limit %d; want allowed, %d, 3", i, d.Outcome, d.Remaining, d.Limit, want)
+		}
+	}
+	d := decide(t, lim, req)
+	if got, want := d.Outcome, core.Denied; got != want {
+		t.Fatalf("4th request: Outcome = %v, want %v", got, want)
+	}
+	if got, want := d.RetryAfter, 20*time.Second; got != want {
+		t.Errorf("RetryAfter = %v, want %v", got, want)
+	}
+	if got, want := d.ResetAfter, time.Minute; got != want {
+		t.Errorf("ResetAfter = %v, want %v", got, want)
+	}
+	if got, want := d.Reset(), epoch.Add(time.Minute); !got.Equal(want) {
+		t.Errorf("Reset() = %v, want %v", got, want)
+	}
+	if got, want := d.Client, (core.Identity{Kind: core.KindIP, Value: "203.0.113.7"}); got != want {
+		t.Errorf("Client = %+v, want %+v", got, want)
+	}
+	if d.Rule != "default" || d.Outcome.Proceed() {
+		t.Errorf("Rule = %q, Proceed = %v; want default, false", d.Rule, d.Outcome.Proceed())
+	}
+	// Another client is unaffected; the first recovers after 20s.
+	if d := decide(t, lim, get("/", "203.0.113.8:1234")); d.Outcome != core.Allowed {
+		t.Errorf("other client: Outcome = %v, want allowed", d.Outcome)
+	}
+	clk.Advance(20 * time.Second)
+	if d := decide(t, lim, req); d.Outcome != core.Allowed {
+		t.Errorf("after RetryAfter: Outcome = %v, want allowed", d.Outcome)
+	}
+}
+
+func TestDecisionWindows(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{
+		Name:   "api",
+		Limits: []core.Limit{core.PerSecond(2), core.PerHour(100).Named("hourly")},
+	}))
+	req := get("/x", "192.0.2.1:1")
+	decide(t, lim, req)
+	d := decide(t, lim, req)
+	ws := d.Windows()
+	if len(ws) != 2 {
+		t.Fatalf("len(Windows()) = %d, want 2", len(ws))
+	}
+	if got, want := ws[0].Limit.Name, "api-s"; got != want {
+		t.Errorf("default policy name = %q, want %q", got, want)
+	}
+	if got, want := ws[1].Limit.Name, "hourly"; got != want {
+		t.Errorf("explicit policy name = %q, want %q", got, want)
+	}
+	if ws[0].Remaining != 0 || ws[1].Remaining != 98 {
+		t.Errorf("Remaining = %d, %d, want 0, 98", ws[0].Remaining, ws[1].Remaining)
+	}
+	// The per-second window constrains most: it has the least remaining.
+	if d.Limit != 2 || d.Remaining != 0 {
+		t.Errorf("primary window: Limit %d Remaining %d, want 2, 0", d.Limit, d.Remaining)
+	}
+	d = decide(t, lim, req)
+	if d.Outcome != core.Denied || d.RetryAfter != 500*time.Millisecond {
+		t.Errorf("third request: %v RetryAfter %v, want denied 500ms", d.Outcome, d.RetryAfter)
+	}
+	if got := d.Windows()[1].Remaining; got != 98 {
+		t.Errorf("a denial charged the hourly window: Remaining = %d, want 98", got)
+	}
+}
+
+func TestRuleMatching(t *testing.T) {
+	one := []core.Limit{core.PerSecond(100)}
+	lim, _ := newLimiter(t, core.WithRules(
+		core.Rule{Name: "login-post", Path: "/login", Methods: []string{"post"}, Limits: one},
+		core.Rule{Name: "login", Path: "/login", Limits: one},
+		core.Rule{Name: "api", Path: "/api/**", Limits: one},
+		core.Rule{Name: "api-v2", Path: "/api/v2/**", Limits: one},
+		core.Rule{Name: "users", Path: "/users/{id}", Limits: one},
+		core.Rule{Name: "health", Path: "/healthz", Exempt: true},
+		core.Rule{Name: "everything", Path: "/**", Methods: []string{"DELETE"}, Limits: one},
+		core.Rule{Limits: one},
+	))
+	for _, tc := range []struct {
+		name, method, path, route string
+		want                      string
+		wantOutcome               core.Outcome
+	}{
+		{"method-specific beats any method", "POST", "/login", "", "login-post", core.Allowed},
+		{"method is case-insensitive", "post", "/login", "", "login-post", core.Allowed},
+		{"any method", "GET", "/login", "", "login", core.Allowed},
+		{"longer prefix wins", "GET", "/api/v2/items", "", "api-v2", core.Allowed},
+		{"prefix", "GET", "/api/v1/items", "", "api", core.Allowed},
+		{"prefix matches itself", "GET", "/api", "", "api", core.Allowed},
+		{"prefix is segment-wise", "GET", "/apix", "", "default", core.Allowed},
+		{"route template first", "GET", "/users/42", "/users/{id}", "users", core.Allowed},
+		{"path when route unknown", "GET", "/users/42", "", "default", core.Allowed},
+		{"exempt rule", "GET", "/healthz", "", "health", core.Exempt},
+		{"catch-all prefix with method", "DELETE", "/anything", "", "everything", core.Allowed},
+		{"exact beats prefix", "DELETE", "/login", "", "login", core.Allowed},
+		{"default", "GET", "/other", "", "default", core.Allowed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := decide(t, lim, core.Request{Method: tc.method, Path: tc.path, Route: tc.route, RemoteAddr: "192.0.2.1:1"})
+			if d.Rule != tc.want || d.Outcome != tc.wantOutcome {
+				t.Errorf("Rule = %q, Outcome = %v; want %q, %v", d.Rule, d.Outcome, tc.want, tc.wantOutcome)
+			}
+		})
+	}
+}
+
+func TestNoMatchingRuleIsExempt(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Path: "/login", Limits: []core.Limit{core.PerMinute(1)}}))
+	for range 3 {
+		if d := decide(t, lim, get("/other", "192.0.2.1:1")); d.Outcome != core.Exempt || len(d.Windows()) != 0 {
+			t.Fatalf("Outcome = %v with %d windows, want exempt with none", d.Outcome, len(d.Windows()))
+		}
+	}
+}
+
+func TestRouteTemplatesShareACounter(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(2)}}))
+	for i, path := range []string{"/users/1", "/users/2", "/users/3"} {
+		d := decide(t, lim, core.Request{Method: "GET", Path: path, Route: "/users/{id}", RemoteAddr: "192.0.2.1:1"})
+		if want := i < 2; d.Outcome.Proceed() != want {
+			t.Errorf("%s: Outcome = %v, want proceed=%v", path, d.Outcome, want)
+		}
+	}
+}
+
+func TestShadowRule(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Shadow: true, Limits: []core.Limit{core.PerMinute(1)}}))
+	req := get("/", "192.0.2.1:1")
+	if d := decide(t, lim, req); d.Outcome != core.Allowed {
+		t.Fatalf("first: %v, want allowed", d.Outcome)
+	}
+	d := decide(t, lim, req)
+	if d.Outcome != core.ShadowDenied || !d.Outcome.Proceed() || d.RetryAfter != time.Minute {
+		t.Errorf("second: %v (proceed %v) RetryAfter %v; want shadow_denied, proceed, 1m", d.Outcome, d.Outcome.Proceed(), d.RetryAfter)
+	}
+}
+
+func TestThrottle(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{
+		Limits: []core.Limit{core.PerSecond(10)}, MaxDelay: 250 * time.Millisecond,
+	}))
+	req := get("/", "192.0.2.1:1")
+	req.Cost = 10
+	decide(t, lim, req)
+	req.Cost = 0
+	for _, want := range []struct {
+		outcome core.Outcome
+		delay   time.Duration
+	}{{core.Delayed, 100 * time.Millisecond}, {core.Delayed, 200 * time.Millisecond}, {core.Denied, 0}} {
+		d := decide(t, lim, req)
+		if d.Outcome != want.outcome || d.Delay != want.delay {
+			t.Errorf("Outcome %v Delay %v, want %v %v", d.Outcome, d.Delay, want.outcome, want.delay)
+		}
+	}
+}
+
+func TestConcurrencyRelease(t *testing.T) {
+	lim, clk := newLimiter(t, core.WithRules(core.Rule{
+		Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(2)}, Lease: 10 * time.Second,
+	}))
+	req := get("/", "192.0.2.1:1")
+	a, b := decide(t, lim, req), decide(t, lim, req)
+	if a.Outcome != core.Allowed || b.Outcome != core.Allowed {
+		t.Fatalf("first two: %v, %v", a.Outcome, b.Outcome)
+	}
+	if d := decide(t, lim, req); d.Outcome != core.Denied || d.RetryAfter != time.Second {
+		t.Fatalf("third: %v RetryAfter %v, want denied 1s", d.Outcome, d.RetryAfter)
+	}
+	a.Release()
+	a.Release() // harmless
+	c := decide(t, lim, req)
+	if c.Outcome != core.Allowed {
+		t.Fatalf("after Release: %v, want allowed", c.Outcome)
+	}
+	if d := decide(t, lim, req); d.Outcome != core.Denied {
+		t.Fatalf("a double Release freed a second slot: %v", d.Outcome)
+	}
+	// A leaked slot frees itself after its lease.
+	clk.Advance(10 * time.Second)
+	if d := decide(t, lim, req); d.Outcome != core.Allowed {
+		t.Errorf("after the lease: %v, want allowed", d.Outcome)
+	}
+	// Peeking never acquires.
+	p, err := lim.Peek(t.Context(), req)
+	if err != nil || p.Remaining != 1 {
+		t.Errorf("Peek: Remaining %d, %v; want 1", p.Remaining, err)
+	}
+	p.Release() // no-op on a peek
+	b.Release()
+	c.Release()
+}
+
+// failing is a backend that always fails.
+type failing struct{ err error }
+
+func (f failing) Apply(context.Context, backend.Request) (backend.Result, error) {
+	return backend.Result{}, f.err
+}
+func (f failing) Release(context.Context, backend.Request) error { return f.err }
+func (f failing) Reset(context.Context, string, string) error    { return f.err }
+
+func TestFailureModes(t *testing.T) {
+	boom := errors.New("connection refused")
+	for _, tc := range []struct {
+		mode core.FailureMode
+		want core.Outcome
+	}{{core.FailModeOpen, core.FailOpen}, {core.FailModeClosed, core.FailClosed}} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(5)), core.WithBackend(failing{boom}), core.WithFailureMode(tc.mode))
+			d := decide(t, lim, get("/", "192.0.2.1:1"))
+			if d.Outcome != tc.want {
+				t.Errorf("Outcome = %v, want %v", d.Outcome, tc.want)
+			}
+			if !errors.Is(d.Err, core.ErrBackendUnavailable) || !errors.Is(d.Err, boom) {
+				t.Errorf("Err = %v, want it to wrap ErrBackendUnavailable and the backend error", d.Err)
+			}
+			if d.Remaining != -1 || d.Limit != 5 || len(d.Windows()) != 0 {
+				t.Errorf("Remaining %d Limit %d windows %d; want -1 (unknown), 5, 0", d.Remaining, d.Limit, len(d.Windows()))
+			}
+			if err := lim.Reset(t.Context(), get("/", "192.0.2.1:1")); !errors.Is(err, boom) {
+				t.Errorf("Reset error = %v, want it to wrap the backend error", err)
+			}
+		})
+	}
+}
+
+func TestCanceledContextIsAnError(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(5)), core.WithBackend(failing{ctx.Err()}))
+	if _, err := lim.Decide(ctx, get("/", "192.0.2.1:1")); !errors.Is(err, context.Canceled) {
+		t.Errorf("Decide with a canceled context: error = %v, want context.Canceled", err)
+	}
+}
+
+func TestPeekAndReset(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(3)))
+	req := get("/", "192.0.2.1:1")
+	decide(t, lim, req)
+	decide(t, lim, req)
+	for range 3 {
+		d, err := lim.Peek(t.Context(), req)
+		if err != nil || d.Outcome != core.Allowed || d.Remaining != 1 {
+			t.Fatalf("Peek = %v remaining %d (%v), want allowed with 1", d.Outcome, d.Remaining, err)
+		}
+	}
+	decide(t, lim, req)
+	if d, _ := lim.Peek(t.Context(), req); d.Outcome != core.Denied || d.RetryAfter != 20*time.Second {
+		t.Errorf("Peek of an exhausted client = %v RetryAfter %v, want denied 20s", d.Outcome, d.RetryAfter)
+	}
+	if err := lim.Reset(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	if d := decide(t, lim, req); d.Remaining != 2 {
+		t.Errorf("after Reset: Remaining = %d, want 2", d.Remaining)
+	}
+}
+
+func TestIdentityKindsDoNotShareCounters(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)))
+	decide(t, lim, get("/", "10.0.0.1:1"))
+	user := get("/", "10.0.0.1:1")
+	user.Identity = core.Identity{Kind: core.KindUser, Value: "10.0.0.1"}
+	if d := decide(t, lim, user); d.Outcome != core.Allowed || d.Client.Kind != core.KindUser {
+		t.Errorf("user named like an exhausted IP: %v as %v, want allowed as user", d.Outcome, d.Client)
+	}
+	bogus := get("/", "10.0.0.1:1")
+	bogus.Identity = core.Identity{Kind: 200, Value: "x"}
+	if d := decide(t, lim, bogus); d.Client.Kind != core.KindCustom {
+		t.Errorf("an out-of-range kind became %v, want custom", d.Client.Kind)
+	}
+}
+
+func TestGroupsShareCounters(t *testing.T) {
+	l := []core.Limit{core.PerMinute(2)}
+	lim, _ := newLimiter(t, core.WithRules(
+		core.Rule{Name: "a", Path: "/a", Group: "g", Limits: l},
+		core.Rule{Name: "b", Path: "/b", Group: "g", Limits: l},
+		core.Rule{Name: "c", Path: "/c", Limits: l},
+	))
+	decide(t, lim, get("/a", "192.0.2.1:1"))
+	decide(t, lim, get("/b", "192.0.2.1:1"))
+	if d := decide(t, lim, get("/a", "192.0.2.1:1")); d.Outcome != core.Denied {
+		t.Errorf("third request to the group: %v, want denied", d.Outcome)
+	}
+	if d := decide(t, lim, get("/c", "192.0.2.1:1")); d.Outcome != core.Allowed {
+		t.Errorf("rule outside the group: %v, want allowed", d.Outcome)
+	}
+}
+
+func TestSetRulesKeepsCounters(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(10)}, Algorithm: core.FixedWindow}))
+	req := get("/", "192.0.2.1:1")
+	for range 5 {
+		decide(t, lim, req)
+	}
+	if err := lim.SetRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(8)}, Algorithm: core.FixedWindow}); err != nil {
+		t.Fatal(err)
+	}
+	if d := decide(t, lim, req); d.Remaining != 2 || d.Limit != 8 {
+		t.Errorf("after lowering the limit: Limit %d Remaining %d, want 8, 2 (usage kept)", d.Limit, d.Remaining)
+	}
+	if err := lim.SetRules(core.Rule{Name: "api"}); err == nil {
+		t.Error("SetRules with an invalid rule: error = nil")
+	}
+	if got := lim.Rules(); len(got) != 1 || got[0].Limits[0].N != 8 {
+		t.Errorf("Rules() = %+v, want the valid rule kept", got)
+	}
+}
+
+func TestRequestCostOverride(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Limits: []core.Limit{core.PerMinute(10)}, Cost: 2}))
+	req := get("/", "192.0.2.1:1")
+	if d := decide(t, lim, req); d.Remaining != 8 {
+		t.Errorf("rule cost 2: Remaining = %d, want 8", d.Remaining)
+	}
+	req.Cost = 5
+	if d := decide(t, lim, req); d.Remaining != 3 {
+		t.Errorf("request cost 5: Remaining = %d, want 3", d.Remaining)
+	}
+}
+
+func TestCustomIdentifier(t *testing.T) {
+	errNoKey := errors.New("no key")
+	id := core.IdentifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
+		if r.Path == "/broken" {
+			return core.Identity{}, errNoKey
+		}
+		return core.Identity{Kind: core.KindAPIKey, Value: r.Path}, nil
+	})
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithIdentifier(id))
+	if d := decide(t, lim, get("/k1", "192.0.2.1:1")); d.Client != (core.Identity{Kind: core.KindAPIKey, Value: "/k1"}) {
+		t.Errorf("Client = %v", d.Client)
+	}
+	if _, err := lim.Decide(t.Context(), get("/broken", "192.0.2.1:1")); !errors.Is(err, errNoKey) {
+		t.Errorf("identifier error: Decide error = %v, want it wrapped", err)
+	}
+}
+
+func TestClose(t *testing.T) {
+	lim, err := core.New(core.WithDefault(core.PerMinute(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := lim.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	}
+	if _, err := lim.Decide(t.Context(), get("/", "192.0.2.1:1")); !errors.Is(err, core.ErrClosed) {
+		t.Errorf("Decide after Close: %v, want ErrClosed", err)
+	}
+	if err := lim.Reset(t.Context(), get("/", "192.0.2.1:1")); !errors.Is(err, core.ErrClosed) {
+		t.Errorf("Reset after Close: %v, want ErrClosed", err)
+	}
+}
+
+func TestCloseLeavesCallersBackendOpen(t *testing.T) {
+	m := memory.New()
+	defer m.Close()
+	lim, err := core.New(core.WithDefault(core.PerMinute(1)), core.WithBackend(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim.Close()
+	lim2, err := core.New(core.WithDefault(core.PerMinute(1)), core.WithBackend(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lim2.Close()
+	if d := decide(t, lim2, get("/", "192.0.2.1:1")); d.Outcome != core.Allowed {
+		t.Errorf("shared backend after the first Limiter closed: %v", d.Outcome)
+	}
+}
+
+func TestNewValidation(t *testing.T) {
+	ok := []core.Limit{core.PerSecond(1)}
+	for _, tc := range []struct {
+		name  string
+		rules []core.Rule
+		want  []string // substrings, one per expected error
+	}{
+		{"no rules", nil, []string{"rules: []: at least one rule"}},
+		{"no limits", []core.Rule{{Name: "a"}}, []string{"rules[0].limits"}},
+		{"duplicate names", []core.Rule{{Name: "a", Limits: ok}, {Name: "a", Path: "/x", Limits: ok}}, []string{"rules[1].name: a: duplicate of rules[0]"}},
+		{"bad path", []core.Rule{{Path: "login", Limits: ok}}, []string{`rules[0].path: login: must start with "/"`}},
+		{"inner wildcard", []core.Rule{{Path: "/a/*/b", Limits: ok}}, []string{"rules[0].path"}},
+		{"negative limit", []core.Rule{{Limits: []core.Limit{{N: -1, Per: time.Second}}}}, []string{"rules[0].limits[0].n"}},
+		{"zero period", []core.Rule{{Limits: []core.Limit{{N: 1}}}}, []string{"rules[0].limits[0].per"}},
+		{"too many windows", []core.Rule{{Limits: []core.Limit{core.PerSecond(1), core.PerSecond(2), core.PerSecond(3), core.PerSecond(4), core.PerSecond(5)}}}, []string{"rules[0].limits: 5: at most 4"}},
+		{"burst on fixed window", []core.Rule{{Algorithm: core.FixedWindow, Limits: []core.Limit{core.PerSecond(1).WithBurst(5)}}}, []string{"rules[0].limits[0].burst"}},
+		{"throttle on sliding log", []core.Rule{{Algorithm: core.SlidingLog, MaxDelay: time.Second, Limits: ok}}, []string{"rules[0].max_delay"}},
+		{"cost above capacity", []core.Rule{{Cost: 5, Limits: []core.Limit{core.PerSecond(2)}}}, []string{"rules[0].cost: 5: exceeds the capacity 2"}},
+		{"two concurrency limits", []core.Rule{{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1), core.Concurrent(2)}}}, []string{"rules[0].limits: 2"}},
+		{"group mismatch", []core.Rule{{Name: "a", Path: "/a", Group: "g", Limits: ok}, {Name: "b", Path: "/b", Group: "g", Limits: []core.Limit{core.PerSecond(2)}}}, []string{"rules[1].group"}},
+		{"unknown algorithm", []core.Rule{{Algorithm: 42, Limits: ok}}, []string{"rules[0].algorithm"}},
+		{"every error at once", []core.Rule{{Path: "x", Limits: []core.Limit{{N: -1, Per: -time.Second}}}}, []string{"rules[0].path", "rules[0].limits[0].n", "rules[0].limits[0].per"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := core.New(core.WithRules(tc.rules...))
+			if err == nil {
+				t.Fatal("New() error = nil")
+			}
+			var ce *core.ConfigError
+			if !errors.As(err, &ce) {
+				t.Errorf("error %v is not a *ConfigError", err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+			if got := strings.Count(err.Error(), "sluice: "); got != len(tc.want) {
+				t.Errorf("got %d errors, want %d: %v", got, len(tc.want), err)
+			}
+		})
+	}
+}
+
+func TestMaintenanceMode(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(0)))
+	if d := decide(t, lim, get("/", "192.0.2.1:1")); d.Outcome != core.Denied || d.RetryAfter != time.Minute {
+		t.Errorf("limit 0: %v RetryAfter %v, want denied after 1m", d.Outcome, d.RetryAfter)
+	}
+}
+
+func TestOutcomeStrings(t *testing.T) {
+	want := map[core.Outcome]string{
+		core.Allowed: "allowed", core.Denied: "denied", core.Delayed: "delayed", core.Exempt: "exempt",
+		core.ShadowDenied: "shadow_denied", core.FailOpen: "fail_open", core.FailClosed: "fail_closed",
+		core.Outcome(0): "Outcome(0)", core.Outcome(99): "Outcome(99)",
+	}
+	for o, s := range want {
+		if got := o.String(); got != s {
+			t.Errorf("Outcome(%d).String() = %q, want %q", o, got, s)
+		}
+	}
+}
