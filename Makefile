@@ -1,0 +1,71 @@
+# Sluice: every target loops over every module of the workspace.
+# `make test` is what CI runs (see .ci/run); `make help` lists the targets.
+
+SHELL      := bash
+.SHELLFLAGS := -eu -o pipefail -c
+MODULES    := $(shell find . -name go.mod -not -path './tools/*' -not -path './bin/*' -printf '%h\n' | sort)
+BIN        := $(CURDIR)/bin
+FUZZTIME   ?= 10s
+BENCHTIME  ?= 1s
+BENCHCOUNT ?= 6
+BENCH      ?= .
+
+.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save run tools clean
+
+help:
+	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
+	@echo "make lint     gofmt, go vet, staticcheck and go mod tidy -diff on every module"
+	@echo "make fuzz     every fuzz target for FUZZTIME (default $(FUZZTIME))"
+	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
+	@echo "make run      the example server on the in-memory backend (:8080)"
+
+test: vet test-workspace test-gowork-off
+
+vet:
+	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && go vet ./...); done
+
+test-workspace:
+	@for m in $(MODULES); do echo "== go test -race $$m"; (cd $$m && go test -race -count=1 ./...); done
+
+# What a user gets: each module on its own, resolving siblings through its
+# relative replace directives.
+test-gowork-off:
+	@for m in $(MODULES); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done
+
+lint: fmt vet staticcheck tidy
+
+fmt:
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+staticcheck: tools
+	@for m in $(MODULES); do echo "== staticcheck $$m"; (cd $$m && $(BIN)/staticcheck ./...); done
+
+tidy:
+	@for m in $(MODULES); do echo "== go mod tidy -diff $$m"; (cd $$m && GOWORK=off go mod tidy -diff); done
+
+tools: $(BIN)/staticcheck $(BIN)/benchstat
+
+$(BIN)/staticcheck $(BIN)/benchstat: tools/go.mod tools/go.sum
+	cd tools && GOWORK=off go build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck golang.org/x/perf/cmd/benchstat
+
+fuzz:
+	@for m in $(MODULES); do \
+		for pkg in $$(cd $$m && go list ./...); do \
+			for f in $$(cd $$m && go test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+				echo "== fuzz $$pkg $$f ($(FUZZTIME))"; \
+				(cd $$m && go test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg); \
+			done; \
+		done; \
+	done
+
+bench: tools
+	@mkdir -p bench/out
+	@[ ! -f bench/out/new.txt ] || mv bench/out/new.txt bench/out/old.txt
+	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...); done | tee bench/out/new.txt
+	@if [ -f bench/out/old.txt ]; then $(BIN)/benchstat bench/out/old.txt bench/out/new.txt; else $(BIN)/benchstat bench/out/new.txt; fi
+
+run:
+	go run ./examples/nethttp
+
+clean:
+	rm -rf $(BIN) bench/out

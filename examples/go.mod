@@ -1,0 +1,10 @@
+module github.com/sluicehq/sluice/examples
+
+go 1.25
+
+require github.com/sluicehq/sluice/core v0.0.0
+
+replace (
+	github.com/sluicehq/sluice/core => ../core
+	github.com/sluicehq/sluice/testkit => ../testkit
+)
