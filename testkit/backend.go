@@ -296,7 +296,9 @@ func testZeroLimit(h *harness) {
 // contain the characters key formats are most likely to mishandle.
 func isolationKeys() []string {
 	long := strings.Repeat("k", 1024)
+	huge := strings.Repeat("h", 64<<10)
 	return []string{
+		huge, huge + "h", huge[:len(huge)-1] + "i",
 		"a", "b", "A", "a ", " a", "a\n", "a\r\n", "\x00", "a\x00", "", "a:b", "a:", ":a",
 		"{a}", "{a", "a}", "}{", "{}", "{a}:b", "a:{b}", "1.2.3.4", "1.2.3.40", "::1", "[::1]:80",
 		"ünïcödé", "a b c", "%2F", "\xff\xfe", long, long[:1023] + "j", long + "k",
@@ -375,7 +377,13 @@ func testConcurrentExactness(h *harness) {
 }
 
 func testConcurrentMultiWindow(h *harness) {
-	h.race([]backend.Window{{Limit: 50, Period: time.Minute}, {Limit: 30, Period: time.Hour}}, 16, 10, 1, 30)
+	windows := []backend.Window{{Limit: 50, Period: time.Minute}, {Limit: 30, Period: time.Hour}}
+	h.race(windows, 16, 10, 1, 30)
+	// The 130 denied requests must not have charged the per-minute window.
+	if r, ok := h.peek("hot:"+h.key, windows, 0); ok && (r.Windows[0].Remaining != 20 || r.Windows[1].Remaining != 0) {
+		h.t.Errorf("after the race: Remaining = %d, %d, want 20, 0: a denied request charged a window",
+			r.Windows[0].Remaining, r.Windows[1].Remaining)
+	}
 }
 
 // race sends workers*attempts requests at once for one key at a frozen time
