@@ -91,6 +91,9 @@ type Decision struct {
 	Outcome Outcome
 	// Rule is the name of the matched rule; empty when none matched.
 	Rule string
+	// Shadow reports that the matched rule is in shadow mode: it never
+	// denies, and HTTP adapters do not advertise its limits by default.
+	Shadow bool
 	// Client is the identity the request was counted against.
 	Client Identity
 	// Limit is the most constraining window's limit per its period.

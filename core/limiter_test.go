@@ -145,6 +145,10 @@ func TestRuleMatching(t *testing.T) {
 		{"catch-all prefix with method", "DELETE", "/anything", "", "everything", core.Allowed},
 		{"exact beats prefix", "DELETE", "/login", "", "login", core.Allowed},
 		{"default", "GET", "/other", "", "default", core.Allowed},
+		{"trailing slash", "POST", "/login/", "", "login-post", core.Allowed},
+		{"doubled slashes", "POST", "//login", "", "login-post", core.Allowed},
+		{"dot segments", "POST", "/x/../login", "", "login-post", core.Allowed},
+		{"relative path", "POST", "login", "", "login-post", core.Allowed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := decide(t, lim, core.Request{Method: tc.method, Path: tc.path, Route: tc.route, RemoteAddr: "192.0.2.1:1"})

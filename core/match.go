@@ -2,6 +2,7 @@ package core
 
 import (
 	"cmp"
+	"path"
 	"slices"
 	"strings"
 )
@@ -46,8 +47,11 @@ func newRuleSet(rules []*compiledRule) *ruleSet {
 
 // match returns the rule for a request, or nil when no rule applies. The
 // route template, when the framework knows it, is tried before the path, so
-// a rule written for "/users/{id}" applies to every user.
-func (rs *ruleSet) match(method, path, route string) *compiledRule {
+// a rule written for "/users/{id}" applies to every user. The path is
+// cleaned first ("//login/" is "/login"), so a client cannot step around a
+// rule by spelling a path differently.
+func (rs *ruleSet) match(method, rawPath, route string) *compiledRule {
+	path := cleanPath(rawPath)
 	if route != "" && route != path {
 		if r := rs.matchPath(method, route); r != nil {
 			return r
@@ -85,4 +89,40 @@ func hasPathPrefix(path, prefix string) bool {
 		return false
 	}
 	return len(path) == len(prefix) || path[len(prefix)] == '/'
+}
+
+// cleanPath returns p in canonical form: rooted, without repeated slashes,
+// dot segments or a trailing slash. It does not allocate when p is already
+// clean, the common case.
+func cleanPath(p string) string {
+	if isCleanPath(p) {
+		return p
+	}
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	return path.Clean(p)
+}
+
+// isCleanPath reports whether path.Clean would return p unchanged for a
+// rooted p: no empty, "." or ".." segment and no trailing slash.
+func isCleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return false
+	}
+	if len(p) == 1 {
+		return true
+	}
+	start := 1 // start of the current segment
+	for i := 1; i <= len(p); i++ {
+		if i < len(p) && p[i] != '/' {
+			continue
+		}
+		switch seg := p[start:i]; seg {
+		case "", ".", "..":
+			return false
+		}
+		start = i + 1
+	}
+	return true
 }
