@@ -91,6 +91,8 @@ type Decision struct {
 	Outcome Outcome
 	// Rule is the name of the matched rule; empty when none matched.
 	Rule string
+	// Algorithm is the matched rule's algorithm.
+	Algorithm Algorithm
 	// Shadow reports that the matched rule is in shadow mode: it never
 	// denies, and HTTP adapters do not advertise its limits by default.
 	Shadow bool

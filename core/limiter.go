@@ -214,7 +214,7 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 			req.Lease = l.leases.Add(1)
 		}
 	}
-	d := Decision{Rule: rule.Name, Shadow: rule.Shadow, Client: id, At: now}
+	d := Decision{Rule: rule.Name, Algorithm: rule.Algorithm, Shadow: rule.Shadow, Client: id, At: now}
 	res, err := l.backend.Apply(ctx, req)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {

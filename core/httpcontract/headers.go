@@ -1,0 +1,177 @@
+package httpcontract
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+)
+
+// The header field names the contract writes.
+const (
+	HeaderLimit      = "X-RateLimit-Limit"
+	HeaderRemaining  = "X-RateLimit-Remaining"
+	HeaderReset      = "X-RateLimit-Reset"
+	HeaderPolicy     = "RateLimit-Policy"
+	HeaderRateLimit  = "RateLimit"
+	HeaderRetryAfter = "Retry-After"
+)
+
+// Canonical forms, so headers can be stored without re-canonicalising.
+var (
+	keyLimit      = http.CanonicalHeaderKey(HeaderLimit)
+	keyRemaining  = http.CanonicalHeaderKey(HeaderRemaining)
+	keyReset      = http.CanonicalHeaderKey(HeaderReset)
+	keyPolicy     = http.CanonicalHeaderKey(HeaderPolicy)
+	keyRateLimit  = http.CanonicalHeaderKey(HeaderRateLimit)
+	keyRetryAfter = http.CanonicalHeaderKey(HeaderRetryAfter)
+)
+
+// Seconds converts a duration to whole seconds for a header, rounding up:
+// a client told to wait "0" seconds when 300ms remain would retry too early.
+func Seconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// RetryAfter returns the Retry-After value, in seconds, for a denial: the
+// decision's RetryAfter rounded up, and never less than 1.
+func RetryAfter(d *core.Decision) int64 { return max(1, Seconds(d.RetryAfter)) }
+
+// WriteHeaders sets the rate-limit header fields of d on h according to the
+// configured header set, and Retry-After when d is a denial. Exempt and
+// fail-closed decisions get no rate-limit fields; a fail-open decision gets
+// only X-RateLimit-Limit, since the remaining quota is unknown; a shadow
+// rule's decisions get none unless WithShadowHeaders is set.
+func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
+	cfg := &m.cfg
+	switch {
+	case d.Outcome == core.Exempt || d.Outcome == core.FailClosed:
+		return
+	case d.Shadow && !cfg.shadowHeaders:
+		return
+	case d.Outcome == core.FailOpen:
+		if cfg.headers.legacy() {
+			h[keyLimit] = []string{strconv.FormatInt(d.Limit, 10)}
+		}
+		return
+	}
+	denied := d.Outcome == core.Denied || d.Outcome == core.ShadowDenied
+	// One backing array for every value slice: one allocation, not five.
+	vals := make([]string, 0, 6)
+	set := func(k, v string) {
+		vals = append(vals, v)
+		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
+	}
+	if cfg.headers.legacy() {
+		set(keyLimit, strconv.FormatInt(d.Limit, 10))
+		set(keyRemaining, strconv.FormatInt(d.Remaining, 10))
+		reset := Seconds(d.ResetAfter)
+		if cfg.reset == ResetUnix {
+			reset = d.At.Add(time.Duration(reset) * time.Second).Unix()
+		}
+		set(keyReset, strconv.FormatInt(reset, 10))
+	}
+	if cfg.headers.ietf() {
+		set(keyPolicy, m.policy(d))
+		set(keyRateLimit, rateLimit(d, denied))
+	}
+	if d.Outcome == core.Denied {
+		set(keyRetryAfter, strconv.FormatInt(RetryAfter(d), 10))
+	}
+}
+
+// rateLimit formats the RateLimit field: every window of an admitted
+// request with its remaining quota and the seconds until it resets, or, for
+// a denial, the violated windows with the seconds until they admit the
+// request, so Retry-After is never earlier than any t.
+func rateLimit(d *core.Decision, denied bool) string {
+	var buf [160]byte
+	b := buf[:0]
+	for _, w := range d.Windows() {
+		t := w.ResetAfter
+		if denied {
+			if w.RetryAfter <= 0 {
+				continue
+			}
+			t = w.RetryAfter
+		}
+		if len(b) > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendSFString(b, w.Limit.Name)
+		b = append(b, ";r="...)
+		b = strconv.AppendInt(b, max(0, w.Remaining), 10)
+		b = append(b, ";t="...)
+		b = strconv.AppendInt(b, Seconds(t), 10)
+	}
+	return string(b)
+}
+
+// policy returns the RateLimit-Policy field of d's rule, cached per rule
+// since it only changes when the rule does.
+func (m *Middleware) policy(d *core.Decision) string {
+	ws := d.Windows()
+	if v, ok := m.policies.Load(d.Rule); ok {
+		if p := v.(*policyEntry); p.matches(ws) {
+			return p.value
+		}
+	}
+	p := &policyEntry{n: len(ws)}
+	var b []byte
+	for i, w := range ws {
+		p.limits[i] = w.Limit
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = appendSFString(b, w.Limit.Name)
+		b = append(b, ";q="...)
+		b = strconv.AppendInt(b, w.Limit.N, 10)
+		if d.Algorithm != core.Concurrency { // a concurrency limit has no window
+			b = append(b, ";w="...)
+			b = strconv.AppendInt(b, Seconds(w.Limit.Per), 10)
+		}
+	}
+	p.value = string(b)
+	m.policies.Store(d.Rule, p)
+	return p.value
+}
+
+type policyEntry struct {
+	limits [core.MaxWindows]core.Limit
+	n      int
+	value  string
+}
+
+func (p *policyEntry) matches(ws []core.WindowState) bool {
+	if len(ws) != p.n {
+		return false
+	}
+	for i, w := range ws {
+		if w.Limit != p.limits[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// appendSFString appends s as a structured-field string (RFC 9651): quoted,
+// with '"' and '\' escaped. Characters outside printable ASCII, which the
+// syntax cannot carry, become '_'.
+func appendSFString(b []byte, s string) []byte {
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20 || c > 0x7e:
+			b = append(b, '_')
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
+}

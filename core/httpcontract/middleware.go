@@ -1,0 +1,151 @@
+package httpcontract
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/sluicehq/sluice/core"
+)
+
+// Middleware applies a Limiter to HTTP requests. It holds everything the
+// adapters share; an adapter only calls Serve with its framework's request,
+// response writer, route template and next step. It is safe for concurrent
+// use.
+type Middleware struct {
+	lim      *core.Limiter
+	cfg      config
+	policies sync.Map // rule name -> *policyEntry
+}
+
+// New returns a Middleware for lim. It panics if lim is nil: that is a
+// programming error at startup, not a request-time condition.
+func New(lim *core.Limiter, opts ...Option) *Middleware {
+	if lim == nil {
+		panic("httpcontract: nil *core.Limiter")
+	}
+	m := &Middleware{lim: lim, cfg: newConfig(opts)}
+	if m.cfg.deny == nil {
+		m.cfg.deny = WriteDenied
+	}
+	return m
+}
+
+// Request builds the core.Request for r. route is the framework's route
+// template, or "" when it has none.
+func (m *Middleware) Request(r *http.Request, route string) core.Request {
+	if route == "" {
+		route = m.route(r)
+	}
+	req := core.Request{
+		Method:     r.Method,
+		Path:       r.URL.Path,
+		Route:      route,
+		RemoteAddr: r.RemoteAddr,
+		Header:     r.Header,
+	}
+	if m.cfg.cost != nil {
+		req.Cost = m.cfg.cost(r)
+	}
+	return req
+}
+
+// route finds a net/http route pattern: the one the ServeMux already matched
+// (a handler wrapped on its own), or the one a configured mux would match.
+func (m *Middleware) route(r *http.Request) string {
+	pattern := r.Pattern
+	if pattern == "" && m.cfg.mux != nil {
+		_, pattern = m.cfg.mux.Handler(r)
+	}
+	if pattern == "" {
+		return ""
+	}
+	// "GET example.com/users/{id}" -> "/users/{id}"
+	if i := strings.IndexByte(pattern, ' '); i >= 0 {
+		pattern = strings.TrimLeft(pattern[i+1:], " \t")
+	}
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		pattern = pattern[i:]
+	}
+	return strings.TrimSuffix(pattern, "{$}")
+}
+
+// Serve decides on r and either calls next, after writing the rate-limit
+// headers to w (and after waiting, for a Delayed decision), or writes the
+// response itself: 429 for a denial, 503 when the backend failed closed or
+// no decision could be made. It reports whether next was called. A
+// concurrency slot is released when next returns or panics.
+func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string, next func()) bool {
+	d, err := m.lim.Decide(r.Context(), m.Request(r, route))
+	if err != nil {
+		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
+			return false // the client is gone; nobody reads a response
+		}
+		m.cfg.onError(r, err)
+		WriteUnavailable(w, Seconds(m.cfg.unavailable))
+		return false
+	}
+	switch d.Outcome {
+	case core.Exempt:
+		next()
+		return true
+	case core.FailClosed:
+		m.cfg.onError(r, d.Err)
+		WriteUnavailable(w, Seconds(m.cfg.unavailable))
+		return false
+	case core.FailOpen:
+		m.cfg.onError(r, d.Err)
+	case core.Denied:
+		m.WriteHeaders(w.Header(), &d)
+		m.cfg.deny(w, r, &d)
+		return false
+	case core.Delayed:
+		if err := m.cfg.wait(r.Context(), d.Delay); err != nil {
+			d.Release()
+			return false // the client went away while waiting
+		}
+	}
+	m.WriteHeaders(w.Header(), &d)
+	defer d.Release()
+	next()
+	return true
+}
+
+// Handler returns h limited by m, for net/http.
+func (m *Middleware) Handler(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		m.Serve(w, r, "", func() { h.ServeHTTP(w, r) })
+	})
+}
+
+// routeTemplates caches RouteTemplate results; route sets are small and fixed.
+var routeTemplates sync.Map // string -> string
+
+// RouteTemplate rewrites a route in ":name" / "*name" syntax (gin, echo,
+// httprouter) into the "{name}" / "{name...}" syntax rules are written in, so
+// "/users/:id" matches a rule for "/users/{id}". Routes already in brace
+// syntax are returned unchanged. Results are cached, so the common call does
+// not allocate.
+func RouteTemplate(route string) string {
+	if strings.IndexByte(route, ':') < 0 && strings.IndexByte(route, '*') < 0 {
+		return route
+	}
+	if v, ok := routeTemplates.Load(route); ok {
+		return v.(string)
+	}
+	segs := strings.Split(route, "/")
+	for i, s := range segs {
+		switch {
+		case len(s) > 1 && s[0] == ':':
+			segs[i] = "{" + s[1:] + "}"
+		case len(s) > 1 && s[0] == '*':
+			segs[i] = "{" + s[1:] + "...}"
+		case s == "*":
+			segs[i] = "{...}"
+		}
+	}
+	out := strings.Join(segs, "/")
+	routeTemplates.Store(route, out)
+	return out
+}

@@ -1,0 +1,578 @@
+package testkit
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dunglas/httpsfv"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/clock"
+	"github.com/sluicehq/sluice/core/httpcontract"
+)
+
+// Route is one route the adapter under test must serve through its
+// framework's own router.
+type Route struct {
+	// Method is the HTTP method: GET, HEAD, POST or OPTIONS.
+	Method string
+	// Pattern is the route in "/users/{id}" syntax; translate "{id}" to the
+	// framework's own syntax (":id" for gin and echo; see ColonParams).
+	Pattern string
+	// Handler serves the route.
+	Handler http.HandlerFunc
+}
+
+// AdapterFactory builds the handler under test: the framework's engine
+// serving routes, with the adapter installed once for all routes (as users
+// install it, e.g. r.Use) and configured with lim and opts.
+type AdapterFactory func(t *testing.T, lim *core.Limiter, routes []Route, opts ...httpcontract.Option) http.Handler
+
+// ColonParams rewrites "{name}" route parameters as ":name".
+func ColonParams(pattern string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(pattern, '{')
+		j := strings.IndexByte(pattern, '}')
+		if i < 0 || j < i {
+			b.WriteString(pattern)
+			return b.String()
+		}
+		b.WriteString(pattern[:i])
+		b.WriteByte(':')
+		b.WriteString(pattern[i+1 : j])
+		pattern = pattern[j+1:]
+	}
+}
+
+// RunAdapterSuite checks that an HTTP adapter applies the Sluice HTTP
+// contract (package httpcontract) exactly: the same status, headers and body
+// for allow, deny, delay, exempt, shadow, fail-open, fail-closed, concurrency
+// release on return and on panic, HEAD and OPTIONS, route templates sharing a
+// counter, header sets, a custom denial, and context cancellation during a
+// delay. Every request goes over a real connection to an httptest server.
+// Run it under -race.
+func RunAdapterSuite(t *testing.T, newAdapter AdapterFactory) {
+	for _, tc := range adapterCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.run(newAdapterHarness(t, newAdapter))
+		})
+	}
+}
+
+// adapterHarness serves the standard routes through the adapter under test.
+type adapterHarness struct {
+	t          *testing.T
+	newAdapter AdapterFactory
+	clock      *clock.Fake
+	calls      sync.Map // pattern -> *atomic.Int64
+	slow       chan struct{}
+	entered    chan struct{}
+	errs       chan error
+	srv        *httptest.Server // the last server started
+}
+
+func newAdapterHarness(t *testing.T, f AdapterFactory) *adapterHarness {
+	return &adapterHarness{
+		t: t, newAdapter: f, clock: clock.NewFake(Epoch),
+		slow: make(chan struct{}), entered: make(chan struct{}, 16), errs: make(chan error, 64),
+	}
+}
+
+func (h *adapterHarness) counter(pattern string) *atomic.Int64 {
+	c, _ := h.calls.LoadOrStore(pattern, new(atomic.Int64))
+	return c.(*atomic.Int64)
+}
+
+func (h *adapterHarness) routes() []Route {
+	hello := func(w http.ResponseWriter, r *http.Request) {
+		h.counter("/hello").Add(1)
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "hello\n")
+	}
+	var routes []Route
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodOptions} {
+		routes = append(routes, Route{Method: m, Pattern: "/hello", Handler: hello})
+	}
+	return append(routes,
+		Route{Method: http.MethodGet, Pattern: "/users/{id}", Handler: func(w http.ResponseWriter, r *http.Request) {
+			h.counter("/users/{id}").Add(1)
+			io.WriteString(w, "user\n")
+		}},
+		Route{Method: http.MethodGet, Pattern: "/healthz", Handler: func(w http.ResponseWriter, r *http.Request) {
+			h.counter("/healthz").Add(1)
+			io.WriteString(w, "ok\n")
+		}},
+		Route{Method: http.MethodGet, Pattern: "/panic", Handler: func(w http.ResponseWriter, r *http.Request) {
+			h.counter("/panic").Add(1)
+			panic("testkit: deliberate panic")
+		}},
+		Route{Method: http.MethodGet, Pattern: "/slow", Handler: func(w http.ResponseWriter, r *http.Request) {
+			h.counter("/slow").Add(1)
+			h.entered <- struct{}{}
+			select {
+			case <-h.slow:
+			case <-r.Context().Done():
+			}
+			io.WriteString(w, "slow\n")
+		}},
+	)
+}
+
+// serve starts the adapter with a limiter built from opts and returns its
+// URL. The limiter runs on the harness's fake clock unless opts set another.
+func (h *adapterHarness) serve(limOpts []core.Option, opts ...httpcontract.Option) string {
+	h.t.Helper()
+	lim, err := core.New(append([]core.Option{core.WithClock(h.clock)}, limOpts...)...)
+	if err != nil {
+		h.t.Fatalf("core.New: %v", err)
+	}
+	h.t.Cleanup(func() { lim.Close() })
+	opts = append([]httpcontract.Option{httpcontract.WithErrorHandler(func(_ *http.Request, err error) {
+		select {
+		case h.errs <- err:
+		default:
+		}
+	})}, opts...)
+	srv := httptest.NewUnstartedServer(h.newAdapter(h.t, lim, h.routes(), opts...))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the /panic route logs otherwise
+	srv.Start()
+	h.t.Cleanup(srv.Close)
+	h.srv = srv
+	return srv.URL
+}
+
+// response is what a request got back.
+type response struct {
+	status int
+	header http.Header
+	body   string
+	err    error
+}
+
+// client opens a connection per request, so the transport never retries a
+// request on a connection the server closed (after a handler panic).
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+func (h *adapterHarness) do(ctx context.Context, method, url string) response {
+	h.t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return response{err: err}
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: string(body), err: err}
+}
+
+func (h *adapterHarness) get(url string) response {
+	h.t.Helper()
+	r := h.do(h.t.Context(), http.MethodGet, url)
+	if r.err != nil {
+		h.t.Fatalf("GET %s: %v", url, r.err)
+	}
+	return r
+}
+
+// expect checks a response: status, exact header values ("" means absent),
+// and the body unless wantBody is nil.
+func (h *adapterHarness) expect(what string, r response, status int, headers map[string]string, wantBody *string) {
+	h.t.Helper()
+	if r.status != status {
+		h.t.Errorf("%s: status %d, want %d (body %q)", what, r.status, status, r.body)
+	}
+	for k, want := range headers {
+		if got := strings.Join(r.header.Values(k), ", "); got != want {
+			h.t.Errorf("%s: %s = %q, want %q", what, k, got, want)
+		}
+	}
+	if wantBody != nil && r.body != *wantBody {
+		h.t.Errorf("%s: body %q, want %q", what, r.body, *wantBody)
+	}
+	h.checkStructuredFields(what, r.header)
+}
+
+// checkStructuredFields parses the IETF fields with a structured-fields
+// parser: RateLimit-Policy and RateLimit are lists of quoted-string items
+// with integer parameters.
+func (h *adapterHarness) checkStructuredFields(what string, hdr http.Header) {
+	h.t.Helper()
+	for field, params := range map[string][]string{
+		httpcontract.HeaderPolicy:    {"q", "w"},
+		httpcontract.HeaderRateLimit: {"r", "t"},
+	} {
+		v := hdr.Values(field)
+		if len(v) == 0 {
+			continue
+		}
+		list, err := httpsfv.UnmarshalList(v)
+		if err != nil {
+			h.t.Errorf("%s: %s %q is not a structured-field list: %v", what, field, v, err)
+			continue
+		}
+		for _, m := range list {
+			item, ok := m.(httpsfv.Item)
+			if !ok {
+				h.t.Errorf("%s: %s member %v is not an item", what, field, m)
+				continue
+			}
+			if _, ok := item.Value.(string); !ok {
+				h.t.Errorf("%s: %s item %v is not a quoted string", what, field, item.Value)
+			}
+			for _, p := range params {
+				if pv, ok := item.Params.Get(p); ok {
+					if n, isInt := pv.(int64); !isInt || n < 0 {
+						h.t.Errorf("%s: %s parameter %s=%v is not a non-negative integer", what, field, p, pv)
+					}
+				} else if p != "w" {
+					h.t.Errorf("%s: %s item %v lacks parameter %s", what, field, item.Value, p)
+				}
+			}
+		}
+	}
+}
+
+// noLimitHeaders is the header expectation of a response that must carry no
+// rate-limit fields.
+var noLimitHeaders = map[string]string{
+	httpcontract.HeaderLimit: "", httpcontract.HeaderRemaining: "", httpcontract.HeaderReset: "",
+	httpcontract.HeaderPolicy: "", httpcontract.HeaderRateLimit: "", httpcontract.HeaderRetryAfter: "",
+}
+
+func ptr(s string) *string { return &s }
+
+// problem is the 429 body.
+type problem struct {
+	Type             string   `json:"type"`
+	Title            string   `json:"title"`
+	Status           int      `json:"status"`
+	Detail           string   `json:"detail"`
+	ViolatedPolicies []string `json:"violated-policies"`
+	Limit            int64    `json:"limit"`
+	Remaining        int64    `json:"remaining"`
+	RetryAfter       int64    `json:"retry_after"`
+	Rule             string   `json:"rule"`
+}
+
+func (h *adapterHarness) expectProblem(what, body string, want problem) {
+	h.t.Helper()
+	var got problem
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&got); err != nil {
+		h.t.Errorf("%s: body %q is not the problem JSON: %v", what, body, err)
+		return
+	}
+	want.Type, want.Title, want.Status = httpcontract.ProblemTypeQuotaExceeded, "Too Many Requests", 429
+	want.Detail = got.Detail
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		h.t.Errorf("%s: problem = %+v, want %+v", what, got, want)
+	}
+	if !strings.Contains(got.Detail, fmt.Sprint(want.RetryAfter)) {
+		h.t.Errorf("%s: detail %q does not say when to retry", what, got.Detail)
+	}
+}
+
+// failingBackend fails every call with a message that must never reach a
+// client.
+type failingBackend struct{}
+
+const secretError = "dial tcp 10.1.2.3:6379: secret internal detail"
+
+func (failingBackend) Apply(context.Context, backend.Request) (backend.Result, error) {
+	return backend.Result{}, errors.New(secretError)
+}
+func (failingBackend) Release(context.Context, backend.Request) error { return errors.New(secretError) }
+func (failingBackend) Reset(context.Context, string, string) error     { return errors.New(secretError) }
+
+func defaultRule(limits ...core.Limit) core.Option { return core.WithDefault(limits...) }
+
+var adapterCases = []struct {
+	name string
+	run  func(h *adapterHarness)
+}{
+	{"allow-then-deny", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(3))})
+		for i, want := range []struct{ remaining, reset, t string }{{"2", "20", "20"}, {"1", "40", "40"}, {"0", "60", "60"}} {
+			r := h.get(url + "/hello")
+			h.expect(fmt.Sprintf("request %d", i+1), r, 200, map[string]string{
+				httpcontract.HeaderLimit: "3", httpcontract.HeaderRemaining: want.remaining, httpcontract.HeaderReset: want.reset,
+				httpcontract.HeaderPolicy:    `"default";q=3;w=60`,
+				httpcontract.HeaderRateLimit: `"default";r=` + want.remaining + `;t=` + want.t,
+				httpcontract.HeaderRetryAfter: "",
+			}, ptr("hello\n"))
+		}
+		r := h.get(url + "/hello")
+		h.expect("denied", r, 429, map[string]string{
+			httpcontract.HeaderLimit: "3", httpcontract.HeaderRemaining: "0", httpcontract.HeaderReset: "60",
+			httpcontract.HeaderPolicy: `"default";q=3;w=60`, httpcontract.HeaderRateLimit: `"default";r=0;t=20`,
+			httpcontract.HeaderRetryAfter: "20", "Content-Type": httpcontract.ContentTypeProblem, "Cache-Control": "no-store",
+		}, nil)
+		h.expectProblem("denied", r.body, problem{ViolatedPolicies: []string{"default"}, Limit: 3, Remaining: 0, RetryAfter: 20, Rule: "default"})
+		if got := h.counter("/hello").Load(); got != 3 {
+			h.t.Errorf("handler ran %d times, want 3: a denied request reached it", got)
+		}
+		h.clock.Advance(20 * time.Second)
+		h.expect("after Retry-After", h.get(url+"/hello"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, nil)
+	}},
+	{"retry-after-rounds-up", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.Every(2, 3*time.Second))}) // a token every 1.5s
+		h.get(url + "/hello")
+		h.get(url + "/hello")
+		h.clock.Advance(1400 * time.Millisecond) // 100ms to wait
+		r := h.get(url + "/hello")
+		h.expect("denied 100ms early", r, 429, map[string]string{
+			httpcontract.HeaderRetryAfter: "1", httpcontract.HeaderRateLimit: `"default";r=0;t=1`,
+		}, nil)
+	}},
+	{"multi-window", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: core.FixedWindow,
+			Limits: []core.Limit{core.PerSecond(2), core.PerDay(1000).Named("daily")}})})
+		h.expect("first", h.get(url+"/hello"), 200, map[string]string{
+			httpcontract.HeaderPolicy:    `"api-s";q=2;w=1, "daily";q=1000;w=86400`,
+			httpcontract.HeaderRateLimit: `"api-s";r=1;t=1, "daily";r=999;t=86400`,
+			httpcontract.HeaderLimit:     "2", httpcontract.HeaderRemaining: "1",
+		}, nil)
+		h.get(url + "/hello")
+		r := h.get(url + "/hello")
+		h.expect("denied by the per-second window", r, 429, map[string]string{
+			httpcontract.HeaderRateLimit: `"api-s";r=0;t=1`, httpcontract.HeaderRetryAfter: "1",
+		}, nil)
+		h.expectProblem("denied", r.body, problem{ViolatedPolicies: []string{"api-s"}, Limit: 2, Remaining: 0, RetryAfter: 1, Rule: "api"})
+	}},
+	{"delay", func(h *adapterHarness) {
+		var waited []time.Duration
+		var mu sync.Mutex
+		wait := httpcontract.WithWait(func(ctx context.Context, d time.Duration) error {
+			mu.Lock()
+			defer mu.Unlock()
+			waited = append(waited, d)
+			return nil
+		})
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Limits: []core.Limit{core.PerSecond(2)}, MaxDelay: time.Second})}, wait)
+		h.get(url + "/hello")
+		h.get(url + "/hello")
+		h.expect("delayed", h.get(url+"/hello"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, ptr("hello\n"))
+		mu.Lock()
+		defer mu.Unlock()
+		if len(waited) != 1 || waited[0] != 500*time.Millisecond {
+			h.t.Errorf("waits = %v, want one of 500ms", waited)
+		}
+		if got := h.counter("/hello").Load(); got != 3 {
+			h.t.Errorf("handler ran %d times, want 3", got)
+		}
+	}},
+	{"delay-canceled", func(h *adapterHarness) {
+		waiting, returned := make(chan struct{}), make(chan struct{})
+		wait := httpcontract.WithWait(func(ctx context.Context, d time.Duration) error {
+			close(waiting)
+			<-ctx.Done()
+			close(returned)
+			return ctx.Err()
+		})
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Limits: []core.Limit{core.PerSecond(1)}, MaxDelay: time.Minute})}, wait)
+		h.get(url + "/hello")
+		ctx, cancel := context.WithCancel(h.t.Context())
+		go func() { <-waiting; cancel() }()
+		if r := h.do(ctx, http.MethodGet, url+"/hello"); r.err == nil {
+			h.t.Errorf("canceled request got a response: %d", r.status)
+		}
+		// The wait ended with the client; Close waits for the request to
+		// finish, and the handler must not have run for it.
+		<-returned
+		h.srv.Close()
+		if got := h.counter("/hello").Load(); got != 1 {
+			h.t.Errorf("handler ran %d times, want 1", got)
+		}
+	}},
+	{"exempt", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1)), core.WithRules(core.Rule{Name: "health", Path: "/healthz", Exempt: true})})
+		for range 3 {
+			h.expect("exempt", h.get(url+"/healthz"), 200, noLimitHeaders, ptr("ok\n"))
+		}
+	}},
+	{"no-rule-matches", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(1)}})})
+		for range 3 {
+			h.expect("unlimited", h.get(url+"/hello"), 200, noLimitHeaders, ptr("hello\n"))
+		}
+	}},
+	{"shadow", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Shadow: true, Limits: []core.Limit{core.PerMinute(1)}})})
+		for range 3 {
+			h.expect("shadow", h.get(url+"/hello"), 200, noLimitHeaders, ptr("hello\n"))
+		}
+	}},
+	{"shadow-headers", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Shadow: true, Limits: []core.Limit{core.PerMinute(1)}})},
+			httpcontract.WithShadowHeaders(true))
+		h.get(url + "/hello")
+		h.expect("shadow-denied", h.get(url+"/hello"), 200, map[string]string{
+			httpcontract.HeaderRemaining: "0", httpcontract.HeaderRateLimit: `"default";r=0;t=60`, httpcontract.HeaderRetryAfter: "",
+		}, ptr("hello\n"))
+	}},
+	{"fail-open", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1)), core.WithBackend(failingBackend{})})
+		for range 2 {
+			r := h.get(url + "/hello")
+			h.expect("fail-open", r, 200, map[string]string{
+				httpcontract.HeaderLimit: "1", httpcontract.HeaderRemaining: "", httpcontract.HeaderReset: "",
+				httpcontract.HeaderPolicy: "", httpcontract.HeaderRateLimit: "", httpcontract.HeaderRetryAfter: "",
+			}, ptr("hello\n"))
+		}
+		h.expectReported(core.ErrBackendUnavailable)
+	}},
+	{"fail-closed", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1)), core.WithBackend(failingBackend{}), core.WithFailureMode(core.FailModeClosed)})
+		r := h.get(url + "/hello")
+		h.expect("fail-closed", r, 503, map[string]string{
+			httpcontract.HeaderRetryAfter: "1", "Content-Type": httpcontract.ContentTypeProblem, "Cache-Control": "no-store",
+			httpcontract.HeaderLimit: "", httpcontract.HeaderRemaining: "", httpcontract.HeaderRateLimit: "",
+		}, nil)
+		if strings.Contains(r.body, "secret") || strings.Contains(r.body, "6379") {
+			h.t.Errorf("the 503 body leaks the backend error: %q", r.body)
+		}
+		if got := h.counter("/hello").Load(); got != 0 {
+			h.t.Errorf("handler ran %d times, want 0", got)
+		}
+		h.expectReported(core.ErrBackendUnavailable)
+	}},
+	{"decide-error", func(h *adapterHarness) {
+		lim, err := core.New(core.WithDefault(core.PerMinute(5)))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		srv := httptest.NewServer(h.newAdapter(h.t, lim, h.routes(), httpcontract.WithErrorHandler(func(_ *http.Request, err error) { h.errs <- err })))
+		h.t.Cleanup(srv.Close)
+		lim.Close()
+		r := h.get(srv.URL + "/hello")
+		h.expect("closed limiter", r, 503, map[string]string{httpcontract.HeaderRetryAfter: "1"}, nil)
+		if strings.Contains(r.body, "closed") {
+			h.t.Errorf("the 503 body leaks the error: %q", r.body)
+		}
+		h.expectReported(core.ErrClosed)
+	}},
+	{"concurrency-release", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1)}})})
+		done := make(chan response, 1)
+		go func() { done <- h.do(h.t.Context(), http.MethodGet, url+"/slow") }()
+		<-h.entered
+		r := h.get(url + "/slow")
+		h.expect("second while the first runs", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "1",
+			httpcontract.HeaderPolicy: `"default";q=1`}, nil)
+		close(h.slow)
+		if first := <-done; first.err != nil || first.status != 200 {
+			h.t.Fatalf("first request: %d %v", first.status, first.err)
+		}
+		for i := range 3 {
+			r := h.get(url + "/slow")
+			h.expect(fmt.Sprintf("after release %d", i), r, 200, map[string]string{httpcontract.HeaderRemaining: "0"}, ptr("slow\n"))
+			<-h.entered
+		}
+	}},
+	{"concurrency-release-on-panic", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1)}})})
+		for i := range 3 {
+			r := h.do(h.t.Context(), http.MethodGet, url+"/panic")
+			if r.err == nil && r.status != 500 {
+				h.t.Errorf("panic %d: status %d, want a 500 or a dropped connection", i, r.status)
+			}
+		}
+		if got := h.counter("/panic").Load(); got != 3 {
+			h.t.Errorf("the panicking handler ran %d times, want 3: its slot was not released", got)
+		}
+	}},
+	{"head-and-options", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(2))})
+		r := h.do(h.t.Context(), http.MethodHead, url+"/hello")
+		h.expect("HEAD", r, 200, map[string]string{httpcontract.HeaderRemaining: "1", httpcontract.HeaderLimit: "2"}, ptr(""))
+		r = h.do(h.t.Context(), http.MethodOptions, url+"/hello")
+		h.expect("OPTIONS", r, 200, map[string]string{httpcontract.HeaderRemaining: "0"}, ptr("hello\n"))
+		r = h.do(h.t.Context(), http.MethodHead, url+"/hello")
+		h.expect("HEAD denied", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "30", httpcontract.HeaderRemaining: "0"}, ptr(""))
+		r = h.do(h.t.Context(), http.MethodOptions, url+"/hello")
+		h.expect("OPTIONS denied", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "30", "Content-Type": httpcontract.ContentTypeProblem}, nil)
+	}},
+	{"route-template-shares-a-counter", func(h *adapterHarness) {
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Name: "users", Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(2)}})})
+		h.expect("/users/1", h.get(url+"/users/1"), 200, map[string]string{httpcontract.HeaderRemaining: "1"}, nil)
+		h.expect("/users/2", h.get(url+"/users/2"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, nil)
+		h.expect("/users/3", h.get(url+"/users/3"), 429, map[string]string{httpcontract.HeaderRetryAfter: "30"}, nil)
+	}},
+	{"header-sets", func(h *adapterHarness) {
+		for _, tc := range []struct {
+			set     httpcontract.HeaderSet
+			present []string
+			absent  []string
+		}{
+			{httpcontract.HeadersLegacy, []string{httpcontract.HeaderLimit, httpcontract.HeaderRemaining, httpcontract.HeaderReset}, []string{httpcontract.HeaderPolicy, httpcontract.HeaderRateLimit}},
+			{httpcontract.HeadersIETF, []string{httpcontract.HeaderPolicy, httpcontract.HeaderRateLimit}, []string{httpcontract.HeaderLimit, httpcontract.HeaderRemaining, httpcontract.HeaderReset}},
+			{httpcontract.HeadersNone, nil, []string{httpcontract.HeaderLimit, httpcontract.HeaderPolicy, httpcontract.HeaderRateLimit}},
+		} {
+			url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithHeaders(tc.set))
+			for i, status := range []int{200, 429} {
+				r := h.get(url + "/hello")
+				want := map[string]string{}
+				for _, k := range tc.absent {
+					want[k] = ""
+				}
+				h.expect(fmt.Sprintf("set %d request %d", tc.set, i), r, status, want, nil)
+				for _, k := range tc.present {
+					if r.header.Get(k) == "" {
+						h.t.Errorf("set %d request %d: %s missing", tc.set, i, k)
+					}
+				}
+				if status == 429 && r.header.Get(httpcontract.HeaderRetryAfter) != "60" {
+					h.t.Errorf("set %d: a denial lacks Retry-After", tc.set)
+				}
+			}
+		}
+	}},
+	{"reset-unix", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithResetFormat(httpcontract.ResetUnix))
+		h.expect("unix reset", h.get(url+"/hello"), 200, map[string]string{
+			httpcontract.HeaderReset: fmt.Sprint(Epoch.Add(time.Minute).Unix()),
+		}, nil)
+	}},
+	{"custom-deny", func(h *adapterHarness) {
+		deny := httpcontract.WithDenyHandler(func(w http.ResponseWriter, r *http.Request, d *core.Decision) {
+			w.WriteHeader(http.StatusTeapot)
+			fmt.Fprintf(w, "slow down, %s", d.Rule)
+		})
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, deny)
+		h.get(url + "/hello")
+		h.expect("custom", h.get(url+"/hello"), http.StatusTeapot, map[string]string{
+			httpcontract.HeaderRetryAfter: "60", httpcontract.HeaderRemaining: "0",
+		}, ptr("slow down, default"))
+	}},
+}
+
+// expectReported checks that the error handler received an error wrapping
+// target.
+func (h *adapterHarness) expectReported(target error) {
+	h.t.Helper()
+	select {
+	case err := <-h.errs:
+		if !errors.Is(err, target) {
+			h.t.Errorf("error handler got %v, want it to wrap %v", err, target)
+		}
+	case <-time.After(5 * time.Second):
+		h.t.Errorf("error handler was not called with %v", target)
+	}
+}
