@@ -299,7 +299,7 @@ func (failingBackend) Apply(context.Context, backend.Request) (backend.Result, e
 	return backend.Result{}, errors.New(secretError)
 }
 func (failingBackend) Release(context.Context, backend.Request) error { return errors.New(secretError) }
-func (failingBackend) Reset(context.Context, string, string) error     { return errors.New(secretError) }
+func (failingBackend) Reset(context.Context, string, string) error    { return errors.New(secretError) }
 
 func defaultRule(limits ...core.Limit) core.Option { return core.WithDefault(limits...) }
 
@@ -313,8 +313,8 @@ var adapterCases = []struct {
 			r := h.get(url + "/hello")
 			h.expect(fmt.Sprintf("request %d", i+1), r, 200, map[string]string{
 				httpcontract.HeaderLimit: "3", httpcontract.HeaderRemaining: want.remaining, httpcontract.HeaderReset: want.reset,
-				httpcontract.HeaderPolicy:    `"default";q=3;w=60`,
-				httpcontract.HeaderRateLimit: `"default";r=` + want.remaining + `;t=` + want.t,
+				httpcontract.HeaderPolicy:     `"default";q=3;w=60`,
+				httpcontract.HeaderRateLimit:  `"default";r=` + want.remaining + `;t=` + want.t,
 				httpcontract.HeaderRetryAfter: "",
 			}, ptr("hello\n"))
 		}

@@ -105,7 +105,9 @@ func WithShadowHeaders(on bool) Option { return optionFunc(func(c *config) { c.s
 
 // WithCost sets a function that gives a request's cost, overriding the
 // rule's cost when it returns a positive number.
-func WithCost(f func(r *http.Request) int64) Option { return optionFunc(func(c *config) { c.cost = f }) }
+func WithCost(f func(r *http.Request) int64) Option {
+	return optionFunc(func(c *config) { c.cost = f })
+}
 
 // WithWait replaces how a Delayed request waits. It must return ctx's error
 // when ctx ends first. The default uses a timer; tests pass their own.
