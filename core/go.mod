@@ -6,4 +6,6 @@ require github.com/sluicehq/sluice/testkit v0.0.0
 
 require go.uber.org/goleak v1.3.0
 
+require github.com/dunglas/httpsfv v1.1.2 // indirect
+
 replace github.com/sluicehq/sluice/testkit => ../testkit

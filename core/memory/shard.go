@@ -40,7 +40,9 @@ func (sh *shard) len() int { return sh.tb.n + sh.fw.n + sh.sw.n + sh.sl.n + sh.c
 func (sh *shard) admitNew(b *Backend, now int64) {
 	if b.maxPer > 0 {
 		for sh.len() >= b.maxPer {
-			sh.evict(now)
+			if !sh.evict(now) {
+				return // nothing evictable: exceed the bound rather than spin
+			}
 		}
 	}
 }
@@ -49,18 +51,19 @@ const evictSample = 8
 
 // evict removes one entry: of a random sample of up to evictSample entries,
 // the one whose state expires first (an expired one if the sample has any),
-// because it holds the least information about its client.
-func (sh *shard) evict(now int64) {
+// because it holds the least information about its client. It reports
+// whether it removed anything.
+func (sh *shard) evict(now int64) bool {
 	var (
 		best    dkey
-		bestExp int64 = 1<<63 - 1
+		bestExp int64 = 1<<63 - 1 // an entry expiring then still beats none
 		bestTab       = -1
 		left          = evictSample
 		start         = rand.Uint64()
 	)
 	consider := func(tab int) func(k dkey, exp int64) bool {
 		return func(k dkey, exp int64) bool {
-			if exp < bestExp {
+			if exp < bestExp || bestTab < 0 {
 				best, bestExp, bestTab = k, exp, tab
 			}
 			return bestExp > now
@@ -96,16 +99,17 @@ func (sh *shard) evict(now int64) {
 	}
 	switch bestTab {
 	case 0:
-		sh.tb.del(best)
+		return sh.tb.del(best)
 	case 1:
-		sh.fw.del(best)
+		return sh.fw.del(best)
 	case 2:
-		sh.sw.del(best)
+		return sh.sw.del(best)
 	case 3:
-		sh.sl.del(best)
+		return sh.sl.del(best)
 	case 4:
-		sh.cc.del(best)
+		return sh.cc.del(best)
 	}
+	return false
 }
 
 // sweep drops the states that have fully reset at now; the tables shrink

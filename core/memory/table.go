@@ -109,7 +109,8 @@ func (t *table[V]) resize(size int) {
 }
 
 // sweep deletes every entry for which expired returns true, then shrinks
-// the table if it is less than an eighth full.
+// the table if it is less than an eighth full. expired may see an entry
+// twice, when a deletion shifts an already visited entry back.
 func (t *table[V]) sweep(expired func(*V) bool) {
 	for i := 0; i < len(t.slots); {
 		s := &t.slots[i]

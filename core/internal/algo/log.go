@@ -40,9 +40,13 @@ func (l *Log) Expiry(w backend.Window) int64 {
 // the window's result without the charge, after with it.
 func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
+	callerNow := now
 	if l.n > 0 {
 		now = max(now, l.at(l.n-1).at)
 	}
+	// Durations are measured from the caller's clock, even when the log
+	// is evaluated at its newest entry's later time.
+	lag := time.Duration(now - callerNow)
 	p := int64(w.Period)
 	for l.n > 0 && l.at(0).at+p <= now {
 		l.sum -= l.at(0).cost
@@ -54,7 +58,7 @@ func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, before, a
 	}
 	r := backend.WindowResult{Remaining: max(0, w.Limit-l.sum)}
 	if l.n > 0 {
-		r.ResetAfter = time.Duration(l.at(l.n-1).at + p - now)
+		r.ResetAfter = time.Duration(l.at(l.n-1).at+p-now) + lag
 	}
 	switch {
 	case c > w.Limit:
@@ -65,7 +69,7 @@ func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, before, a
 		for i := range l.n {
 			e := l.at(i)
 			if acc += e.cost; acc >= need {
-				r.RetryAfter = time.Duration(e.at + p - now)
+				r.RetryAfter = time.Duration(e.at+p-now) + lag
 				break
 			}
 		}
@@ -73,7 +77,7 @@ func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, before, a
 	case peek:
 		return now, r, r, true
 	}
-	return now, r, backend.WindowResult{Remaining: r.Remaining - c, ResetAfter: time.Duration(p)}, true
+	return now, r, backend.WindowResult{Remaining: r.Remaining - c, ResetAfter: time.Duration(p) + lag}, true
 }
 
 // Add records an admitted request of the given cost at at, the time Eval

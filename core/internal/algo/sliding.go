@@ -27,6 +27,7 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 	c, peek := unit(cost)
 	p := int64(w.Period)
 	start := floorDiv(now, p) * p
+	callerNow := now
 	var cur SlidingState
 	switch {
 	case s.Start > start: // a caller with a faster clock moved the window on
@@ -58,20 +59,23 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 		return 0
 	}
 
-	state := backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr)}
+	// Durations are measured from the caller's clock, even when the window
+	// was evaluated at a later time.
+	lag := time.Duration(now - callerNow)
+	state := backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr) + lag}
 	if c > w.Limit {
 		state.RetryAfter = time.Duration(never(w))
 		return cur, state, state, false
 	}
 	if !admits(cur.Curr, c) {
-		state.RetryAfter = time.Duration(slidingWait(cur, now, start, p, w.Limit, c))
+		state.RetryAfter = time.Duration(slidingWait(cur, now, start, p, w.Limit, c)) + lag
 		return cur, state, state, false
 	}
 	if peek {
 		return cur, state, state, true
 	}
 	cur.Curr += c
-	return cur, state, backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr)}, true
+	return cur, state, backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr) + lag}, true
 }
 
 // slidingWait returns the time from now until a cost c (<= limit) fits.

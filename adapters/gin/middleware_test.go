@@ -1,0 +1,38 @@
+package sluicegin_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	sluicegin "github.com/sluicehq/sluice/adapters/gin"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/httpcontract"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+func TestMiddleware(t *testing.T) {
+	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+		r := gin.New()
+		r.Use(sluicegin.Middleware(lim, opts...))
+		for _, rt := range routes {
+			r.Handle(rt.Method, testkit.ColonParams(rt.Pattern), gin.WrapF(rt.Handler))
+		}
+		return r
+	})
+}
+
+// TestMiddlewarePerRoute installs the middleware on each route.
+func TestMiddlewarePerRoute(t *testing.T) {
+	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+		r := gin.New()
+		mw := sluicegin.Middleware(lim, opts...)
+		api := r.Group("/")
+		for _, rt := range routes {
+			api.Handle(rt.Method, testkit.ColonParams(rt.Pattern), mw, gin.WrapF(rt.Handler))
+		}
+		return r
+	})
+}
