@@ -60,37 +60,57 @@ func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
 		return
 	}
 	denied := d.Outcome == core.Denied || d.Outcome == core.ShadowDenied
-	// One backing array for every value slice: one allocation, not five.
-	vals := make([]string, 0, 6)
-	set := func(k, v string) {
-		vals = append(vals, v)
-		h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
-	}
+	// Every value is formatted into one buffer and converted to one string,
+	// and every value slice shares one backing array: two allocations for
+	// all the fields.
+	var (
+		buf  [256]byte
+		b    = buf[:0]
+		ends [5]int
+		keys [6]string
+		n    int
+	)
+	field := func(k string) { keys[n], ends[n] = k, len(b); n++ }
 	if cfg.headers.legacy() {
-		set(keyLimit, strconv.FormatInt(d.Limit, 10))
-		set(keyRemaining, strconv.FormatInt(d.Remaining, 10))
+		b = strconv.AppendInt(b, d.Limit, 10)
+		field(keyLimit)
+		b = strconv.AppendInt(b, d.Remaining, 10)
+		field(keyRemaining)
 		reset := Seconds(d.ResetAfter)
 		if cfg.reset == ResetUnix {
 			reset = d.At.Add(time.Duration(reset) * time.Second).Unix()
 		}
-		set(keyReset, strconv.FormatInt(reset, 10))
+		b = strconv.AppendInt(b, reset, 10)
+		field(keyReset)
 	}
 	if cfg.headers.ietf() {
-		set(keyPolicy, m.policy(d))
-		set(keyRateLimit, rateLimit(d, denied))
+		b = appendRateLimit(b, d, denied)
+		field(keyRateLimit)
 	}
 	if d.Outcome == core.Denied {
-		set(keyRetryAfter, strconv.FormatInt(RetryAfter(d), 10))
+		b = strconv.AppendInt(b, RetryAfter(d), 10)
+		field(keyRetryAfter)
+	}
+	all := string(b)
+	vals := make([]string, n+1)
+	from := 0
+	for i := range n {
+		vals[i] = all[from:ends[i]]
+		h[keys[i]] = vals[i : i+1 : i+1]
+		from = ends[i]
+	}
+	if cfg.headers.ietf() {
+		vals[n] = m.policy(d)
+		h[keyPolicy] = vals[n : n+1 : n+1]
 	}
 }
 
-// rateLimit formats the RateLimit field: every window of an admitted
+// appendRateLimit appends the RateLimit field: every window of an admitted
 // request with its remaining quota and the seconds until it resets, or, for
 // a denial, the violated windows with the seconds until they admit the
 // request, so Retry-After is never earlier than any t.
-func rateLimit(d *core.Decision, denied bool) string {
-	var buf [160]byte
-	b := buf[:0]
+func appendRateLimit(b []byte, d *core.Decision, denied bool) []byte {
+	first := true
 	for _, w := range d.Windows() {
 		t := w.ResetAfter
 		if denied {
@@ -99,16 +119,17 @@ func rateLimit(d *core.Decision, denied bool) string {
 			}
 			t = w.RetryAfter
 		}
-		if len(b) > 0 {
+		if !first {
 			b = append(b, ", "...)
 		}
+		first = false
 		b = appendSFString(b, w.Limit.Name)
 		b = append(b, ";r="...)
 		b = strconv.AppendInt(b, max(0, w.Remaining), 10)
 		b = append(b, ";t="...)
 		b = strconv.AppendInt(b, Seconds(t), 10)
 	}
-	return string(b)
+	return b
 }
 
 // policy returns the RateLimit-Policy field of d's rule, cached per rule

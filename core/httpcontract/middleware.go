@@ -98,7 +98,8 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		m.cfg.onError(r, d.Err)
 	case core.Denied:
 		m.WriteHeaders(w.Header(), &d)
-		m.cfg.deny(w, r, &d)
+		denied := d // only a denial pays for the copy the handler may keep
+		m.cfg.deny(w, r, &denied)
 		return false
 	case core.Delayed:
 		if err := m.cfg.wait(r.Context(), d.Delay); err != nil {

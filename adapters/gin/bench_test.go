@@ -1,0 +1,28 @@
+package sluicegin_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	sluicegin "github.com/sluicehq/sluice/adapters/gin"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/httpcontract"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+func BenchmarkMiddleware(b *testing.B) {
+	newEngine := func(routes []testkit.Route, mw gin.HandlerFunc) http.Handler {
+		r := gin.New()
+		if mw != nil {
+			r.Use(mw)
+		}
+		for _, rt := range routes {
+			r.Handle(rt.Method, testkit.ColonParams(rt.Pattern), gin.WrapF(rt.Handler))
+		}
+		return r
+	}
+	testkit.BenchmarkAdapter(b, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+		return newEngine(routes, sluicegin.Middleware(lim, opts...))
+	}, func(routes []testkit.Route) http.Handler { return newEngine(routes, nil) })
+}
