@@ -96,6 +96,9 @@ type Decision struct {
 	// Shadow reports that the matched rule is in shadow mode: it never
 	// denies, and HTTP adapters do not advertise its limits by default.
 	Shadow bool
+	// Local reports that the shared backend failed and the decision was
+	// made by the in-process fallback (FailModeLocal).
+	Local bool
 	// Client is the identity the request was counted against.
 	Client Identity
 	// Limit is the most constraining window's limit per its period.
@@ -126,6 +129,7 @@ type releaser struct {
 	lim   *Limiter
 	rule  *compiledRule
 	lease uint64
+	local bool // the slot is held by the local fallback backend
 }
 
 // Windows returns the state of every window of the matched rule, in the
@@ -148,7 +152,7 @@ func (d *Decision) Release() {
 		return
 	}
 	d.release = releaser{}
-	r.lim.release(context.Background(), r.rule, d.Client, r.lease)
+	r.lim.release(context.Background(), r, d.Client)
 }
 
 // ReleaseContext is Release with a context bounding the backend call.
@@ -158,16 +162,17 @@ func (d *Decision) ReleaseContext(ctx context.Context) {
 		return
 	}
 	d.release = releaser{}
-	r.lim.release(ctx, r.rule, d.Client, r.lease)
+	r.lim.release(ctx, r, d.Client)
 }
 
-// fill sets the windows and the most constraining one from a backend result.
-func (d *Decision) fill(rule *compiledRule, res *backend.Result) {
+// fill sets the windows and the most constraining one from a backend result
+// for a rule with the given limits.
+func (d *Decision) fill(limits []Limit, res *backend.Result) {
 	primary := -1
-	for i := range rule.windows {
+	for i := range limits {
 		wr := res.Windows[i]
 		d.windows[i] = WindowState{
-			Limit:      rule.Limits[i],
+			Limit:      limits[i],
 			Remaining:  wr.Remaining,
 			ResetAfter: wr.ResetAfter,
 			RetryAfter: wr.RetryAfter,
@@ -176,7 +181,7 @@ func (d *Decision) fill(rule *compiledRule, res *backend.Result) {
 			primary = i
 		}
 	}
-	d.nwin = uint8(len(rule.windows))
+	d.nwin = uint8(len(limits))
 	p := &d.windows[primary]
 	d.Limit, d.Remaining, d.ResetAfter = p.Limit.N, p.Remaining, p.ResetAfter
 	if !res.Allowed {

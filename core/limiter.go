@@ -2,13 +2,13 @@ package core
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
@@ -47,11 +47,19 @@ type Limiter struct {
 	owned      io.Closer // the default backend, closed by Close
 	clock      clock.Clock
 	identifier Identifier
-	failure    FailureMode
 	onError    func(error)
-	leases     atomic.Uint64
-	closed     atomic.Bool
-	closeOnce  sync.Once
+
+	// Failure handling (failure.go) for backends other than memory.
+	remote       bool
+	failureMode  FailureMode
+	timeout      time.Duration
+	breaker      Breaker
+	local        *memory.Backend // FailModeLocal's fallback, owned
+	localDivisor int
+	denies       *denyCache
+	leases       atomic.Uint64
+	closed       atomic.Bool
+	closeOnce    sync.Once
 }
 
 // New returns a Limiter with the given options. It returns an error, joining
@@ -66,11 +74,20 @@ func New(opts ...Option) (*Limiter, error) {
 		return nil, err
 	}
 	l := &Limiter{
-		backend:    cfg.backend,
-		clock:      cfg.clock,
-		identifier: cfg.identifier,
-		failure:    cfg.failure,
-		onError:    cfg.onError,
+		backend:      cfg.backend,
+		clock:        cfg.clock,
+		identifier:   cfg.identifier,
+		onError:      cfg.onError,
+		failureMode:  cfg.failure,
+		breaker:      cfg.breaker,
+		localDivisor: max(1, cfg.localDivisor),
+		timeout:      DefaultBackendTimeout,
+	}
+	if l.failureMode == FailModeInherit {
+		l.failureMode = FailModeOpen
+	}
+	if cfg.timeout != nil {
+		l.timeout = max(0, *cfg.timeout)
 	}
 	if l.clock == nil {
 		l.clock = clock.Real
@@ -84,6 +101,13 @@ func New(opts ...Option) (*Limiter, error) {
 	if l.backend == nil {
 		m := memory.New(memory.WithClock(l.clock))
 		l.backend, l.owned = m, m
+	}
+	l.remote = remote(l.backend)
+	if l.remote { // FailModeLocal's fallback; rules may start using it on SetRules
+		l.local = memory.New(memory.WithClock(l.clock))
+	}
+	if l.remote && (cfg.denyCache == nil || *cfg.denyCache) {
+		l.denies = newDenyCache(defaultDenySize)
 	}
 	l.leases.Store(rand.Uint64())
 	l.rules.Store(newRuleSet(rules))
@@ -158,6 +182,9 @@ func (l *Limiter) Close() error {
 		if l.owned != nil {
 			err = l.owned.Close()
 		}
+		if l.local != nil {
+			l.local.Close()
+		}
 	})
 	return err
 }
@@ -215,20 +242,31 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 		}
 	}
 	d := Decision{Rule: rule.Name, Algorithm: rule.Algorithm, Shadow: rule.Shadow, Client: id, At: now}
-	res, err := l.backend.Apply(ctx, req)
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-			return Decision{}, ctxErr
+	cacheable := l.denies != nil && !peek && !rule.Shadow && rule.Algorithm != Concurrency
+	if cacheable {
+		if res, ok := l.denies.get(req.Namespace, req.Key, now, req.Cost, len(rule.windows)); ok {
+			d.fill(rule.Limits, &res)
+			d.Outcome = Denied
+			return d, nil
 		}
-		d.Err = fmt.Errorf("%w: %w", ErrBackendUnavailable, err)
-		d.Limit, d.Remaining = rule.windows[0].Limit, -1
-		d.Outcome = FailOpen
-		if l.failure == FailModeClosed {
-			d.Outcome = FailClosed
-		}
-		return d, nil
 	}
-	d.fill(rule, &res)
+	res, err := l.apply(ctx, req)
+	if err != nil {
+		return l.failure(ctx, &d, rule, req, err)
+	}
+	d.fill(rule.Limits, &res)
+	l.outcome(&d, rule, &res, req.Lease, peek)
+	if cacheable && d.Outcome == Denied {
+		if until := now.Add(d.RetryAfter - rule.MaxDelay); until.After(now) {
+			l.denies.put(req.Namespace, req.Key, now, until, req.Cost, &res)
+		}
+	}
+	return d, nil
+}
+
+// outcome sets the outcome of a decision the backend (or the local
+// fallback) made.
+func (l *Limiter) outcome(d *Decision, rule *compiledRule, res *backend.Result, lease uint64, peek bool) {
 	switch {
 	case !res.Allowed && rule.Shadow && !peek:
 		d.Outcome = ShadowDenied
@@ -239,19 +277,22 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 	default:
 		d.Outcome = Allowed
 	}
-	if res.Allowed && req.Lease != 0 {
-		d.release = releaser{lim: l, rule: rule, lease: req.Lease}
+	if res.Allowed && lease != 0 {
+		d.release = releaser{lim: l, rule: rule, lease: lease, local: d.Local}
 	}
-	return d, nil
 }
 
-func (l *Limiter) release(ctx context.Context, rule *compiledRule, id Identity, lease uint64) {
-	err := l.backend.Release(ctx, backend.Request{
-		Namespace: rule.ns[id.Kind],
+func (l *Limiter) release(ctx context.Context, r releaser, id Identity) {
+	b := l.backend
+	if r.local {
+		b = l.local
+	}
+	err := b.Release(ctx, backend.Request{
+		Namespace: r.rule.ns[id.Kind],
 		Key:       id.Value,
-		Algorithm: rule.Algorithm,
-		Windows:   rule.windows,
-		Lease:     lease,
+		Algorithm: r.rule.Algorithm,
+		Windows:   r.rule.windows,
+		Lease:     r.lease,
 		Now:       l.clock.Now(),
 	})
 	if err != nil {

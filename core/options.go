@@ -1,32 +1,11 @@
 package core
 
 import (
+	"time"
+
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 )
-
-// FailureMode says what a Limiter decides when its backend fails.
-type FailureMode uint8
-
-// The failure modes.
-const (
-	// FailModeOpen lets requests through unlimited while the backend fails
-	// (the FailOpen outcome): availability over protection. It is the
-	// default.
-	FailModeOpen FailureMode = iota
-	// FailModeClosed rejects requests while the backend fails (the
-	// FailClosed outcome, a 503 in the HTTP adapters): protection over
-	// availability.
-	FailModeClosed
-)
-
-// String returns "open" or "closed".
-func (m FailureMode) String() string {
-	if m == FailModeClosed {
-		return "closed"
-	}
-	return "open"
-}
 
 type config struct {
 	rules      []Rule
@@ -35,6 +14,11 @@ type config struct {
 	identifier Identifier
 	failure    FailureMode
 	onError    func(error)
+
+	timeout      *time.Duration
+	breaker      Breaker
+	localDivisor int
+	denyCache    *bool
 }
 
 // Option configures a [Limiter].
@@ -74,12 +58,6 @@ func WithClock(clk clock.Clock) Option {
 // [RemoteIP], which trusts no header.
 func WithIdentifier(id Identifier) Option {
 	return optionFunc(func(c *config) { c.identifier = id })
-}
-
-// WithFailureMode sets what the Limiter decides when the backend fails. The
-// default is FailModeOpen.
-func WithFailureMode(m FailureMode) Option {
-	return optionFunc(func(c *config) { c.failure = m })
 }
 
 // WithErrorHandler sets a function that receives errors that do not reach a

@@ -59,6 +59,10 @@ type Rule struct {
 	// client. Rules in a group must have identical Algorithm and Limits.
 	Group string
 
+	// Failure overrides the Limiter's failure mode for this rule when the
+	// backend fails; the zero value, FailModeInherit, keeps the Limiter's.
+	Failure FailureMode
+
 	// Shadow makes the rule decide and report without denying: a request
 	// over the limit gets the ShadowDenied outcome and proceeds.
 	Shadow bool
@@ -162,6 +166,9 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		}
 		if r.MaxDelay < 0 {
 			bad(at+".max_delay", r.MaxDelay, "must not be negative")
+		}
+		if r.Failure > FailModeLocal {
+			bad(at+".failure", r.Failure, "unknown failure mode")
 		}
 		if r.MaxDelay > 0 && r.Algorithm != TokenBucket {
 			bad(at+".max_delay", r.MaxDelay, "throttling needs the token_bucket algorithm, got %v", r.Algorithm)

@@ -1,0 +1,86 @@
+package breaker_test
+
+import (
+	"errors"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/breaker"
+)
+
+var _ core.Breaker = (*breaker.Breaker)(nil)
+
+var errDown = errors.New("down")
+
+// call runs one guarded call that fails when fail is set, and reports
+// whether the breaker let it through.
+func call(b *breaker.Breaker, fail bool) bool {
+	done, err := b.Allow()
+	if err != nil {
+		if !breaker.IsOpen(err) {
+			panic(err)
+		}
+		return false
+	}
+	if fail {
+		done(errDown)
+	} else {
+		done(nil)
+	}
+	return true
+}
+
+func TestConsecutiveFailuresOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := breaker.New(breaker.WithConsecutiveFailures(3), breaker.WithFailureRatio(0, 0), breaker.WithCoolDown(time.Second))
+		for i := range 3 {
+			if !call(b, true) {
+				t.Fatalf("call %d refused before the threshold", i)
+			}
+		}
+		if call(b, false) || b.State() != breaker.StateOpen {
+			t.Fatalf("after 3 failures: state %v, want open and refusing", b.State())
+		}
+		time.Sleep(time.Second + time.Millisecond)
+		if b.State() != breaker.StateHalfOpen {
+			t.Fatalf("after the cool-down: %v, want half-open", b.State())
+		}
+		if !call(b, true) || b.State() != breaker.StateOpen {
+			t.Fatalf("a failed probe: state %v, want open again", b.State())
+		}
+		time.Sleep(time.Second + time.Millisecond)
+		if !call(b, false) || b.State() != breaker.StateClosed {
+			t.Fatalf("a good probe: state %v, want closed", b.State())
+		}
+	})
+}
+
+func TestFailureRatioOpens(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := breaker.New(breaker.WithConsecutiveFailures(100), breaker.WithFailureRatio(0.5, 10))
+		// Alternate: never 2 failures in a row, but half of all calls fail.
+		for i := range 10 {
+			call(b, i%2 == 1)
+		}
+		if b.State() != breaker.StateOpen {
+			t.Errorf("after 5 of 10 failing: %v, want open", b.State())
+		}
+	})
+}
+
+func TestSuccessesKeepItClosed(t *testing.T) {
+	b := breaker.New()
+	for range 1000 {
+		if !call(b, false) {
+			t.Fatal("a healthy backend was refused")
+		}
+	}
+	for range 4 {
+		call(b, true)
+	}
+	if b.State() != breaker.StateClosed {
+		t.Errorf("4 failures after 1000 successes: %v, want closed (default threshold 5)", b.State())
+	}
+}
