@@ -1,87 +1,58 @@
-// Command nethttp is a small API server limited by Sluice on the in-memory
-// backend: 5 requests per 10 seconds per client IP by default, and 3 login
-// attempts per minute.
+// Command nethttp is a small API server on net/http's ServeMux, limited by
+// Sluice through package sluicehttp on the in-memory backend. Its policy,
+// shared by every example, is in package policy: 5 requests per 10 seconds
+// per client IP by default, 3 login attempts per minute, 10 user lookups per
+// minute for all users together, and /healthz exempt.
 //
-//	go run ./examples/nethttp            # listens on :8080 (ADDR overrides)
+//	go run ./examples/nethttp      # listens on :8080; ADDR overrides
 //	curl -i localhost:8080/hello
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
-	"os/signal"
-	"strconv"
-	"syscall"
-	"time"
 
-	"github.com/sluicehq/sluice/core"
+	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
+	"github.com/sluicehq/sluice/core/httpcontract"
+	"github.com/sluicehq/sluice/examples/internal/policy"
 )
 
 func main() {
-	addr := os.Getenv("ADDR")
-	if addr == "" {
-		addr = ":8080"
+	if err := run(); err != nil {
+		slog.Error("nethttp", "err", err)
+		os.Exit(1)
 	}
-	lim, err := core.New(
-		core.WithDefault(core.Every(5, 10*time.Second)),
-		core.WithRules(
-			core.Rule{Name: "login", Path: "/login", Methods: []string{"POST"},
-				Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerMinute(3)}},
-			core.Rule{Name: "health", Path: "/healthz", Exempt: true},
-		),
-	)
+}
+
+func run() error {
+	lim, err := policy.Limiter()
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	defer lim.Close()
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") })
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "welcome") })
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
-
-	srv := &http.Server{Addr: addr, Handler: limit(lim, mux), ReadHeaderTimeout: 5 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		srv.Shutdown(shutdown)
-	}()
-	log.Printf("listening on %s", addr)
-	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
-	}
-}
-
-// limit is a minimal middleware over core.Limiter.Decide.
-func limit(lim *core.Limiter, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := lim.Decide(r.Context(), core.Request{
-			Method: r.Method, Path: r.URL.Path, RemoteAddr: r.RemoteAddr, Header: r.Header,
-		})
-		if err != nil {
-			http.Error(w, "rate limiter unavailable", http.StatusServiceUnavailable)
-			return
-		}
-		if d.Outcome != core.Exempt && d.Outcome != core.FailOpen {
-			h := w.Header()
-			h.Set("X-RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
-			h.Set("X-RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
-			h.Set("X-RateLimit-Reset", strconv.FormatInt(int64((d.ResetAfter+time.Second-1)/time.Second), 10))
-		}
-		if !d.Outcome.Proceed() {
-			retry := max(1, int64((d.RetryAfter+time.Second-1)/time.Second))
-			w.Header().Set("Retry-After", strconv.FormatInt(retry, 10))
-			http.Error(w, "too many requests", http.StatusTooManyRequests)
-			return
-		}
-		defer d.Release()
-		next.ServeHTTP(w, r)
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello")
 	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "welcome")
+	})
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "user %s\n", r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+
+	limit := sluicehttp.Middleware(lim,
+		// The middleware runs before the mux; WithServeMux lets it find the
+		// pattern, so /users/1 and /users/2 share the "/users/{id}" rule.
+		httpcontract.WithServeMux(mux),
+		// Backend failures are logged, never sent to the client.
+		httpcontract.WithErrorHandler(policy.LogError),
+	)
+	return policy.Serve(limit(mux))
 }
