@@ -9,6 +9,6 @@ require (
 	go.uber.org/goleak v1.3.0
 )
 
-require github.com/dunglas/httpsfv v1.1.2 // indirect
+require github.com/dunglas/httpsfv v1.1.2
 
 replace github.com/sluicehq/sluice/testkit => ../testkit

@@ -379,23 +379,46 @@ var adapterCases = []struct {
 		}
 	}},
 	{"delay-canceled", func(h *adapterHarness) {
-		waiting, returned := make(chan struct{}), make(chan struct{})
+		waiting, returned, stop := make(chan struct{}), make(chan struct{}), make(chan struct{})
+		defer close(stop) // frees a handler stuck in a wait whose context never ends
 		wait := httpcontract.WithWait(func(ctx context.Context, d time.Duration) error {
 			close(waiting)
-			<-ctx.Done()
-			close(returned)
-			return ctx.Err()
+			select {
+			case <-ctx.Done():
+				close(returned)
+				return ctx.Err()
+			case <-stop:
+				return errors.New("testkit: the test gave up waiting")
+			}
 		})
 		url := h.serve([]core.Option{core.WithRules(core.Rule{Limits: []core.Limit{core.PerSecond(1)}, MaxDelay: time.Minute})}, wait)
 		h.get(url + "/hello")
 		ctx, cancel := context.WithCancel(h.t.Context())
-		go func() { <-waiting; cancel() }()
+		defer cancel()
+		go func() {
+			select {
+			case <-waiting:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 		if r := h.do(ctx, http.MethodGet, url+"/hello"); r.err == nil {
 			h.t.Errorf("canceled request got a response: %d", r.status)
 		}
+		// An adapter that never calls the WithWait function, or calls it
+		// with a context that outlives the client, must fail here, not hang.
+		select {
+		case <-waiting:
+		default:
+			h.t.Fatalf("the Delayed request never reached the WithWait function")
+		}
+		select {
+		case <-returned:
+		case <-time.After(5 * time.Second):
+			h.t.Fatalf("the wait did not end when the client went away: wait with the request's context")
+		}
 		// The wait ended with the client; Close waits for the request to
 		// finish, and the handler must not have run for it.
-		<-returned
 		h.srv.Close()
 		if got := h.counter("/hello").Load(); got != 1 {
 			h.t.Errorf("handler ran %d times, want 1", got)
@@ -510,10 +533,28 @@ var adapterCases = []struct {
 		h.expect("OPTIONS denied", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "30", "Content-Type": httpcontract.ContentTypeProblem}, nil)
 	}},
 	{"route-template-shares-a-counter", func(h *adapterHarness) {
-		url := h.serve([]core.Option{core.WithRules(core.Rule{Name: "users", Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(2)}})})
+		// The rule pattern alone may match every user's path, so the
+		// identifier also checks that the limiter was given the route.
+		var mu sync.Mutex
+		var seen []string
+		record := core.WithIdentifier(core.IdentifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			seen = append(seen, r.Route)
+			return core.Identity{Kind: core.KindCustom, Value: "client"}, nil
+		}))
+		url := h.serve([]core.Option{record, defaultRule(core.PerMinute(100)),
+			core.WithRules(core.Rule{Name: "users", Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(2)}})})
 		h.expect("/users/1", h.get(url+"/users/1"), 200, map[string]string{httpcontract.HeaderRemaining: "1"}, nil)
 		h.expect("/users/2", h.get(url+"/users/2"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, nil)
 		h.expect("/users/3", h.get(url+"/users/3"), 429, map[string]string{httpcontract.HeaderRetryAfter: "30"}, nil)
+		mu.Lock()
+		defer mu.Unlock()
+		for i, route := range seen {
+			if route != "/users/{id}" {
+				h.t.Errorf("request %d reached the limiter with Route %q, want %q", i+1, route, "/users/{id}")
+			}
+		}
 	}},
 	{"header-sets", func(h *adapterHarness) {
 		for _, tc := range []struct {

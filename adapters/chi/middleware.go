@@ -19,7 +19,7 @@ func Middleware(lim *core.Limiter, opts ...Option) func(http.Handler) http.Handl
 	m := httpcontract.New(lim, opts...)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			m.Serve(w, r, routePattern(r), func() { next.ServeHTTP(w, r) })
+			m.Serve(w, r, httpcontract.RouteTemplate(routePattern(r)), func() { next.ServeHTTP(w, r) })
 		})
 	}
 }

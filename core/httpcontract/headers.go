@@ -34,7 +34,11 @@ func Seconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
-	return int64((d + time.Second - 1) / time.Second)
+	s := int64(d / time.Second)
+	if d%time.Second != 0 { // not d+time.Second-1: that overflows near the maximum
+		s++
+	}
+	return s
 }
 
 // RetryAfter returns the Retry-After value, in seconds, for a denial: the
@@ -78,7 +82,14 @@ func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
 		field(keyRemaining)
 		reset := Seconds(d.ResetAfter)
 		if cfg.reset == ResetUnix {
-			reset = d.At.Add(time.Duration(reset) * time.Second).Unix()
+			// The first whole second at or after the reset, so that a
+			// decision made at 10.5s does not announce a reset at 30s
+			// that happens at 30.5s.
+			at := d.At.Add(d.ResetAfter)
+			reset = at.Unix()
+			if at.Nanosecond() != 0 {
+				reset++
+			}
 		}
 		b = strconv.AppendInt(b, reset, 10)
 		field(keyReset)
@@ -137,11 +148,11 @@ func appendRateLimit(b []byte, d *core.Decision, denied bool) []byte {
 func (m *Middleware) policy(d *core.Decision) string {
 	ws := d.Windows()
 	if v, ok := m.policies.Load(d.Rule); ok {
-		if p := v.(*policyEntry); p.matches(ws) {
+		if p := v.(*policyEntry); p.matches(d.Algorithm, ws) {
 			return p.value
 		}
 	}
-	p := &policyEntry{n: len(ws)}
+	p := &policyEntry{alg: d.Algorithm, n: len(ws)}
 	var b []byte
 	for i, w := range ws {
 		p.limits[i] = w.Limit
@@ -162,13 +173,16 @@ func (m *Middleware) policy(d *core.Decision) string {
 }
 
 type policyEntry struct {
+	// alg is part of the key: a concurrency limit and a window can have
+	// equal Limits (N, and Per set to the lease) but different fields.
+	alg    core.Algorithm
 	limits [core.MaxWindows]core.Limit
 	n      int
 	value  string
 }
 
-func (p *policyEntry) matches(ws []core.WindowState) bool {
-	if len(ws) != p.n {
+func (p *policyEntry) matches(alg core.Algorithm, ws []core.WindowState) bool {
+	if alg != p.alg || len(ws) != p.n {
 		return false
 	}
 	for i, w := range ws {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/sluicehq/sluice/core"
 )
@@ -104,7 +105,11 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 	case core.Delayed:
 		if err := m.cfg.wait(r.Context(), d.Delay); err != nil {
 			d.Release()
-			return false // the client went away while waiting
+			if r.Context().Err() == nil { // the wait failed, not the client
+				m.cfg.onError(r, err)
+				WriteUnavailable(w, Seconds(m.cfg.unavailable))
+			}
+			return false
 		}
 	}
 	m.WriteHeaders(w.Header(), &d)
@@ -120,14 +125,21 @@ func (m *Middleware) Handler(h http.Handler) http.Handler {
 	})
 }
 
-// routeTemplates caches RouteTemplate results; route sets are small and fixed.
-var routeTemplates sync.Map // string -> string
+// routeTemplates caches RouteTemplate results. Adapters pass registered
+// routes, a small fixed set; the cache stops growing at maxRouteTemplates
+// anyway, so a framework that passed raw paths could not exhaust memory.
+var (
+	routeTemplates     sync.Map // string -> string
+	routeTemplateCount atomic.Int64
+)
 
-// RouteTemplate rewrites a route in ":name" / "*name" syntax (gin, echo,
-// httprouter) into the "{name}" / "{name...}" syntax rules are written in, so
-// "/users/:id" matches a rule for "/users/{id}". Routes already in brace
-// syntax are returned unchanged. Results are cached, so the common call does
-// not allocate.
+const maxRouteTemplates = 4096
+
+// RouteTemplate rewrites a framework's route into the "{name}" syntax rules
+// are written in: ":id" (gin, echo, httprouter) and chi's "{id:[0-9]+}"
+// become "{id}", "*path" becomes "{path...}" and a bare "*" becomes
+// "{...}". Routes already in plain brace syntax are returned unchanged.
+// Results are cached, so the common call does not allocate.
 func RouteTemplate(route string) string {
 	if strings.IndexByte(route, ':') < 0 && strings.IndexByte(route, '*') < 0 {
 		return route
@@ -139,14 +151,22 @@ func RouteTemplate(route string) string {
 	for i, s := range segs {
 		switch {
 		case len(s) > 1 && s[0] == ':':
-			segs[i] = "{" + s[1:] + "}"
+			name, _, _ := strings.Cut(s[1:], ":")
+			segs[i] = "{" + name + "}"
 		case len(s) > 1 && s[0] == '*':
-			segs[i] = "{" + s[1:] + "...}"
+			name, _, _ := strings.Cut(s[1:], ":")
+			segs[i] = "{" + name + "...}"
 		case s == "*":
 			segs[i] = "{...}"
+		case len(s) > 2 && s[0] == '{' && s[len(s)-1] == '}':
+			if name, _, regex := strings.Cut(s[1:len(s)-1], ":"); regex {
+				segs[i] = "{" + name + "}"
+			}
 		}
 	}
 	out := strings.Join(segs, "/")
-	routeTemplates.Store(route, out)
+	if routeTemplateCount.Add(1) <= maxRouteTemplates {
+		routeTemplates.Store(route, out)
+	}
 	return out
 }

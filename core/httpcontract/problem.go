@@ -3,6 +3,7 @@ package httpcontract
 import (
 	"net/http"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/sluicehq/sluice/core"
 )
@@ -73,22 +74,35 @@ func writeProblem(w http.ResponseWriter, status int, body []byte) {
 }
 
 // appendJSONString appends s as a JSON string, escaping quotes, backslashes,
-// control characters and <, >, & (so a body is safe to embed in HTML).
-// Invalid UTF-8 passes through unchanged byte by byte except control bytes.
+// control characters, DEL, <, >, & (so a body is safe to embed in HTML) and
+// U+2028, U+2029 (so it is safe in JavaScript). Valid UTF-8 is kept as is;
+// each byte of invalid UTF-8 becomes \ufffd, as encoding/json does.
 func appendJSONString(b []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"' || c == '\\':
-			b = append(b, '\\', c)
-		case c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f:
-			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-		case c >= 0x80:
-			b = append(b, "\\ufffd"...)
-		default:
-			b = append(b, c)
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20 || c == '<' || c == '>' || c == '&' || c == 0x7f:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
 	}
 	return append(b, '"')
 }

@@ -1,0 +1,341 @@
+package testkit_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/httpcontract"
+	"github.com/sluicehq/sluice/testkit"
+)
+
+// The tests in this file prove that RunAdapterSuite can fail: each broken
+// adapter below breaks one rule of the HTTP contract, and the suite must
+// report it in the subtest that checks that rule, for the reason that rule
+// gives, while subtests about other rules still pass.
+//
+// Like TestBrokenBackends, TestBrokenAdapters re-executes this test binary
+// once per broken adapter, running only TestBrokenAdapterHelper with
+// brokenAdapterEnv naming the adapter. To stay fast it runs only the subtests
+// it checks.
+//
+// Each broken adapter is a net/http handler around an http.ServeMux, as
+// sluicehttp builds it, with one thing done wrong. Where it can, it leaves the
+// rest to httpcontract.Middleware, so that nothing but the breakage differs
+// from a conforming adapter.
+
+// brokenAdapterEnv names the broken adapter TestBrokenAdapterHelper runs the
+// suite on.
+const brokenAdapterEnv = "SLUICE_TESTKIT_BROKEN_ADAPTER"
+
+// brokenAdapters are the broken adapters, the subtests each must fail with
+// the message the suite gives for that rule, and subtests it must still
+// pass, showing that the failure is specific.
+var brokenAdapters = []struct {
+	name string
+	new  testkit.AdapterFactory
+	fail string
+	msg  string // in the failing subtest's output
+	pass []string
+}{
+	{
+		name: "no-release-on-panic",
+		new:  byHand{deferRelease: false, wait: true}.adapter,
+		fail: "concurrency-release-on-panic",
+		msg:  "its slot was not released",
+		pass: []string{"concurrency-release", "allow-then-deny", "route-template-shares-a-counter", "exempt", "head-and-options"},
+	},
+	{
+		name: "ignores-route-template",
+		new:  withoutServeMux,
+		fail: "route-template-shares-a-counter",
+		msg:  `reached the limiter with Route "", want "/users/{id}"`,
+		pass: []string{"allow-then-deny", "exempt", "delay", "concurrency-release-on-panic", "fail-closed"},
+	},
+	{
+		name: "headers-on-exempt",
+		new:  alwaysSetsLimit,
+		fail: "exempt",
+		msg:  `exempt: X-RateLimit-Limit = "100", want ""`,
+		pass: []string{"allow-then-deny", "multi-window", "route-template-shares-a-counter", "delay", "fail-open"},
+	},
+	{
+		name: "leaks-backend-error",
+		new:  leaksBackendError,
+		fail: "fail-closed",
+		msg:  "the 503 body leaks the backend error",
+		pass: []string{"allow-then-deny", "exempt", "fail-open", "decide-error", "route-template-shares-a-counter"},
+	},
+	{
+		name: "retry-after-rounded-down",
+		new:  truncatesRetryAfter,
+		fail: "retry-after-rounds-up",
+		msg:  `denied 100ms early: Retry-After = "0", want "1"`,
+		pass: []string{"allow-then-deny", "multi-window", "route-template-shares-a-counter", "head-and-options", "exempt"},
+	},
+	{
+		name: "serves-after-canceled-delay",
+		new:  servesAfterCanceledDelay,
+		fail: "delay-canceled",
+		msg:  "handler ran 2 times, want 1",
+		pass: []string{"delay", "allow-then-deny", "exempt", "concurrency-release-on-panic"},
+	},
+	{
+		name: "never-waits",
+		new:  byHand{deferRelease: true, wait: false}.adapter,
+		fail: "delay-canceled",
+		msg:  "the Delayed request never reached the WithWait function",
+		pass: []string{"allow-then-deny", "exempt", "concurrency-release", "concurrency-release-on-panic"},
+	},
+	{
+		// The suite waits 5s for the wait to end before it fails this one.
+		name: "wait-outlives-client",
+		new:  waitOutlivesClient,
+		fail: "delay-canceled",
+		msg:  "the wait did not end when the client went away",
+		pass: []string{"delay", "allow-then-deny", "exempt", "concurrency-release-on-panic"},
+	},
+}
+
+// TestBrokenAdapterHelper runs the suite on the broken adapter named by
+// brokenAdapterEnv. It does nothing when brokenAdapterEnv is unset: it is
+// meant to run only as TestBrokenAdapters's subprocess.
+func TestBrokenAdapterHelper(t *testing.T) {
+	name := os.Getenv(brokenAdapterEnv)
+	if name == "" {
+		return
+	}
+	for _, ba := range brokenAdapters {
+		if ba.name == name {
+			testkit.RunAdapterSuite(t, ba.new)
+			return
+		}
+	}
+	t.Fatalf("%s=%q: no such broken adapter", brokenAdapterEnv, name)
+}
+
+// adapterVerdictLine matches a subtest's verdict in -test.v output.
+var adapterVerdictLine = regexp.MustCompile(`(?m)^\s*--- (PASS|FAIL|SKIP): TestBrokenAdapterHelper/(\S+) \(`)
+
+func TestBrokenAdapters(t *testing.T) {
+	for _, ba := range brokenAdapters {
+		t.Run(ba.name, func(t *testing.T) {
+			t.Parallel()
+			subtests := append([]string{ba.fail}, ba.pass...)
+			output, err := runChild(t, brokenAdapterEnv+"="+ba.name, "TestBrokenAdapterHelper", subtests)
+
+			var exit *exec.ExitError
+			switch {
+			case err == nil:
+				t.Errorf("the suite passed an adapter that %s; it must fail", ba.name)
+			case !errors.As(err, &exit):
+				t.Fatalf("running %s: %v", os.Args[0], err)
+			}
+			if strings.Contains(output, "panic: ") {
+				t.Errorf("the subprocess panicked or timed out instead of failing cleanly")
+			}
+
+			verdicts := map[string]string{}
+			for _, m := range adapterVerdictLine.FindAllStringSubmatch(output, -1) {
+				verdicts[m[2]] = m[1]
+			}
+			if got := verdicts[ba.fail]; got != "FAIL" {
+				t.Errorf("subtest %s: %s, want FAIL", ba.fail, verdictText(got))
+			} else if !strings.Contains(output, ba.msg) {
+				t.Errorf("subtest %s failed, but not with %q", ba.fail, ba.msg)
+			}
+			for _, name := range ba.pass {
+				if got := verdicts[name]; got != "PASS" {
+					t.Errorf("subtest %s: %s, want PASS (the failure must be specific)", name, verdictText(got))
+				}
+			}
+			if t.Failed() {
+				t.Logf("subprocess output:\n%s", output)
+			}
+		})
+	}
+}
+
+// runChild re-executes the test binary, running only the given subtests of
+// the test named test, with env added to its environment, and returns its
+// combined output and exit error.
+func runChild(t *testing.T, env, test string, subtests []string) (string, error) {
+	t.Helper()
+	quoted := make([]string, len(subtests))
+	for i, s := range subtests {
+		quoted[i] = regexp.QuoteMeta(s)
+	}
+	run := "^" + regexp.QuoteMeta(test) + "$/^(" + strings.Join(quoted, "|") + ")$"
+	cmd := exec.CommandContext(t.Context(), os.Args[0],
+		"-test.run="+run, "-test.v", "-test.count=1", "-test.timeout=60s")
+	cmd.Env = append(os.Environ(), env)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func verdictText(v string) string {
+	if v == "" {
+		return "did not run"
+	}
+	return v
+}
+
+// brokenMux serves routes as sluicehttp's tests do: one "METHOD /path"
+// pattern per route.
+func brokenMux(routes []testkit.Route) *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, r := range routes {
+		mux.Handle(r.Method+" "+r.Pattern, r.Handler)
+	}
+	return mux
+}
+
+// byHand is an adapter written without Middleware.Serve: it calls Decide
+// itself and uses the Middleware only for the request and the headers. It
+// cannot see the WithWait, WithDenyHandler and WithErrorHandler options, so
+// only subtests that need none of them are expected to pass.
+type byHand struct {
+	// deferRelease releases a concurrency slot with defer; without it the
+	// slot is released after the handler returns, so a panic skips it and
+	// the slot stays taken until its lease expires.
+	deferRelease bool
+	// wait waits a Delayed decision's delay, on a timer, until the client
+	// goes away; without it a Delayed request is served at once.
+	wait bool
+}
+
+func (a byHand) adapter(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d, err := lim.Decide(r.Context(), m.Request(r, ""))
+		if err != nil {
+			httpcontract.WriteUnavailable(w, 1)
+			return
+		}
+		switch d.Outcome {
+		case core.FailClosed:
+			httpcontract.WriteUnavailable(w, 1)
+			return
+		case core.Denied:
+			m.WriteHeaders(w.Header(), &d)
+			httpcontract.WriteDenied(w, r, &d)
+			return
+		case core.Delayed:
+			if a.wait {
+				timer := time.NewTimer(d.Delay)
+				defer timer.Stop()
+				select {
+				case <-timer.C:
+				case <-r.Context().Done():
+					d.Release()
+					return
+				}
+			}
+		}
+		m.WriteHeaders(w.Header(), &d)
+		if a.deferRelease {
+			defer d.Release()
+		}
+		mux.ServeHTTP(w, r)
+		if !a.deferRelease {
+			d.Release()
+		}
+	})
+}
+
+// withoutServeMux wraps the whole mux without httpcontract.WithServeMux, so
+// the middleware, which runs before the mux, knows only the path: every
+// /users/{id} is a path of its own and matches no "/users/{id}" rule.
+func withoutServeMux(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	return httpcontract.New(lim, opts...).Handler(brokenMux(routes))
+}
+
+// alwaysSetsLimit writes X-RateLimit-Limit on every response, so the
+// responses the contract leaves without rate-limit fields (exempt ones among
+// them) carry one. Limited responses overwrite it with the real value.
+func alwaysSetsLimit(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	next := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...).Handler(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(httpcontract.HeaderLimit, "100")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// leaksBackendError sends the backend's error text in the 503 it answers
+// when the backend fails and the rule fails closed. It learns the error with
+// Peek, which charges nothing, and lets the Middleware decide, report the
+// error to the error handler and build the 503, whose detail it then
+// replaces.
+func leaksBackendError(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		peek, err := lim.Peek(r.Context(), m.Request(r, ""))
+		if err != nil || peek.Outcome != core.FailClosed {
+			m.Serve(w, r, "", func() { mux.ServeHTTP(w, r) })
+			return
+		}
+		rec := httptest.NewRecorder()
+		if m.Serve(rec, r, "", func() { mux.ServeHTTP(w, r) }) {
+			return // the backend recovered in between; w has the response
+		}
+		body := strings.Replace(rec.Body.String(),
+			"The service cannot apply its rate limits right now; retry later.",
+			"rate limiter failed: "+strings.ReplaceAll(peek.Err.Error(), `"`, `'`), 1)
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(rec.Code)
+		w.Write([]byte(body))
+	})
+}
+
+// truncatesRetryAfter writes Retry-After itself in its deny handler,
+// truncating the wait to whole seconds: 100ms becomes 0, and a client
+// retries too early. It replaces any deny handler the suite passes.
+func truncatesRetryAfter(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	deny := httpcontract.WithDenyHandler(func(w http.ResponseWriter, r *http.Request, d *core.Decision) {
+		w.Header().Set(httpcontract.HeaderRetryAfter, strconv.FormatInt(int64(d.RetryAfter/time.Second), 10))
+		httpcontract.WriteDenied(w, r, d)
+	})
+	return httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux), deny)...).Handler(mux)
+}
+
+// servesAfterCanceledDelay treats a Delayed request whose wait ended with
+// the client as done waiting and runs the handler anyway.
+func servesAfterCanceledDelay(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if m.Serve(w, r, "", func() { mux.ServeHTTP(w, r) }) {
+			return
+		}
+		if r.Context().Err() != nil { // wrong: the client is gone
+			mux.ServeHTTP(w, r)
+		}
+	})
+}
+
+// waitOutlivesClient decides and waits on a context detached from the
+// request's, so a Delayed request keeps waiting after its client has gone.
+func waitOutlivesClient(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		detached := r.WithContext(context.WithoutCancel(r.Context()))
+		m.Serve(w, detached, "", func() { mux.ServeHTTP(w, r) })
+	})
+}
