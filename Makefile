@@ -10,7 +10,7 @@ BENCHTIME  ?= 1s
 BENCHCOUNT ?= 6
 BENCH      ?= .
 
-.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save run tools clean
+.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save run docs tools clean
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
@@ -18,6 +18,7 @@ help:
 	@echo "make fuzz     every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
 	@echo "make run      the example server on the in-memory backend (:8080)"
+	@echo "make docs     regenerate the pictures of docs/algorithms.md into docs/img"
 
 test: vet test-workspace test-gowork-off
 
@@ -66,6 +67,13 @@ bench: tools
 
 run:
 	go run ./examples/nethttp
+
+# The pictures of docs/algorithms.md, drawn from real runs on a fake clock by
+# docs/gen (its own module, so plotting never reaches library users). The
+# output is byte-for-byte deterministic; docs/gen's tests fail when docs/img
+# is stale.
+docs:
+	cd docs/gen && go run .
 
 clean:
 	rm -rf $(BIN) bench/out

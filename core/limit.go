@@ -59,7 +59,7 @@ type Limit struct {
 	Burst int64
 	// Name names the window in the IETF RateLimit-Policy header. The
 	// default is the rule's name for a rule with one window, and the rule's
-	// name and the window's period (such as "api-1h") otherwise.
+	// name and the window's period (such as "api-h" or "api-15m") otherwise.
 	Name string
 }
 
