@@ -121,6 +121,7 @@ type Decision struct {
 
 	windows [MaxWindows]WindowState
 	nwin    uint8
+	cached  bool // served by the deny cache
 	release releaser
 }
 

@@ -116,7 +116,9 @@ func (l *Limiter) Ping(ctx context.Context) (time.Duration, error) {
 		return 0, nil
 	}
 	start := time.Now()
-	if err := p.Ping(ctx); err != nil {
+	err := p.Ping(ctx)
+	l.observeBackend(l.backendName(), "ping", start, err)
+	if err != nil {
 		return time.Since(start), fmt.Errorf("%w: ping: %w", ErrBackendUnavailable, err)
 	}
 	return time.Since(start), nil
@@ -132,8 +134,31 @@ func remote(b backend.Backend) bool {
 // apply runs req on the backend with the breaker and the timeout.
 func (l *Limiter) apply(ctx context.Context, req backend.Request) (backend.Result, error) {
 	if !l.remote {
-		return l.backend.Apply(ctx, req)
+		if l.watch == nil {
+			return l.backend.Apply(ctx, req)
+		}
+		start := time.Now()
+		res, err := l.backend.Apply(ctx, req)
+		l.observeBackend(l.watch.name, "apply", start, err)
+		return res, err
 	}
+	start := time.Now()
+	res, err := l.applyRemote(ctx, req)
+	l.observeBackend(l.backendName(), "apply", start, err)
+	return res, err
+}
+
+// backendName names the shared backend for metrics and logs.
+func (l *Limiter) backendName() string {
+	if l.watch != nil {
+		return l.watch.name
+	}
+	return backendName(l.backend)
+}
+
+// applyRemote calls a backend that may wait or fail, through the breaker and
+// with the timeout.
+func (l *Limiter) applyRemote(ctx context.Context, req backend.Request) (backend.Result, error) {
 	var done func(error)
 	if l.breaker != nil {
 		var err error
@@ -177,7 +202,10 @@ func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, 
 		if l.local != nil {
 			limits, windows := localLimits(rule, l.localDivisor)
 			req.Windows = windows
-			if res, lerr := l.local.Apply(ctx, req); lerr == nil {
+			start := time.Now()
+			res, lerr := l.local.Apply(ctx, req)
+			l.observeBackend("local", "apply", start, lerr)
+			if lerr == nil {
 				d.Local = true
 				d.fill(limits, &res)
 				l.outcome(d, rule, &res, req.Lease, false)

@@ -3,6 +3,8 @@ package core
 import (
 	"net/netip"
 	"testing"
+
+	"github.com/sluicehq/sluice/core/internal/ipaddr"
 )
 
 func TestIPKey(t *testing.T) {
@@ -31,18 +33,6 @@ func TestIPKey(t *testing.T) {
 	}
 }
 
-func TestIsCanonicalIPv4(t *testing.T) {
-	for s, want := range map[string]bool{
-		"0.0.0.0": true, "255.255.255.255": true, "1.2.3.4": true, "10.0.0.1": true,
-		"256.1.1.1": false, "1.2.3": false, "1.2.3.4.5": false, "01.2.3.4": false, "1..2.3": false,
-		"1.2.3.": false, ".1.2.3": false, "": false, "1.2.3.4 ": false, "a.b.c.d": false, "1.2.3.00": false,
-	} {
-		if got := isCanonicalIPv4(s); got != want {
-			t.Errorf("isCanonicalIPv4(%q) = %v, want %v", s, got, want)
-		}
-	}
-}
-
 // FuzzIPKey checks that ipKey never panics, is deterministic, keeps IPv4
 // addresses exact, and maps every IPv6 address to its /64.
 func FuzzIPKey(f *testing.F) {
@@ -54,7 +44,7 @@ func FuzzIPKey(f *testing.F) {
 		if got != ipKey(remote) {
 			t.Fatal("not deterministic")
 		}
-		if isCanonicalIPv4(got) {
+		if ipaddr.IsCanonicalIPv4(got) {
 			if a, err := netip.ParseAddr(got); err != nil || !a.Is4() {
 				t.Fatalf("ipKey(%q) = %q: canonical IPv4 check accepted a non-address", remote, got)
 			}

@@ -29,11 +29,26 @@ import (
 //
 // # Rules
 //
-// Each request is matched to one rule. The route template (when the framework
-// provides one) is tried before the path; for each, an exact Path beats a
-// "/**" prefix, a longer prefix beats a shorter one, and a rule listing the
-// request's method beats one that lists no methods. A request no rule matches
-// gets the default rule (empty Path), or is Exempt when there is none.
+// Each request is matched to one rule, the most specific: segment by
+// segment, a literal beats "{param}", which beats "*", which beats "**"
+// (so an exact path beats every pattern and a longer literal prefix wins);
+// then a rule listing the request's method beats one listing none; then a
+// rule listing the client's tier beats one listing none; then the rule
+// declared first. The path is cleaned first, and the route template, when
+// the framework provides one, is matched too: the more specific match wins.
+// A request no rule matches gets a default rule (empty Path), or is Exempt
+// when there is none. Exempt endpoints (the health endpoints by default, see
+// WithHealthEndpoints) and exempt clients (WithExemptIPs, WithExemptUsers,
+// WithExemptAPIKeys) are Exempt whatever the rules say. See docs/rules.md.
+//
+// # Clients
+//
+// The Identifier (WithIdentifier; package identify for proxies, API keys
+// and verified users) names the client. Its value becomes the counter key,
+// replaced by "#" and a SHA-256 digest when it is long or holds characters
+// outside letters, digits and "-._~@+:/=", so no crafted identifier can
+// spell another client's key, rule or tier (see docs/identification.md).
+// A Decision's Client is the identity as identified, with its tier.
 //
 // # Failures
 //
@@ -57,9 +72,12 @@ type Limiter struct {
 	local        *memory.Backend // FailModeLocal's fallback, owned
 	localDivisor int
 	denies       *denyCache
-	leases       atomic.Uint64
-	closed       atomic.Bool
-	closeOnce    sync.Once
+
+	watch     *watcher // observer, logger and hook; nil when none is set
+	policy    *policy  // tiers and exemptions (policy.go)
+	leases    atomic.Uint64
+	closed    atomic.Bool
+	closeOnce sync.Once
 }
 
 // New returns a Limiter with the given options. It returns an error, joining
@@ -69,11 +87,12 @@ func New(opts ...Option) (*Limiter, error) {
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	rules, err := compileRules(cfg.rules)
+	rules, pol, err := compileConfig(&cfg)
 	if err != nil {
 		return nil, err
 	}
 	l := &Limiter{
+		policy:       pol,
 		backend:      cfg.backend,
 		clock:        cfg.clock,
 		identifier:   cfg.identifier,
@@ -109,6 +128,7 @@ func New(opts ...Option) (*Limiter, error) {
 	if l.remote && (cfg.denyCache == nil || *cfg.denyCache) {
 		l.denies = newDenyCache(defaultDenySize)
 	}
+	l.watch = newWatcher(&cfg, l.backend)
 	l.leases.Store(rand.Uint64())
 	l.rules.Store(newRuleSet(rules))
 	return l, nil
@@ -117,7 +137,11 @@ func New(opts ...Option) (*Limiter, error) {
 // Decide decides on one request and charges its cost when it is admitted.
 // See [Limiter] for how the rule is chosen and when an error is returned.
 func (l *Limiter) Decide(ctx context.Context, r Request) (Decision, error) {
-	return l.decide(ctx, &r, false)
+	d, err := l.decide(ctx, &r, false)
+	if l.watch != nil && err == nil {
+		l.observe(ctx, &r, &d, d.cached)
+	}
+	return d, err
 }
 
 // Peek returns the Decision r would get without charging anything: Allowed
@@ -133,15 +157,15 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 	if l.closed.Load() {
 		return ErrClosed
 	}
-	rule := l.rules.Load().match(r.Method, r.Path, r.Route)
-	if rule == nil || rule.Exempt {
-		return nil
-	}
-	id, err := l.identify(ctx, &r)
-	if err != nil {
+	var id Identity
+	rule, exempt, err := l.resolve(ctx, &r, &id)
+	if err != nil || exempt {
 		return err
 	}
-	if err := l.backend.Reset(ctx, rule.ns[id.Kind], id.Value); err != nil {
+	start := time.Now()
+	err = l.backend.Reset(ctx, rule.ns[id.Kind], clientKey(id.Value))
+	l.observeBackend(l.backendName(), "reset", start, err)
+	if err != nil {
 		return fmt.Errorf("%w: reset: %w", ErrBackendUnavailable, err)
 	}
 	return nil
@@ -152,7 +176,7 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 // rule whose limit changes keeps its clients' usage. On error the old rules
 // stay.
 func (l *Limiter) SetRules(rules ...Rule) error {
-	compiled, err := compileRules(rules)
+	compiled, err := compileRules(rules, l.policy)
 	if err != nil {
 		return err
 	}
@@ -168,6 +192,7 @@ func (l *Limiter) Rules() []Rule {
 		out[i] = r.Rule
 		out[i].Methods = slices.Clone(r.Methods)
 		out[i].Limits = slices.Clone(r.Limits)
+		out[i].Tiers = slices.Clone(r.Tiers)
 	}
 	return out
 }
@@ -185,6 +210,7 @@ func (l *Limiter) Close() error {
 		if l.local != nil {
 			l.local.Close()
 		}
+		l.watch.close()
 	})
 	return err
 }
@@ -192,7 +218,7 @@ func (l *Limiter) Close() error {
 func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 	id := r.Identity
 	if _, ok := l.identifier.(remoteIP); ok && id.Kind == KindNone {
-		return Identity{Kind: KindIP, Value: ipKey(r.RemoteAddr)}, nil // skips copying r
+		return Identity{Kind: KindIP, Value: ipKey(r.RemoteAddr), Tier: TierAnonymous}, nil // skips copying r
 	}
 	if id.Kind == KindNone {
 		var err error
@@ -200,9 +226,7 @@ func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 			return Identity{}, fmt.Errorf("sluice: identify: %w", err)
 		}
 	}
-	if id.Kind == KindNone || id.Kind >= numKinds {
-		id.Kind = KindCustom
-	}
+	l.policy.canonicalize(&id) // kind and tier (policy.go)
 	return id, nil
 }
 
@@ -211,20 +235,17 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 		return Decision{}, ErrClosed
 	}
 	now := l.clock.Now()
-	rule := l.rules.Load().match(r.Method, r.Path, r.Route)
-	if rule == nil {
-		return Decision{Outcome: Exempt, At: now}, nil
-	}
-	if rule.Exempt {
-		return Decision{Outcome: Exempt, Rule: rule.Name, At: now}, nil
-	}
-	id, err := l.identify(ctx, r)
+	var id Identity
+	rule, exempt, err := l.resolve(ctx, r, &id) // policy.go
 	if err != nil {
 		return Decision{}, err
 	}
+	if exempt {
+		return exemptDecision(rule, id, now), nil
+	}
 	req := backend.Request{
 		Namespace: rule.ns[id.Kind],
-		Key:       id.Value,
+		Key:       clientKey(id.Value), // key.go
 		Algorithm: rule.Algorithm,
 		Windows:   rule.windows,
 		Cost:      rule.Cost,
@@ -246,7 +267,7 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 	if cacheable {
 		if res, ok := l.denies.get(req.Namespace, req.Key, now, req.Cost, len(rule.windows)); ok {
 			d.fill(rule.Limits, &res)
-			d.Outcome = Denied
+			d.Outcome, d.cached = Denied, true
 			return d, nil
 		}
 	}
@@ -283,18 +304,20 @@ func (l *Limiter) outcome(d *Decision, rule *compiledRule, res *backend.Result, 
 }
 
 func (l *Limiter) release(ctx context.Context, r releaser, id Identity) {
-	b := l.backend
+	b, name := l.backend, l.backendName()
 	if r.local {
-		b = l.local
+		b, name = l.local, "local"
 	}
+	start := time.Now()
 	err := b.Release(ctx, backend.Request{
 		Namespace: r.rule.ns[id.Kind],
-		Key:       id.Value,
+		Key:       clientKey(id.Value), // key.go
 		Algorithm: r.rule.Algorithm,
 		Windows:   r.rule.windows,
 		Lease:     r.lease,
 		Now:       l.clock.Now(),
 	})
+	l.observeBackend(name, "release", start, err)
 	if err != nil {
 		l.onError(fmt.Errorf("%w: release: %w", ErrBackendUnavailable, err))
 	}

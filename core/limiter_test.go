@@ -65,7 +65,7 @@ func TestDecideAllowThenDeny(t *testing.T) {
 	if got, want := d.Reset(), epoch.Add(time.Minute); !got.Equal(want) {
 		t.Errorf("Reset() = %v, want %v", got, want)
 	}
-	if got, want := d.Client, (core.Identity{Kind: core.KindIP, Value: "203.0.113.7"}); got != want {
+	if got, want := d.Client, (core.Identity{Kind: core.KindIP, Value: "203.0.113.7", Tier: core.TierAnonymous}); got != want {
 		t.Errorf("Client = %+v, want %+v", got, want)
 	}
 	if d.Rule != "default" || d.Outcome.Proceed() {
@@ -124,6 +124,7 @@ func TestRuleMatching(t *testing.T) {
 		core.Rule{Name: "api-v2", Path: "/api/v2/**", Limits: one},
 		core.Rule{Name: "users", Path: "/users/{id}", Limits: one},
 		core.Rule{Name: "health", Path: "/healthz", Exempt: true},
+		core.Rule{Name: "status", Path: "/status", Exempt: true},
 		core.Rule{Name: "everything", Path: "/**", Methods: []string{"DELETE"}, Limits: one},
 		core.Rule{Limits: one},
 	))
@@ -140,8 +141,10 @@ func TestRuleMatching(t *testing.T) {
 		{"prefix matches itself", "GET", "/api", "", "api", core.Allowed},
 		{"prefix is segment-wise", "GET", "/apix", "", "default", core.Allowed},
 		{"route template first", "GET", "/users/42", "/users/{id}", "users", core.Allowed},
-		{"path when route unknown", "GET", "/users/42", "", "default", core.Allowed},
-		{"exempt rule", "GET", "/healthz", "", "health", core.Exempt},
+		{"parameter matches the path when the route is unknown", "GET", "/users/42", "", "users", core.Allowed},
+		{"parameter matches one segment only", "GET", "/users/42/posts", "", "default", core.Allowed},
+		{"exempt rule", "GET", "/status", "", "status", core.Exempt},
+		{"health endpoints are exempt before any rule", "GET", "/healthz", "", "", core.Exempt},
 		{"catch-all prefix with method", "DELETE", "/anything", "", "everything", core.Allowed},
 		{"exact beats prefix", "DELETE", "/login", "", "login", core.Allowed},
 		{"default", "GET", "/other", "", "default", core.Allowed},
@@ -384,7 +387,7 @@ func TestCustomIdentifier(t *testing.T) {
 		return core.Identity{Kind: core.KindAPIKey, Value: r.Path}, nil
 	})
 	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithIdentifier(id))
-	if d := decide(t, lim, get("/k1", "192.0.2.1:1")); d.Client != (core.Identity{Kind: core.KindAPIKey, Value: "/k1"}) {
+	if d := decide(t, lim, get("/k1", "192.0.2.1:1")); d.Client != (core.Identity{Kind: core.KindAPIKey, Value: "/k1", Tier: core.TierStandard}) {
 		t.Errorf("Client = %v", d.Client)
 	}
 	if _, err := lim.Decide(t.Context(), get("/broken", "192.0.2.1:1")); !errors.Is(err, errNoKey) {
@@ -439,7 +442,8 @@ func TestNewValidation(t *testing.T) {
 		{"no limits", []core.Rule{{Name: "a"}}, []string{"rules[0].limits"}},
 		{"duplicate names", []core.Rule{{Name: "a", Limits: ok}, {Name: "a", Path: "/x", Limits: ok}}, []string{"rules[1].name: a: duplicate of rules[0]"}},
 		{"bad path", []core.Rule{{Path: "login", Limits: ok}}, []string{`rules[0].path: login: must start with "/"`}},
-		{"inner wildcard", []core.Rule{{Path: "/a/*/b", Limits: ok}}, []string{"rules[0].path"}},
+		{"inner rest wildcard", []core.Rule{{Path: "/a/**/b", Limits: ok}}, []string{"rules[0].path"}},
+		{"partial wildcard", []core.Rule{{Path: "/a/b*", Limits: ok}}, []string{"rules[0].path"}},
 		{"negative limit", []core.Rule{{Limits: []core.Limit{{N: -1, Per: time.Second}}}}, []string{"rules[0].limits[0].n"}},
 		{"zero period", []core.Rule{{Limits: []core.Limit{{N: 1}}}}, []string{"rules[0].limits[0].per"}},
 		{"too many windows", []core.Rule{{Limits: []core.Limit{core.PerSecond(1), core.PerSecond(2), core.PerSecond(3), core.PerSecond(4), core.PerSecond(5)}}}, []string{"rules[0].limits: 5: at most 4"}},

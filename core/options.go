@@ -1,6 +1,7 @@
 package core
 
 import (
+	"log/slog"
 	"time"
 
 	"github.com/sluicehq/sluice/core/backend"
@@ -14,11 +15,18 @@ type config struct {
 	identifier Identifier
 	failure    FailureMode
 	onError    func(error)
+	policy     policyConfig // tiers and exemptions (options_identify.go)
 
 	timeout      *time.Duration
 	breaker      Breaker
 	localDivisor int
 	denyCache    *bool
+
+	observer        Observer
+	logger          *slog.Logger
+	logKeySecret    []byte
+	onDecision      func(Request, Decision)
+	onDecisionQueue int
 }
 
 // Option configures a [Limiter].

@@ -13,9 +13,9 @@ import (
 // Rule says which requests are limited, how, and how much.
 //
 // A request is matched to exactly one rule: the most specific rule whose
-// Path pattern and Methods match it (see [Limiter] for the order), or the
-// default rule (the rule with an empty Path) when none does. Each rule has its
-// own counters per client unless rules share a Group.
+// Path pattern, Methods and Tiers match it (see [Limiter] for the order), or
+// a default rule (a rule with an empty Path) when none does. Each rule has
+// its own counters per client unless rules share a Group.
 type Rule struct {
 	// Name identifies the rule in decisions, headers, metrics and logs.
 	// Names are unique within a Limiter. Empty means "default" for the
@@ -23,9 +23,13 @@ type Rule struct {
 	Name string
 
 	// Path is the pattern of the paths or route templates the rule
-	// applies to: an exact path ("/login") or a prefix ending in "/**"
-	// ("/api/**" matches "/api" and everything below it). Empty makes the
-	// rule the default rule, which matches every request that no other rule
+	// applies to, segment by segment: a literal segment matches itself,
+	// "*" and "{name}" match any one segment, and a final "**" (or
+	// "{name...}") matches any number of segments, none included. So
+	// "/login" is exact, "/users/{id}" and "/users/*" match "/users/42",
+	// and "/api/**" matches "/api" and everything below it. Patterns are
+	// cleaned like request paths ("/login/" is "/login"). Empty makes the
+	// rule a default rule, which matches every request that no other rule
 	// matches.
 	Path string
 
@@ -33,6 +37,14 @@ type Rule struct {
 	// method. A rule with methods takes precedence over a rule with the same
 	// Path and no methods.
 	Methods []string
+
+	// Tiers restricts the rule to clients of these tiers (see WithTiers);
+	// each must be a declared tier. Empty matches every tier. A rule with
+	// tiers takes precedence over a rule with the same Path and Methods and
+	// no tiers, so per-tier limits are rules that name a tier, and a
+	// per-endpoint override for a tier is a rule with both a Path and
+	// Tiers.
+	Tiers []string
 
 	// Algorithm selects how the rule counts; the default is TokenBucket.
 	Algorithm Algorithm
@@ -103,12 +115,16 @@ type compiledRule struct {
 	// ns is the backend namespace per identity kind.
 	ns      [numKinds]string
 	methods []string // upper-cased
-	prefix  string   // for "/**" patterns, the path without "/**"
+	tiers   []string
+	pattern []patSeg // the parsed Path
+	index   int      // declaration order
+	rank    int      // precedence in its rule set; lower wins (see match.go)
 }
 
 // compileRules validates rules and returns them compiled, with every problem
-// found joined into one error of *ConfigError values.
-func compileRules(rules []Rule) ([]*compiledRule, error) {
+// found joined into one error of *ConfigError values. pol says which tiers
+// exist.
+func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 	var errs []error
 	bad := func(path string, value any, format string, args ...any) {
 		errs = append(errs, &ConfigError{Path: path, Value: value, Err: fmt.Errorf(format, args...)})
@@ -121,9 +137,10 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 	groups := map[string]*compiledRule{}
 	for i, r := range rules {
 		at := fmt.Sprintf("rules[%d]", i)
-		c := &compiledRule{Rule: r}
+		c := &compiledRule{Rule: r, index: i}
 		c.Methods = slices.Clone(r.Methods)
 		c.Limits = slices.Clone(r.Limits)
+		c.Tiers = slices.Clone(r.Tiers)
 		if c.Name == "" {
 			c.Name = r.Path
 			if r.Path == "" {
@@ -140,17 +157,20 @@ func compileRules(rules []Rule) ([]*compiledRule, error) {
 		if c.Lease == 0 {
 			c.Lease = DefaultLease
 		}
-		switch p := r.Path; {
-		case p == "":
-		case p[0] != '/':
-			bad(at+".path", p, `must start with "/"`)
-		case strings.HasSuffix(p, "/**"):
-			c.prefix = strings.TrimSuffix(p, "/**")
-			if strings.Contains(c.prefix, "*") {
-				bad(at+".path", p, `"*" is only allowed as a final "/**"`)
+		if r.Path != "" {
+			pat, err := parsePattern(r.Path)
+			if err != nil {
+				bad(at+".path", r.Path, "%v", err)
 			}
-		case strings.Contains(p, "*"):
-			bad(at+".path", p, `"*" is only allowed as a final "/**"`)
+			c.pattern = pat
+		}
+		for j, t := range r.Tiers {
+			if !pol.knownTier(t) {
+				bad(fmt.Sprintf("%s.tiers[%d]", at, j), t, "undeclared tier (declared: %s)", strings.Join(pol.tiers, ", "))
+			}
+			if !slices.Contains(c.tiers, t) {
+				c.tiers = append(c.tiers, t)
+			}
 		}
 		for j, m := range r.Methods {
 			if m == "" || strings.ContainsAny(m, " \t/") {
@@ -253,13 +273,13 @@ func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...
 // namespace is the backend namespace of the rule's counters for clients of
 // one identity kind: rules in one group share it, and no two identity kinds
 // share one, so a user named "10.0.0.1" never shares the IP 10.0.0.1's
-// counter.
+// counter. Names are escaped (see key.go).
 func namespace(c *compiledRule, k IdentityKind) string {
-	scope := "r:" + c.Name
+	scope := "r:" + escapeName(c.Name)
 	if c.Group != "" {
-		scope = "g:" + c.Group
+		scope = "g:" + escapeName(c.Group)
 	}
-	return IdentityKind(k).String() + ":" + scope
+	return k.String() + ":" + scope
 }
 
 // matchesMethod reports whether the rule applies to method.

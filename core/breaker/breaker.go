@@ -11,7 +11,9 @@
 package breaker
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -49,6 +51,7 @@ type config struct {
 	coolDown    time.Duration
 	probes      uint32
 	onChange    func(from, to State)
+	logger      *slog.Logger
 }
 
 // Option configures a Breaker.
@@ -85,6 +88,10 @@ func WithProbes(n uint32) Option { return func(c *config) { c.probes = max(1, n)
 // is called synchronously on the request path: keep it fast.
 func WithOnStateChange(f func(from, to State)) Option { return func(c *config) { c.onChange = f } }
 
+// WithLogger logs every state change at WARN (closing again at INFO) with
+// the breaker's name.
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
 // New returns a closed breaker configured by opts.
 func New(opts ...Option) *Breaker {
 	c := config{name: "sluice", consecutive: 5, ratio: 0.5, minCalls: 20, interval: 10 * time.Second, coolDown: 5 * time.Second, probes: 1}
@@ -104,8 +111,20 @@ func New(opts ...Option) *Breaker {
 			return c.ratio > 0 && n.Requests >= c.minCalls && float64(n.TotalFailures) >= c.ratio*float64(n.Requests)
 		},
 	}
-	if c.onChange != nil {
-		s.OnStateChange = func(_ string, from, to gobreaker.State) { c.onChange(from, to) }
+	if c.onChange != nil || c.logger != nil {
+		s.OnStateChange = func(name string, from, to gobreaker.State) {
+			if c.logger != nil {
+				level := slog.LevelWarn
+				if to == StateClosed {
+					level = slog.LevelInfo
+				}
+				c.logger.LogAttrs(context.Background(), level, "sluice: circuit breaker "+to.String(),
+					slog.String("breaker", name), slog.String("from", from.String()), slog.String("to", to.String()))
+			}
+			if c.onChange != nil {
+				c.onChange(from, to)
+			}
+		}
 	}
 	return &Breaker{cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](s)}
 }

@@ -1,7 +1,10 @@
 package breaker_test
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -83,4 +86,22 @@ func TestSuccessesKeepItClosed(t *testing.T) {
 	if b.State() != breaker.StateClosed {
 		t.Errorf("4 failures after 1000 successes: %v, want closed (default threshold 5)", b.State())
 	}
+}
+
+func TestLogger(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var buf bytes.Buffer
+		b := breaker.New(breaker.WithName("redis"), breaker.WithConsecutiveFailures(1), breaker.WithCoolDown(time.Second),
+			breaker.WithLogger(slog.New(slog.NewTextHandler(&buf, nil))))
+		call(b, true)
+		time.Sleep(time.Second + time.Millisecond)
+		call(b, false)
+		out := buf.String()
+		for _, want := range []string{"level=WARN msg=\"sluice: circuit breaker open\" breaker=redis from=closed to=open",
+			"level=WARN msg=\"sluice: circuit breaker half-open\"", "level=INFO msg=\"sluice: circuit breaker closed\""} {
+			if !strings.Contains(out, want) {
+				t.Errorf("log lacks %q:\n%s", want, out)
+			}
+		}
+	})
 }

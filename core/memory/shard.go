@@ -128,6 +128,10 @@ func (sh *shard) sweep(now int64) {
 	sh.cc.sweep(func(v **leaseEntry) bool { return (*v).Expiry() <= now })
 }
 
+// applyGCRA, applyFixed and applySliding share one shape (evaluate every
+// window, then commit all or none) but are written out: a generic version
+// taking the algorithm as function values measured about 30 ns slower per
+// call, a third of the whole hot path, because the calls stop inlining.
 func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
 		res   backend.Result

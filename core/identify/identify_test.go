@@ -1,0 +1,124 @@
+package identify_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/identify"
+)
+
+// userSource identifies the user named in X-Test-User; it stands in for a
+// verified source such as sluicejwt.
+var userSource = identify.SourceFunc(func(_ context.Context, r core.Request) (core.Identity, bool) {
+	if u := r.Header.Get("X-Test-User"); u != "" {
+		return core.Identity{Kind: core.KindUser, Value: u, Tier: "premium"}, true
+	}
+	return core.Identity{}, false
+})
+
+var tenantKey = identify.KeyFunc(func(_ context.Context, r core.Request) (string, bool) {
+	t := r.Header.Get("X-Tenant")
+	return t, t != ""
+})
+
+func TestIdentifyOrder(t *testing.T) {
+	keys := identify.StaticAPIKeys(map[string]string{"k-good": "standard"})
+	all := []identify.Option{identify.WithUser(userSource), identify.WithAPIKey("x-api-key", keys), identify.WithKeyFunc(tenantKey)}
+	user := core.Identity{Kind: core.KindUser, Value: "alice", Tier: "premium"}
+	apiKey := core.APIKeyIdentity("k-good", "standard")
+	tenant := core.Identity{Kind: core.KindCustom, Value: "acme", Tier: core.TierAnonymous}
+	ip := core.Identity{Kind: core.KindIP, Value: "203.0.113.7"}
+	everything := hdr("X-Test-User", "alice", "X-API-Key", "k-good", "X-Tenant", "acme")
+	for _, tc := range []struct {
+		name   string
+		opts   []identify.Option
+		header http.Header
+		want   core.Identity
+	}{
+		{"user first by default", all, everything, user},
+		{"then the api key", all, hdr("X-API-Key", "k-good", "X-Tenant", "acme"), apiKey},
+		{"then the custom key", all, hdr("X-Tenant", "acme"), tenant},
+		{"then the ip", all, http.Header{}, ip},
+		{"nil header", all, nil, ip},
+		{"unknown api key falls through", all, hdr("X-API-Key", "k-made-up"), ip},
+		{"api key first", append(all[:3:3], identify.WithOrder(core.KindAPIKey, core.KindUser)), everything, apiKey},
+		{"custom only", append(all[:3:3], identify.WithOrder(core.KindCustom)), everything, tenant},
+		{"empty order: ip only", append(all[:3:3], identify.WithOrder()), everything, ip},
+		{"order naming an unconfigured source", []identify.Option{identify.WithOrder(core.KindUser)}, everything, ip},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			x, err := identify.New(tc.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := core.Request{RemoteAddr: "203.0.113.7:1"}
+			if tc.header != nil {
+				r.Header = tc.header
+			}
+			got, err := x.Identify(t.Context(), r)
+			if err != nil || got != tc.want {
+				t.Errorf("Identify = %v (tier %q), %v; want %v (tier %q)", got, got.Tier, err, tc.want, tc.want.Tier)
+			}
+		})
+	}
+}
+
+func TestAPIKeyNeverInClear(t *testing.T) {
+	x, err := identify.New(identify.WithAPIKey("X-API-Key", identify.StaticAPIKeys(map[string]string{"sk_live_secret": "premium"})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := x.Identify(t.Context(), core.Request{RemoteAddr: "203.0.113.7:1", Header: hdr("X-API-Key", "sk_live_secret")})
+	if id.Kind != core.KindAPIKey || id.Tier != "premium" || id.Value == "" {
+		t.Fatalf("Identify = %v tier %q, want an apikey identity in premium", id, id.Tier)
+	}
+	for _, s := range []string{id.Value, id.String()} {
+		if contains(s, "secret") || contains(s, "sk_live") {
+			t.Errorf("the identity %q holds the key in clear", s)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLimiterUsesTrustedClientIP runs a Limiter with an Identifier behind
+// a trusted proxy: forged headers cannot move a client to a fresh counter,
+// and exempt IPs apply to the forwarded address.
+func TestLimiterUsesTrustedClientIP(t *testing.T) {
+	x, err := identify.New(identify.WithTrustedProxies("10.0.0.0/8"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := core.New(core.WithIdentifier(x), core.WithDefault(core.PerMinute(1)), core.WithExemptIPs("192.0.2.0/24"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	req := func(xff string) core.Request {
+		return core.Request{Method: "GET", Path: "/", RemoteAddr: "10.0.0.1:443", Header: hdr("X-Forwarded-For", xff)}
+	}
+	for i, tc := range []struct {
+		xff  string
+		want core.Outcome
+	}{
+		{"198.51.100.9", core.Allowed},
+		{"1.1.1.1, 198.51.100.9", core.Denied}, // a forged leftmost address changes nothing
+		{"198.51.100.10", core.Allowed},
+		{"192.0.2.5", core.Exempt},
+		{"192.0.2.5", core.Exempt},
+	} {
+		d, err := lim.Decide(t.Context(), req(tc.xff))
+		if err != nil || d.Outcome != tc.want {
+			t.Errorf("request %d (XFF %q): %v, %v; want %v", i, tc.xff, d.Outcome, err, tc.want)
+		}
+	}
+}

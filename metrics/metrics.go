@@ -1,0 +1,163 @@
+package sluiceprom
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/breaker"
+)
+
+// Namespace prefixes every metric name.
+const Namespace = "sluice"
+
+// Buckets are the backend latency histogram's buckets, in seconds: from
+// 25µs, where an in-memory call lives, to 1s, past any sensible timeout.
+var Buckets = []float64{0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+
+// Metrics implements core.Observer with Prometheus collectors. It is safe
+// for concurrent use.
+type Metrics struct {
+	decisions     *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	errors        *prometheus.CounterVec
+	breakerState  *prometheus.GaugeVec
+	denyCacheHits prometheus.Counter
+	reloads       *prometheus.CounterVec
+	penalties     prometheus.Gauge
+
+	byRule sync.Map // rule name -> *[numOutcomes]prometheus.Counter
+}
+
+var _ core.Observer = (*Metrics)(nil)
+
+// outcome labels, indexed by core.Outcome; fail_local is last.
+var outcomeLabels = [...]string{
+	core.Allowed: "allowed", core.Denied: "denied", core.Delayed: "delayed", core.Exempt: "exempt",
+	core.ShadowDenied: "shadow_denied", core.FailOpen: "fail_open", core.FailClosed: "fail_closed",
+	failLocal: "fail_local",
+}
+
+const failLocal = core.FailClosed + 1
+
+// New creates the metrics and registers them with reg. It registers nothing
+// anywhere else; pass prometheus.DefaultRegisterer to use the global
+// registry. It fails if a metric of the same name is already registered.
+func New(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "decisions_total",
+			Help: "Rate-limit decisions by rule and outcome.",
+		}, []string{"rule", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: Namespace, Name: "backend_request_duration_seconds",
+			Help: "Duration of backend calls.", Buckets: Buckets,
+		}, []string{"backend", "op"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "backend_errors_total",
+			Help: "Failed backend calls by kind: timeout, breaker_open, canceled, error.",
+		}, []string{"backend", "kind"}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "circuit_breaker_state",
+			Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
+		}, []string{"backend"}),
+		denyCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "local_deny_cache_hits_total",
+			Help: "Denials served by the local deny cache without a backend call.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "config_reloads_total",
+			Help: "Configuration reloads by result: success, failure.",
+		}, []string{"result"}),
+		penalties: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: Namespace, Name: "penalties_active",
+			Help: "Clients currently blocked by a progressive penalty.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.decisions, m.duration, m.errors, m.breakerState, m.denyCacheHits, m.reloads, m.penalties} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	for _, r := range []string{"success", "failure"} {
+		m.reloads.WithLabelValues(r) // export zeros, so alerts see the series
+	}
+	return m, nil
+}
+
+// ObserveDecision implements core.Observer.
+func (m *Metrics) ObserveDecision(e core.DecisionEvent) {
+	o := e.Outcome
+	if e.Local {
+		o = failLocal
+	}
+	if int(o) >= len(outcomeLabels) || outcomeLabels[o] == "" {
+		return
+	}
+	m.counters(e.Rule)[o].Inc()
+	if e.Cached {
+		m.denyCacheHits.Inc()
+	}
+}
+
+// counters returns the rule's decision counters, created once per rule so
+// the request path does not hash label values.
+func (m *Metrics) counters(rule string) *[len(outcomeLabels)]prometheus.Counter {
+	if v, ok := m.byRule.Load(rule); ok {
+		return v.(*[len(outcomeLabels)]prometheus.Counter)
+	}
+	var cs [len(outcomeLabels)]prometheus.Counter
+	for o, label := range outcomeLabels {
+		if label != "" {
+			cs[o] = m.decisions.WithLabelValues(rule, label)
+		}
+	}
+	v, _ := m.byRule.LoadOrStore(rule, &cs)
+	return v.(*[len(outcomeLabels)]prometheus.Counter)
+}
+
+// ObserveBackend implements core.Observer.
+func (m *Metrics) ObserveBackend(backend, op string, took time.Duration, err error) {
+	m.duration.WithLabelValues(backend, op).Observe(took.Seconds())
+	if err != nil {
+		m.errors.WithLabelValues(backend, ErrorKind(err)).Inc()
+	}
+}
+
+// ErrorKind classifies a backend error for the kind label.
+func ErrorKind(err error) string {
+	switch {
+	case breaker.IsOpen(err):
+		return "breaker_open"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	}
+	return "error"
+}
+
+// BreakerStateChanged returns a function for breaker.WithOnStateChange that
+// keeps sluice_circuit_breaker_state{backend} current. It sets the gauge to
+// closed at once.
+func (m *Metrics) BreakerStateChanged(backend string) func(from, to breaker.State) {
+	g := m.breakerState.WithLabelValues(backend)
+	g.Set(float64(breaker.StateClosed))
+	return func(_, to breaker.State) { g.Set(float64(to)) }
+}
+
+// ConfigReloaded counts a configuration reload: a success when err is nil.
+func (m *Metrics) ConfigReloaded(err error) {
+	if err != nil {
+		m.reloads.WithLabelValues("failure").Inc()
+		return
+	}
+	m.reloads.WithLabelValues("success").Inc()
+}
+
+// SetPenaltiesActive sets the number of clients currently under a
+// progressive penalty.
+func (m *Metrics) SetPenaltiesActive(n int) { m.penalties.Set(float64(n)) }

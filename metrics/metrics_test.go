@@ -1,0 +1,180 @@
+package sluiceprom_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/breaker"
+	"github.com/sluicehq/sluice/core/clock"
+	"github.com/sluicehq/sluice/core/memory"
+	sluiceprom "github.com/sluicehq/sluice/metrics"
+)
+
+// switchable is a "remote" backend over memory that can be taken down.
+type switchable struct {
+	*memory.Backend
+	down bool
+}
+
+func (s *switchable) Name() string { return "test" }
+
+func (s *switchable) Apply(ctx context.Context, req backend.Request) (backend.Result, error) {
+	if s.down {
+		return backend.Result{}, errors.New("connection refused")
+	}
+	return s.Backend.Apply(ctx, req)
+}
+
+func TestScriptedTraffic(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, err := sluiceprom.New(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &switchable{Backend: memory.New()}
+	defer b.Close()
+	br := breaker.New(breaker.WithConsecutiveFailures(3), breaker.WithOnStateChange(m.BreakerStateChanged("test")))
+	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	lim, err := core.New(core.WithObserver(m), core.WithBackend(b), core.WithBreaker(br), core.WithClock(clk),
+		core.WithRules(
+			core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(2)}},
+			core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(1)}, Failure: core.FailModeLocal},
+			core.Rule{Name: "status", Path: "/status", Exempt: true},
+		))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lim.Close()
+	ctx := context.Background()
+	client := "192.0.2.1:1"
+	do := func(path string, n int) {
+		for range n {
+			if _, err := lim.Decide(ctx, core.Request{Method: "GET", Path: path, RemoteAddr: client}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	do("/", 5)       // 2 allowed, 1 denied by the backend, 2 by the deny cache
+	do("/status", 3) // exempt
+	b.down = true
+	do("/login", 2)        // fail_local: allowed, denied
+	client = "192.0.2.2:1" // not in the deny cache
+	do("/", 4)             // 1 more failure opens the breaker (3 in a row), then fail_open
+	m.ConfigReloaded(nil)
+	m.ConfigReloaded(errors.New("bad file"))
+	m.SetPenaltiesActive(7)
+
+	for _, c := range []struct {
+		rule, outcome string
+		want          float64
+	}{
+		{"api", "allowed", 2}, {"api", "denied", 3}, {"status", "exempt", 3},
+		{"login", "fail_local", 2}, {"api", "fail_open", 4}, {"api", "fail_closed", 0},
+	} {
+		got := testutil.ToFloat64(mustCounter(t, reg, "sluice_decisions_total", map[string]string{"rule": c.rule, "outcome": c.outcome}))
+		if got != c.want {
+			t.Errorf("sluice_decisions_total{rule=%q,outcome=%q} = %v, want %v", c.rule, c.outcome, got, c.want)
+		}
+	}
+	expect := `
+# HELP sluice_local_deny_cache_hits_total Denials served by the local deny cache without a backend call.
+# TYPE sluice_local_deny_cache_hits_total counter
+sluice_local_deny_cache_hits_total 2
+# HELP sluice_circuit_breaker_state Circuit breaker state: 0 closed, 1 half-open, 2 open.
+# TYPE sluice_circuit_breaker_state gauge
+sluice_circuit_breaker_state{backend="test"} 2
+# HELP sluice_config_reloads_total Configuration reloads by result: success, failure.
+# TYPE sluice_config_reloads_total counter
+sluice_config_reloads_total{result="failure"} 1
+sluice_config_reloads_total{result="success"} 1
+# HELP sluice_penalties_active Clients currently blocked by a progressive penalty.
+# TYPE sluice_penalties_active gauge
+sluice_penalties_active 7
+# HELP sluice_backend_errors_total Failed backend calls by kind: timeout, breaker_open, canceled, error.
+# TYPE sluice_backend_errors_total counter
+sluice_backend_errors_total{backend="test",kind="breaker_open"} 3
+sluice_backend_errors_total{backend="test",kind="error"} 3
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect),
+		"sluice_local_deny_cache_hits_total", "sluice_circuit_breaker_state", "sluice_config_reloads_total",
+		"sluice_penalties_active", "sluice_backend_errors_total"); err != nil {
+		t.Error(err)
+	}
+	// Every backend call was timed: 3 good applies, 6 failed ones, 2 local.
+	if n := testutil.CollectAndCount(reg, "sluice_backend_request_duration_seconds"); n != 2 {
+		t.Errorf("duration series = %d, want 2 (test/apply and local/apply)", n)
+	}
+}
+
+func mustCounter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, metric := range mf.GetMetric() {
+			for _, lp := range metric.GetLabel() {
+				if labels[lp.GetName()] != lp.GetValue() {
+					continue next
+				}
+			}
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return metric.GetCounter().GetValue() })
+		}
+	}
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "x"}, func() float64 { return 0 })
+}
+
+func TestNoClientLabels(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := sluiceprom.New(reg)
+	lim, _ := core.New(core.WithObserver(m), core.WithDefault(core.PerMinute(1)))
+	defer lim.Close()
+	for i := range 50 {
+		lim.Decide(context.Background(), core.Request{Path: "/", RemoteAddr: "10.0.0." + string(rune('0'+i%10)) + ":1"})
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, metric := range mf.GetMetric() {
+			for _, lp := range metric.GetLabel() {
+				if strings.Contains(lp.GetValue(), "10.0.0.") {
+					t.Errorf("%s has a client in label %s=%q", mf.GetName(), lp.GetName(), lp.GetValue())
+				}
+			}
+		}
+	}
+}
+
+func TestRegisterTwiceFails(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := sluiceprom.New(reg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sluiceprom.New(reg); err == nil {
+		t.Error("registering the metrics twice on one registry succeeded")
+	}
+}
+
+func TestErrorKind(t *testing.T) {
+	for err, want := range map[error]string{
+		context.DeadlineExceeded:                       "timeout",
+		errors.Join(errors.New("x"), context.Canceled): "canceled",
+		breaker.ErrOpen:                                "breaker_open",
+		errors.New("boom"):                             "error",
+	} {
+		if got := sluiceprom.ErrorKind(err); got != want {
+			t.Errorf("ErrorKind(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
