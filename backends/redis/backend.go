@@ -1,0 +1,217 @@
+package sluiceredis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sluicehq/sluice/core/backend"
+)
+
+var (
+	_ backend.Backend = (*Backend)(nil)
+	_ backend.Pinger  = (*Backend)(nil)
+)
+
+// ErrInvalidRequest is returned for a request that breaks the backend
+// contract, or that Redis's Lua numbers cannot represent exactly: a limit,
+// burst or cost above [MaxUnits], or, with [WithCallerClock], a time before
+// the Unix epoch.
+var ErrInvalidRequest = errors.New("sluiceredis: invalid request")
+
+// MaxUnits is the largest limit, burst or cost the backend accepts: Lua
+// numbers are doubles, exact for integers up to 2^53.
+const MaxUnits = 1<<53 - 1
+
+// Backend is a Sluice backend that keeps its state in Redis, so that every
+// instance of an application shares its limits. It is safe for concurrent
+// use. Create it with [New] on your own client, or with [NewStandalone],
+// [NewFailover], [NewCluster] or [NewFromURL].
+type Backend struct {
+	client Client
+	closer io.Closer // the client, when the backend created it
+	prefix string
+	caller bool
+	slack  int64 // milliseconds
+}
+
+// New returns a backend on an existing go-redis client, such as a
+// *redis.Client, *redis.ClusterClient or redis.UniversalClient. The backend
+// does not close the client.
+//
+// Every decision is one Lua script, which the backend marks as never to be
+// retried, so the client's MaxRetries cannot make a script run, and charge,
+// twice. Set ContextTimeoutEnabled on the client's options: without it
+// go-redis ignores context deadlines on the socket, and a slow Redis
+// holds a decision for the client's ReadTimeout (3s by default) rather than
+// the Limiter's timeout.
+func New(client Client, opts ...Option) *Backend {
+	if client == nil {
+		panic("sluiceredis: New with a nil client")
+	}
+	cfg := config{prefix: DefaultPrefix}
+	for _, o := range opts {
+		o.apply(&cfg)
+	}
+	return &Backend{
+		client: client,
+		prefix: cfg.prefix,
+		caller: cfg.callerClock,
+		slack:  int64((cfg.slack + time.Millisecond - 1) / time.Millisecond),
+	}
+}
+
+// Apply implements [backend.Backend]: one script call, which checks every
+// window and charges all of them or none. An error means no decision: Redis
+// failed or timed out, or ctx ended (errors.Is(err, ctx.Err()) then holds).
+func (b *Backend) Apply(ctx context.Context, req backend.Request) (backend.Result, error) {
+	if err := b.check(req); err != nil {
+		return backend.Result{}, err
+	}
+	keys := b.keys(req.Namespace, req.Key, req.Algorithm, len(req.Windows))
+	args := make([]any, 0, 5+3*len(req.Windows))
+	args = b.timeArgs(args, req.Now)
+	var extra any = 0 // the token bucket's max delay, or the lease
+	switch req.Algorithm {
+	case backend.TokenBucket:
+		extra = max(0, int64(req.MaxDelay))
+	case backend.Concurrency:
+		extra = strconv.FormatUint(req.Lease, 10)
+	}
+	args = append(args, req.Cost, extra)
+	for _, w := range req.Windows {
+		args = append(args, w.Limit, int64(w.Period), w.Burst)
+	}
+	s := scripts[req.Algorithm]
+	v, err := s.run(ctx, b.client, keys, args)
+	if err != nil {
+		return backend.Result{}, b.fail(ctx, s.name, err)
+	}
+	return parseResult(v, len(req.Windows))
+}
+
+// Release implements [backend.Backend]: it removes the lease and moves the
+// key's expiry to the last lease still held.
+func (b *Backend) Release(ctx context.Context, req backend.Request) error {
+	if b.caller && req.Now.UnixNano() < 0 {
+		return fmt.Errorf("%w: time %v is before the Unix epoch", ErrInvalidRequest, req.Now)
+	}
+	args := b.timeArgs(make([]any, 0, 4), req.Now)
+	args = append(args, strconv.FormatUint(req.Lease, 10))
+	keys := b.keys(req.Namespace, req.Key, backend.Concurrency, 1)
+	if _, err := releaseScript.run(ctx, b.client, keys, args); err != nil {
+		return b.fail(ctx, "release", err)
+	}
+	return nil
+}
+
+// Reset implements [backend.Backend]: one DEL of every key (namespace, key)
+// can have, for every algorithm and window.
+func (b *Backend) Reset(ctx context.Context, namespace, key string) error {
+	keys := b.allKeys(namespace, key)
+	args := make([]any, 0, 1+len(keys))
+	args = append(args, "del")
+	for _, k := range keys {
+		args = append(args, k)
+	}
+	if err := b.client.Process(ctx, redis.NewIntCmd(ctx, args...)); err != nil {
+		return b.fail(ctx, "reset", err)
+	}
+	return nil
+}
+
+// Ping implements [backend.Pinger] with a PING.
+func (b *Backend) Ping(ctx context.Context) error {
+	if err := b.client.Process(ctx, redis.NewStatusCmd(ctx, "ping")); err != nil {
+		return b.fail(ctx, "ping", err)
+	}
+	return nil
+}
+
+// Close closes the client if the backend created it ([NewStandalone],
+// [NewFailover], [NewCluster], [NewFromURL]); a client passed to [New] is
+// left open. The backend must not be used after Close.
+func (b *Backend) Close() error {
+	if b.closer == nil {
+		return nil
+	}
+	return b.closer.Close()
+}
+
+// timeArgs appends the time arguments every script takes first: now in
+// whole microseconds and the nanoseconds beyond them (empty for the
+// server's clock), and the expiry slack in milliseconds.
+func (b *Backend) timeArgs(args []any, now time.Time) []any {
+	if !b.caller {
+		return append(args, "", 0, b.slack)
+	}
+	ns := now.UnixNano()
+	return append(args, ns/1000, ns%1000, b.slack)
+}
+
+// fail wraps an error of a call, keeping the context's error visible to
+// errors.Is when the context ended. go-redis reports the context's deadline,
+// set on the socket, as an i/o timeout, which can fire a moment before the
+// context's own timer marks it done: a passed deadline counts as ended.
+func (b *Backend) fail(ctx context.Context, op string, err error) error {
+	cerr := ctx.Err()
+	if d, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(d) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("sluiceredis: %s: %w: %w", op, cerr, err)
+	}
+	return fmt.Errorf("sluiceredis: %s: %w", op, err)
+}
+
+func (b *Backend) check(req backend.Request) error {
+	if n := len(req.Windows); n == 0 || n > backend.MaxWindows {
+		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, backend.MaxWindows)
+	}
+	if !req.Algorithm.Valid() {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, req.Algorithm)
+	}
+	if req.Algorithm == backend.Concurrency && len(req.Windows) != 1 {
+		return fmt.Errorf("%w: concurrency takes exactly one window", ErrInvalidRequest)
+	}
+	for _, w := range req.Windows {
+		if w.Period <= 0 || w.Limit < 0 || w.Burst < 0 || w.Limit > MaxUnits || w.Burst > MaxUnits {
+			return fmt.Errorf("%w: window %+v", ErrInvalidRequest, w)
+		}
+	}
+	if req.Cost < 0 || req.Cost > MaxUnits {
+		return fmt.Errorf("%w: cost %d", ErrInvalidRequest, req.Cost)
+	}
+	if b.caller && req.Now.UnixNano() < 0 {
+		return fmt.Errorf("%w: time %v is before the Unix epoch", ErrInvalidRequest, req.Now)
+	}
+	return nil
+}
+
+// parseResult reads a script's reply: allowed, delay, then remaining,
+// reset after and retry after for each window, in nanoseconds.
+func parseResult(v any, windows int) (backend.Result, error) {
+	vals, ok := v.([]any)
+	if !ok || len(vals) != 2+3*windows {
+		return backend.Result{}, fmt.Errorf("sluiceredis: unexpected script reply %v", v)
+	}
+	var n [2 + 3*backend.MaxWindows]int64
+	for i, x := range vals {
+		if n[i], ok = x.(int64); !ok {
+			return backend.Result{}, fmt.Errorf("sluiceredis: unexpected script reply %v", v)
+		}
+	}
+	res := backend.Result{Allowed: n[0] == 1, Delay: time.Duration(n[1])}
+	for i := range windows {
+		res.Windows[i] = backend.WindowResult{
+			Remaining:  n[2+3*i],
+			ResetAfter: time.Duration(n[3+3*i]),
+			RetryAfter: time.Duration(n[4+3*i]),
+		}
+	}
+	return res, nil
+}

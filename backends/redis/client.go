@@ -1,0 +1,117 @@
+package sluiceredis
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Client is the part of a go-redis client the backend uses: every command
+// goes through Process. *redis.Client (standalone, or the Sentinel failover
+// client from redis.NewFailoverClient), *redis.ClusterClient, *redis.Ring
+// and redis.UniversalClient all implement it.
+type Client interface {
+	Process(ctx context.Context, cmd redis.Cmder) error
+}
+
+// NewStandalone returns a backend on a new client for one Redis server (or
+// a primary with replicas that the application does not fail over). The
+// options are those of redis.NewClient: Addr, Password, DB, TLSConfig,
+// PoolSize, DialTimeout, ReadTimeout, WriteTimeout, PoolTimeout and the rest.
+// ContextTimeoutEnabled is always set, so that a decision's context
+// deadline bounds its round trip. [Backend.Close] closes the client.
+func NewStandalone(o *redis.Options, opts ...Option) *Backend {
+	c := *o
+	c.ContextTimeoutEnabled = true
+	return newOwned(redis.NewClient(&c), opts)
+}
+
+// NewFailover returns a backend on a new Sentinel-managed client, which
+// finds the current primary of o.MasterName through o.SentinelAddrs and
+// follows failovers. The options are those of redis.NewFailoverClient,
+// with pool size and timeouts as for [NewStandalone]; ContextTimeoutEnabled
+// is always set. [Backend.Close] closes the client.
+func NewFailover(o *redis.FailoverOptions, opts ...Option) *Backend {
+	c := *o
+	c.ContextTimeoutEnabled = true
+	return newOwned(redis.NewFailoverClient(&c), opts)
+}
+
+// NewCluster returns a backend on a new Redis Cluster client. o.Addrs
+// needs only some of the nodes; the client discovers the rest and follows
+// slot moves. All keys of one client of one rule live in one slot, so
+// every decision is one script on one node. The options are those of
+// redis.NewClusterClient, with pool size (per node) and timeouts as for
+// [NewStandalone]; ContextTimeoutEnabled is always set. [Backend.Close]
+// closes the client.
+func NewCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
+	c := *o
+	c.ContextTimeoutEnabled = true
+	return newOwned(redis.NewClusterClient(&c), opts)
+}
+
+// NewFromURL returns a backend on a new client configured by a URL. The
+// scheme selects the deployment; the rest is go-redis's URL syntax, whose
+// query parameters set the pool and timeouts (pool_size, dial_timeout,
+// read_timeout, write_timeout, pool_timeout, ...):
+//
+//	redis://user:pass@host:6379/0?pool_size=50     one server ([NewStandalone])
+//	rediss://host:6380/0                           one server over TLS
+//	unix:///run/redis.sock?db=0                    one server over a Unix socket
+//	redis+sentinel://sentinel1:26379?master_name=mymaster&addr=sentinel2:26379
+//	                                               Sentinel ([NewFailover])
+//	redis+cluster://node1:6379?addr=node2:6379     Cluster ([NewCluster])
+//
+// The scheme is explicit on purpose: redis.NewUniversalClient, by contrast,
+// silently builds a Cluster client whenever it is given two or more
+// addresses. rediss+sentinel and rediss+cluster use TLS. [Backend.Close]
+// closes the client.
+func NewFromURL(url string, opts ...Option) (*Backend, error) {
+	scheme, rest, ok := strings.Cut(url, "://")
+	if !ok {
+		return nil, fmt.Errorf("sluiceredis: URL %q has no scheme", redactURL(url))
+	}
+	base, kind, _ := strings.Cut(scheme, "+")
+	switch kind {
+	case "":
+		o, err := redis.ParseURL(url)
+		if err != nil {
+			return nil, fmt.Errorf("sluiceredis: %w", err)
+		}
+		return NewStandalone(o, opts...), nil
+	case "sentinel":
+		o, err := redis.ParseFailoverURL(base + "://" + rest)
+		if err != nil {
+			return nil, fmt.Errorf("sluiceredis: %w", err)
+		}
+		return NewFailover(o, opts...), nil
+	case "cluster":
+		o, err := redis.ParseClusterURL(base + "://" + rest)
+		if err != nil {
+			return nil, fmt.Errorf("sluiceredis: %w", err)
+		}
+		return NewCluster(o, opts...), nil
+	}
+	return nil, fmt.Errorf("sluiceredis: unknown URL scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
+}
+
+// redactURL drops the user information of a URL for error messages.
+func redactURL(url string) string {
+	if at := strings.LastIndexByte(url, '@'); at >= 0 {
+		return "…@" + url[at+1:]
+	}
+	return url
+}
+
+// newOwned returns a backend that closes its client on Close.
+func newOwned(c interface {
+	Client
+	io.Closer
+}, opts []Option) *Backend {
+	b := New(c, opts...)
+	b.closer = c
+	return b
+}

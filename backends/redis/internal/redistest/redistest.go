@@ -1,0 +1,355 @@
+// Package redistest starts real redis-server processes for tests: one
+// server, or a Cluster of three primaries with a replica each, on free
+// loopback ports, in the test's temporary directory, never touching a Redis
+// that is already running. Servers are killed when the test ends.
+//
+// When redis-server is not installed, the test is skipped, unless the
+// environment variable CI is "true": then it fails, so that CI cannot pass
+// by skipping every Redis test.
+package redistest
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	// Addr is the server's host:port on 127.0.0.1.
+	Addr string
+	// Dir is the server's working directory, holding its log.
+	Dir string
+
+	cmd  *exec.Cmd
+	done chan struct{}
+	once sync.Once
+}
+
+// Binary returns the path of redis-server, skipping the test (failing it
+// under CI=true) when it is not installed.
+func Binary(tb testing.TB) string {
+	tb.Helper()
+	return lookPath(tb, "redis-server")
+}
+
+func lookPath(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			tb.Fatalf("%s is not installed, and CI=true forbids skipping: %v", name, err)
+		}
+		tb.Skipf("%s is not installed: %v", name, err)
+	}
+	return path
+}
+
+// Start starts a standalone redis-server with persistence off and waits
+// until it answers PING. Extra arguments are passed to redis-server as
+// configuration ("--maxmemory", "10mb").
+func Start(tb testing.TB, args ...string) *Server {
+	tb.Helper()
+	s, err := startRetry(tb, Binary(tb), func() ([]string, error) { return args, nil })
+	if err != nil {
+		tb.Fatalf("start redis-server: %v", err)
+	}
+	return s
+}
+
+// startRetry starts a server with the arguments extra returns, trying again
+// with new ports when one was taken before the server could bind it.
+func startRetry(tb testing.TB, bin string, extra func() ([]string, error)) (*Server, error) {
+	var err error
+	for range 5 {
+		var args []string
+		if args, err = extra(); err != nil {
+			continue
+		}
+		var s *Server
+		if s, err = start(tb, bin, args); err == nil {
+			return s, nil
+		}
+	}
+	return nil, err
+}
+
+func start(tb testing.TB, bin string, extra []string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(tb.TempDir(), "redis-"+strconv.Itoa(port)+"-")
+	if err != nil {
+		return nil, err
+	}
+	var conf []string
+	if len(extra) > 0 && !strings.HasPrefix(extra[0], "--") {
+		conf, extra = extra[:1], extra[1:] // a configuration file
+	}
+	args := append(conf, []string{
+		"--port", strconv.Itoa(port),
+		"--bind", "127.0.0.1",
+		"--dir", dir,
+		"--save", "",
+		"--appendonly", "no",
+		"--daemonize", "no",
+		"--logfile", "redis.log",
+	}...)
+	args = append(args, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		cmd.Wait()
+		close(s.done)
+	}()
+	tb.Cleanup(s.Kill)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, s.logTail())
+		default:
+		}
+		if reply, err := s.Do("PING"); err == nil && reply == "PONG" {
+			return s, nil
+		}
+		if time.Now().After(deadline) {
+			s.Kill()
+			return nil, fmt.Errorf("redis-server on port %d did not answer PING within 10s: %s", port, s.logTail())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Kill stops the server and waits for it to exit. It is safe to call more
+// than once.
+func (s *Server) Kill() {
+	s.once.Do(func() {
+		s.cmd.Process.Kill()
+		<-s.done
+	})
+}
+
+func (s *Server) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(s.Dir, "redis.log"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}
+
+// Do sends one command on a new connection and returns the reply: a simple
+// or bulk string, an integer in decimal, or, for an array, its elements
+// joined by newlines. It keeps the package free of any client library.
+func (s *Server) Do(args ...string) (string, error) {
+	conn, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	var b strings.Builder
+	fmt.Fprintf(&b, "*%d\r\n", len(args))
+	for _, a := range args {
+		fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+	}
+	if _, err := conn.Write([]byte(b.String())); err != nil {
+		return "", err
+	}
+	return readReply(bufio.NewReader(conn))
+}
+
+func readReply(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return "", errors.New("empty reply")
+	}
+	switch line[0] {
+	case '+', ':':
+		return line[1:], nil
+	case '-':
+		return "", errors.New(line[1:])
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", err
+		}
+		parts := make([]string, 0, max(n, 0))
+		for range n {
+			p, err := readReply(r)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, p)
+		}
+		return strings.Join(parts, "\n"), nil
+	}
+	return "", fmt.Errorf("unexpected reply %q", line)
+}
+
+// Cluster is a Redis Cluster of three primaries, each with one replica.
+type Cluster struct {
+	// Nodes are the six servers, in the order given to redis-cli.
+	Nodes []*Server
+	// StartTime is how long the cluster took to start and become ready.
+	StartTime time.Duration
+}
+
+// Addrs returns every node's address.
+func (c *Cluster) Addrs() []string {
+	addrs := make([]string, len(c.Nodes))
+	for i, n := range c.Nodes {
+		addrs[i] = n.Addr
+	}
+	return addrs
+}
+
+// StartCluster starts six cluster-enabled servers, joins them with
+// redis-cli --cluster create (three primaries, one replica each) and waits
+// until every node reports cluster_state:ok, knows all six nodes, and every
+// replica has synchronised. A one-node cluster would hide cross-slot
+// mistakes; this one spreads slots over three primaries.
+func StartCluster(tb testing.TB) *Cluster {
+	tb.Helper()
+	cli := lookPath(tb, "redis-cli")
+	begin := time.Now()
+	bin := Binary(tb)
+	c := &Cluster{Nodes: make([]*Server, 6)}
+	errs := make([]error, len(c.Nodes))
+	var wg sync.WaitGroup
+	for i := range c.Nodes {
+		wg.Go(func() {
+			c.Nodes[i], errs[i] = startRetry(tb, bin, func() ([]string, error) {
+				busPort, err := freePort()
+				return []string{
+					"--cluster-enabled", "yes",
+					"--cluster-config-file", "nodes.conf",
+					"--cluster-port", strconv.Itoa(busPort),
+					"--cluster-node-timeout", "5000",
+					// Replicas synchronise at once rather than after 5s.
+					"--repl-diskless-sync-delay", "0",
+				}, err
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		tb.Fatalf("start cluster node: %v", err)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	out, err := exec.Command(cli, args...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			err := n.clusterReady(len(c.Nodes))
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("cluster node %s not ready within 30s: %v", n.Addr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	c.StartTime = time.Since(begin)
+	return c
+}
+
+func (s *Server) clusterReady(nodes int) error {
+	info, err := s.Do("CLUSTER", "INFO")
+	if err != nil {
+		return err
+	}
+	for _, want := range []string{"cluster_state:ok", "cluster_known_nodes:" + strconv.Itoa(nodes), "cluster_slots_ok:16384"} {
+		if !strings.Contains(info, want) {
+			return fmt.Errorf("CLUSTER INFO lacks %s:\n%s", want, info)
+		}
+	}
+	repl, err := s.Do("INFO", "replication")
+	if err != nil {
+		return err
+	}
+	if strings.Contains(repl, "role:slave") && !strings.Contains(repl, "master_link_status:up") {
+		return fmt.Errorf("replica not synchronised:\n%s", repl)
+	}
+	return nil
+}
+
+// StartSentinel starts a Sentinel monitoring primary under the name
+// master (quorum 1) and waits until it reports the primary's address.
+func StartSentinel(tb testing.TB, master string, primary *Server) *Server {
+	tb.Helper()
+	bin := Binary(tb)
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	s, err := startRetry(tb, bin, func() ([]string, error) {
+		// Sentinel rewrites its configuration file, so it needs one of
+		// its own; it goes first on the command line.
+		dir, err := os.MkdirTemp(tb.TempDir(), "sentinel-")
+		if err != nil {
+			return nil, err
+		}
+		conf := filepath.Join(dir, "sentinel.conf")
+		body := fmt.Sprintf("sentinel monitor %s %s %s 1\nsentinel down-after-milliseconds %s 1000\n", master, host, port, master)
+		if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+			return nil, err
+		}
+		return []string{conf, "--sentinel"}, nil
+	})
+	if err != nil {
+		tb.Fatalf("start sentinel: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		addr, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)
+		if err == nil && addr == host+"\n"+port {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("sentinel does not report %s at %s: %q, %v", master, primary.Addr, addr, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,73 @@
+package sluiceredis
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"io"
+
+	"github.com/sluicehq/sluice/core/backend"
+)
+
+// tagLen is the length of the hash tag: 16 bytes of digest in unpadded
+// base64url.
+var tagLen = base64.RawURLEncoding.EncodedLen(16)
+
+// suffixes name each algorithm's keys; the window index follows, except for
+// Concurrency, which has one window.
+var suffixes = [...]byte{
+	backend.TokenBucket:   't',
+	backend.SlidingLog:    'l',
+	backend.SlidingWindow: 'w',
+	backend.FixedWindow:   'f',
+	backend.Concurrency:   'c',
+}
+
+// keyBase returns the part of every key of (namespace, key) before its
+// suffix: prefix{tag}. The tag is a digest of the length-prefixed namespace
+// followed by the key, so that any bytes (braces, colons, newlines, 64 KiB
+// keys) give a short key, distinct pairs give distinct keys, and all keys of
+// one pair share the tag and so one Cluster slot. The digest is the first
+// 128 bits of SHA-256: crafting a collision between two clients is
+// infeasible, and no secret seed is needed, so every instance derives the
+// same keys.
+func (b *Backend) keyBase(namespace, key string, extra int) []byte {
+	h := sha256.New()
+	var n [binary.MaxVarintLen64]byte
+	h.Write(n[:binary.PutUvarint(n[:], uint64(len(namespace)))])
+	io.WriteString(h, namespace)
+	io.WriteString(h, key)
+	var sum [sha256.Size]byte
+	h.Sum(sum[:0])
+	buf := make([]byte, 0, len(b.prefix)+tagLen+2+extra)
+	buf = append(buf, b.prefix...)
+	buf = append(buf, '{')
+	buf = base64.RawURLEncoding.AppendEncode(buf, sum[:16])
+	buf = append(buf, '}')
+	return buf
+}
+
+// keys returns the keys of a request's windows: prefix{tag}t0, t1, ...
+func (b *Backend) keys(namespace, key string, alg backend.Algorithm, windows int) []string {
+	base := b.keyBase(namespace, key, 2)
+	if alg == backend.Concurrency {
+		return []string{string(append(base, 'c'))}
+	}
+	keys := make([]string, windows)
+	for i := range keys {
+		keys[i] = string(append(base, suffixes[alg], byte('0'+i)))
+	}
+	return keys
+}
+
+// allKeys returns every key (namespace, key) can have, for Reset.
+func (b *Backend) allKeys(namespace, key string) []string {
+	base := b.keyBase(namespace, key, 2)
+	keys := make([]string, 0, 4*backend.MaxWindows+1)
+	for _, s := range suffixes[:backend.Concurrency] {
+		for i := range backend.MaxWindows {
+			keys = append(keys, string(append(base, s, byte('0'+i))))
+		}
+	}
+	return append(keys, string(append(base, 'c')))
+}
