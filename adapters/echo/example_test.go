@@ -1,0 +1,29 @@
+package sluiceecho_test
+
+import (
+	"fmt"
+	"net/http/httptest"
+
+	"github.com/labstack/echo/v4"
+	sluiceecho "github.com/sluicehq/sluice/adapters/echo"
+	"github.com/sluicehq/sluice/core"
+)
+
+func ExampleMiddleware() {
+	lim, _ := core.New(core.WithRules(core.Rule{Name: "users", Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(2)}}))
+	defer lim.Close()
+
+	e := echo.New()
+	e.Use(sluiceecho.Middleware(lim))
+	e.GET("/users/:id", func(c echo.Context) error { return c.String(200, "user\n") })
+
+	for _, id := range []string{"1", "2", "3"} { // "/users/:id" is the rule's "/users/{id}"
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest("GET", "/users/"+id, nil))
+		fmt.Println(w.Code, w.Header().Get("X-RateLimit-Remaining"))
+	}
+	// Output:
+	// 200 1
+	// 200 0
+	// 429 0
+}
