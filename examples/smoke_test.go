@@ -31,23 +31,38 @@ var rateLimitHeaders = []string{
 // TestExamples builds every example server, runs it as a process of its own
 // and checks, over real HTTP, the policy every example promises and a clean
 // exit on SIGTERM.
-func TestExamples(t *testing.T) {
-	goBin, err := exec.LookPath("go")
+// need returns the path of a program the tests need: a missing one skips
+// the test locally and fails it under CI, where a skip would hide a gap.
+func need(t *testing.T, program string) string {
+	t.Helper()
+	path, err := exec.LookPath(program)
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("go is not on PATH, and under CI a skip would hide the examples: %v", err)
+			t.Fatalf("%s is not on PATH, and under CI a skip would hide a failure: %v", program, err)
 		}
-		t.Skipf("go is not on PATH: %v", err)
+		t.Skipf("%s is not on PATH: %v", program, err)
 	}
-	// One go build for all four compiles their shared dependencies once.
+	return path
+}
+
+// build compiles the named examples into a temporary directory with one go
+// build, so their shared dependencies compile once.
+func build(t *testing.T, names ...string) string {
+	t.Helper()
+	goBin := need(t, "go")
 	bin := t.TempDir()
 	args := []string{"build", "-o", bin + string(filepath.Separator)}
-	for _, name := range examples {
+	for _, name := range names {
 		args = append(args, "./"+name)
 	}
 	if out, err := exec.CommandContext(t.Context(), goBin, args...).CombinedOutput(); err != nil {
 		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return bin
+}
+
+func TestExamples(t *testing.T) {
+	bin := build(t, examples...)
 	for _, name := range examples {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -56,6 +71,7 @@ func TestExamples(t *testing.T) {
 			t.Run("healthz is exempt", s.testHealthzExempt)
 			t.Run("users share one counter", s.testUsersShared)
 			t.Run("login allows 3", s.testLogin)
+			t.Run("metrics count decisions", s.testMetrics)
 			t.Run("SIGTERM exits cleanly", s.testShutdown)
 		})
 	}
@@ -73,7 +89,7 @@ type server struct {
 
 // start runs the example server bin on a free port and waits until it
 // answers /healthz.
-func start(t *testing.T, bin string) *server {
+func start(t *testing.T, bin string, env ...string) *server {
 	t.Helper()
 	name := filepath.Base(bin)
 	s := &server{
@@ -83,7 +99,7 @@ func start(t *testing.T, bin string) *server {
 		out:    &syncBuffer{},
 	}
 	s.cmd = exec.Command(bin)
-	s.cmd.Env = append(environWithout("REDIS_URL"), "ADDR="+strings.TrimPrefix(s.base, "http://"))
+	s.cmd.Env = append(append(environWithout("REDIS_URL"), "ADDR="+strings.TrimPrefix(s.base, "http://")), env...)
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
@@ -309,4 +325,48 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func (s *server) testMetrics(t *testing.T) {
+	resp, body := s.do(t, http.MethodGet, "/metrics")
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /metrics: status %d", resp.StatusCode)
+	}
+	for _, want := range []string{`sluice_decisions_total{outcome="denied",rule="default"}`, `sluice_decisions_total{outcome="exempt",rule=""}`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if resp.Header.Get("X-RateLimit-Limit") != "" {
+		t.Error("/metrics is rate limited")
+	}
+}
+
+// TestSharedRedis runs two instances of an example on one Redis: together
+// they admit exactly the limit.
+func TestSharedRedis(t *testing.T) {
+	redisServer := need(t, "redis-server")
+	addr := freeAddr(t)
+	_, port, _ := strings.Cut(addr, ":")
+	redis := exec.Command(redisServer, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := redis.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { redis.Process.Kill(); redis.Wait() })
+	bin := build(t, "nethttp")
+	url := "REDIS_URL=redis://" + addr + "/0"
+	var instances []*server
+	for range 2 {
+		instances = append(instances, start(t, filepath.Join(bin, "nethttp"), url))
+	}
+	admitted := 0
+	for i := range 12 {
+		resp, _ := instances[i%2].do(t, http.MethodGet, "/hello")
+		if resp.StatusCode == http.StatusOK {
+			admitted++
+		}
+	}
+	if admitted != 5 {
+		t.Errorf("two instances sharing Redis admitted %d of 12, want exactly the limit, 5", admitted)
+	}
 }

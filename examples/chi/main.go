@@ -10,46 +10,33 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/go-chi/chi/v5"
 	sluicechi "github.com/sluicehq/sluice/adapters/chi"
+	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/httpcontract"
 	"github.com/sluicehq/sluice/examples/internal/policy"
 )
 
 func main() {
-	if err := run(); err != nil {
-		slog.Error("chi", "err", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	lim, err := policy.Limiter()
-	if err != nil {
-		return err
-	}
-	defer lim.Close()
-
-	r := chi.NewRouter()
-	// The middleware passes chi's route pattern, so /users/1 and /users/2
-	// share the "/users/{id}" rule. Backend failures are logged, never sent
-	// to the client.
-	r.Use(sluicechi.Middleware(lim, httpcontract.WithErrorHandler(policy.LogError)))
-	r.Get("/hello", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "hello")
+	policy.Main("chi", func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler {
+		r := chi.NewRouter()
+		// The middleware passes chi's route pattern, so /users/1 and /users/2
+		// share the "/users/{id}" rule.
+		r.Use(sluicechi.Middleware(lim, opts...))
+		r.Get("/hello", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "hello")
+		})
+		r.Post("/login", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "welcome")
+		})
+		r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "user %s\n", chi.URLParam(r, "id"))
+		})
+		r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "ok")
+		})
+		return r
 	})
-	r.Post("/login", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "welcome")
-	})
-	r.Get("/users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "user %s\n", chi.URLParam(r, "id"))
-	})
-	r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	return policy.Serve(r)
 }

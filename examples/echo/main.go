@@ -9,38 +9,25 @@
 package main
 
 import (
-	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/labstack/echo/v4"
 	sluiceecho "github.com/sluicehq/sluice/adapters/echo"
+	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/httpcontract"
 	"github.com/sluicehq/sluice/examples/internal/policy"
 )
 
 func main() {
-	if err := run(); err != nil {
-		slog.Error("echo", "err", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	lim, err := policy.Limiter()
-	if err != nil {
-		return err
-	}
-	defer lim.Close()
-
-	e := echo.New()
-	// The middleware passes echo's route ("/users/:id", read as
-	// "/users/{id}"), so /users/1 and /users/2 share that rule. Backend
-	// failures are logged, never sent to the client.
-	e.Use(sluiceecho.Middleware(lim, httpcontract.WithErrorHandler(policy.LogError)))
-	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello\n") })
-	e.POST("/login", func(c echo.Context) error { return c.String(http.StatusOK, "welcome\n") })
-	e.GET("/users/:id", func(c echo.Context) error { return c.String(http.StatusOK, "user "+c.Param("id")+"\n") })
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
-	return policy.Serve(e)
+	policy.Main("echo", func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler {
+		e := echo.New()
+		// The middleware passes echo's route ("/users/:id", read as
+		// "/users/{id}"), so /users/1 and /users/2 share that rule.
+		e.Use(sluiceecho.Middleware(lim, opts...))
+		e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello\n") })
+		e.POST("/login", func(c echo.Context) error { return c.String(http.StatusOK, "welcome\n") })
+		e.GET("/users/:id", func(c echo.Context) error { return c.String(http.StatusOK, "user "+c.Param("id")+"\n") })
+		e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+		return e
+	})
 }

@@ -9,39 +9,26 @@
 package main
 
 import (
-	"log/slog"
 	"net/http"
-	"os"
 
 	"github.com/gin-gonic/gin"
 	sluicegin "github.com/sluicehq/sluice/adapters/gin"
+	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/httpcontract"
 	"github.com/sluicehq/sluice/examples/internal/policy"
 )
 
 func main() {
-	if err := run(); err != nil {
-		slog.Error("gin", "err", err)
-		os.Exit(1)
-	}
-}
-
-func run() error {
-	lim, err := policy.Limiter()
-	if err != nil {
-		return err
-	}
-	defer lim.Close()
-
-	r := gin.New()
-	r.Use(gin.Recovery())
-	// The middleware passes gin's route ("/users/:id", read as
-	// "/users/{id}"), so /users/1 and /users/2 share that rule. Backend
-	// failures are logged, never sent to the client.
-	r.Use(sluicegin.Middleware(lim, httpcontract.WithErrorHandler(policy.LogError)))
-	r.GET("/hello", func(c *gin.Context) { c.String(http.StatusOK, "hello\n") })
-	r.POST("/login", func(c *gin.Context) { c.String(http.StatusOK, "welcome\n") })
-	r.GET("/users/:id", func(c *gin.Context) { c.String(http.StatusOK, "user %s\n", c.Param("id")) })
-	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
-	return policy.Serve(r)
+	policy.Main("gin", func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler {
+		r := gin.New()
+		r.Use(gin.Recovery())
+		// The middleware passes gin's route ("/users/:id", read as
+		// "/users/{id}"), so /users/1 and /users/2 share that rule.
+		r.Use(sluicegin.Middleware(lim, opts...))
+		r.GET("/hello", func(c *gin.Context) { c.String(http.StatusOK, "hello\n") })
+		r.POST("/login", func(c *gin.Context) { c.String(http.StatusOK, "welcome\n") })
+		r.GET("/users/:id", func(c *gin.Context) { c.String(http.StatusOK, "user %s\n", c.Param("id")) })
+		r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+		return r
+	})
 }

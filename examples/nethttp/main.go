@@ -10,49 +10,33 @@ package main
 
 import (
 	"fmt"
-	"log/slog"
 	"net/http"
-	"os"
 
 	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
+	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/httpcontract"
 	"github.com/sluicehq/sluice/examples/internal/policy"
 )
 
 func main() {
-	if err := run(); err != nil {
-		slog.Error("nethttp", "err", err)
-		os.Exit(1)
-	}
-}
+	policy.Main("nethttp", func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "hello")
+		})
+		mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "welcome")
+		})
+		mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "user %s\n", r.PathValue("id"))
+		})
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintln(w, "ok")
+		})
 
-func run() error {
-	lim, err := policy.Limiter()
-	if err != nil {
-		return err
-	}
-	defer lim.Close()
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "hello")
-	})
-	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "welcome")
-	})
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "user %s\n", r.PathValue("id"))
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-
-	limit := sluicehttp.Middleware(lim,
 		// The middleware runs before the mux; WithServeMux lets it find the
 		// pattern, so /users/1 and /users/2 share the "/users/{id}" rule.
-		httpcontract.WithServeMux(mux),
-		// Backend failures are logged, never sent to the client.
-		httpcontract.WithErrorHandler(policy.LogError),
-	)
-	return policy.Serve(limit(mux))
+		limit := sluicehttp.Middleware(lim, append(opts, httpcontract.WithServeMux(mux))...)
+		return limit(mux)
+	})
 }

@@ -7,6 +7,10 @@
 //     rules match the framework's route template, not the path;
 //   - GET /healthz, exempt, so probes never use up a client's quota.
 //
+// With REDIS_URL set (redis://, redis+sentinel://, redis+cluster://) every
+// instance shares its counters in Redis. /metrics serves the Prometheus
+// metrics.
+//
 // Clients are identified by the connection's IP address (core.RemoteIP),
 // trusting no header. Behind a proxy or load balancer every request would
 // share the proxy's address: pass core.WithIdentifier an identifier that
@@ -19,7 +23,13 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sluiceredis "github.com/sluicehq/sluice/backends/redis"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/breaker"
+	"github.com/sluicehq/sluice/core/httpcontract"
+	sluiceprom "github.com/sluicehq/sluice/metrics"
 )
 
 // Rules returns the examples' rules.
@@ -35,28 +45,63 @@ func Rules() []core.Rule {
 	}
 }
 
-// Limiter returns a Limiter with the examples' rules on the in-memory
-// backend. Close it when the server has shut down.
-func Limiter() (*core.Limiter, error) {
+// Limiter returns a Limiter with the examples' rules and a function that
+// releases what it holds. Without REDIS_URL it counts in memory; with it,
+// every instance shares its counters in Redis, behind a circuit breaker, and
+// fails open if Redis does. Its metrics go to reg.
+func Limiter(reg prometheus.Registerer) (*core.Limiter, func(), error) {
+	m, err := sluiceprom.New(reg)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := []core.Option{
 		core.WithRules(Rules()...),
+		core.WithObserver(m),
+		core.WithLogger(slog.Default()),
 		core.WithErrorHandler(func(err error) { slog.Error("sluice", "err", err) }),
 	}
-
-	// REDIS BACKEND: a later change plugs the Redis backend in here, so
-	// that every instance of a server shares its counters:
-	//
-	//	if url := os.Getenv("REDIS_URL"); url != "" {
-	//		opts = append(opts, core.WithBackend( /* sluiceredis backend for url */ ))
-	//	}
-	//
-	// Until then no backend is configured and each process counts in its
-	// own memory.
-	if os.Getenv("REDIS_URL") != "" {
-		slog.Warn("REDIS_URL is set but the examples do not support Redis yet; counting in memory")
+	closeBackend := func() {}
+	if url := os.Getenv("REDIS_URL"); url != "" {
+		b, err := sluiceredis.NewFromURL(url)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeBackend = func() { b.Close() }
+		br := breaker.New(breaker.WithName("redis"), breaker.WithOnStateChange(m.BreakerStateChanged("redis")),
+			breaker.WithLogger(slog.Default()))
+		opts = append(opts, core.WithBackend(b), core.WithBreaker(br))
 	}
+	lim, err := core.New(opts...)
+	if err != nil {
+		closeBackend()
+		return nil, nil, err
+	}
+	return lim, func() { lim.Close(); closeBackend() }, nil
+}
 
-	return core.New(opts...)
+// Main runs an example server: build returns the framework's handler with
+// the Sluice middleware installed with opts. /metrics is served beside it,
+// never limited. Main logs and exits 1 on error.
+func Main(name string, build func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler) {
+	if err := run(build); err != nil {
+		slog.Error(name, "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(build func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler) error {
+	reg := prometheus.NewRegistry()
+	lim, release, err := Limiter(reg)
+	if err != nil {
+		return err
+	}
+	defer release()
+	// Backend failures are logged, never sent to the client.
+	app := build(lim, httpcontract.WithErrorHandler(LogError))
+	root := http.NewServeMux()
+	root.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	root.Handle("/", app)
+	return Serve(root)
 }
 
 // LogError logs an error the middleware does not send to the client (a
