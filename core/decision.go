@@ -115,6 +115,10 @@ type Decision struct {
 	Delay time.Duration
 	// At is when the decision was made, by the Limiter's clock.
 	At time.Time
+	// Blocked reports that the client is serving a progressive penalty
+	// (Rule.Penalty): the request is Denied and RetryAfter is the time
+	// left in the block.
+	Blocked bool
 	// Err is the backend error behind a FailOpen or FailClosed outcome, for
 	// logs and metrics. Never send it to a client.
 	Err error

@@ -121,6 +121,12 @@ func New(opts ...Option) (*Limiter, error) {
 		m := memory.New(memory.WithClock(l.clock))
 		l.backend, l.owned = m, m
 	}
+	if err := checkPenalizer(rules, l.backend); err != nil { // penalty.go
+		if l.owned != nil {
+			l.owned.Close()
+		}
+		return nil, err
+	}
 	l.remote = remote(l.backend)
 	if l.remote { // FailModeLocal's fallback; rules may start using it on SetRules
 		l.local = memory.New(memory.WithClock(l.clock))
@@ -136,8 +142,8 @@ func New(opts ...Option) (*Limiter, error) {
 
 // Decide decides on one request and charges its cost when it is admitted.
 // See [Limiter] for how the rule is chosen and when an error is returned.
-func (l *Limiter) Decide(ctx context.Context, r Request) (Decision, error) {
-	d, err := l.decide(ctx, &r, false)
+func (l *Limiter) Decide(ctx context.Context, r Request) (d Decision, err error) {
+	d, err = l.decide(ctx, &r, false)
 	if l.watch != nil && err == nil {
 		l.observe(ctx, &r, &d, d.cached)
 	}
@@ -180,6 +186,9 @@ func (l *Limiter) SetRules(rules ...Rule) error {
 	if err != nil {
 		return err
 	}
+	if err := checkPenalizer(compiled, l.backend); err != nil {
+		return err
+	}
 	l.rules.Store(newRuleSet(compiled))
 	return nil
 }
@@ -193,6 +202,10 @@ func (l *Limiter) Rules() []Rule {
 		out[i].Methods = slices.Clone(r.Methods)
 		out[i].Limits = slices.Clone(r.Limits)
 		out[i].Tiers = slices.Clone(r.Tiers)
+		if r.Penalty != nil {
+			p := *r.Penalty
+			out[i].Penalty = &p
+		}
 	}
 	return out
 }
@@ -263,11 +276,25 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 		}
 	}
 	d := Decision{Rule: rule.Name, Algorithm: rule.Algorithm, Shadow: rule.Shadow, Client: id, At: now}
+	penalized := rule.penalty != nil && !rule.Shadow // shadow rules never block
+	if penalized {
+		pres, err := l.penalize(ctx, rule, &req, false) // penalty.go
+		if err != nil {
+			return l.failure(ctx, &d, rule, req, err)
+		}
+		if pres.Blocked {
+			d.block(rule, pres.BlockedFor)
+			return d, nil
+		}
+	}
 	cacheable := l.denies != nil && !peek && !rule.Shadow && rule.Algorithm != Concurrency
 	if cacheable {
 		if res, ok := l.denies.get(req.Namespace, req.Key, now, req.Cost, len(rule.windows)); ok {
 			d.fill(rule.Limits, &res)
 			d.Outcome, d.cached = Denied, true
+			if penalized {
+				l.recordDenial(ctx, &d, rule, &req)
+			}
 			return d, nil
 		}
 	}
@@ -277,6 +304,9 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 	}
 	d.fill(rule.Limits, &res)
 	l.outcome(&d, rule, &res, req.Lease, peek)
+	if penalized && !peek && d.Outcome == Denied {
+		l.recordDenial(ctx, &d, rule, &req)
+	}
 	if cacheable && d.Outcome == Denied {
 		if until := now.Add(d.RetryAfter - rule.MaxDelay); until.After(now) {
 			l.denies.put(req.Namespace, req.Key, now, until, req.Cost, &res)

@@ -24,8 +24,9 @@ type Observer interface {
 	ObserveDecision(e DecisionEvent)
 	// ObserveBackend is called after each backend call: backend is the
 	// backend's name ("memory", "redis", ...; "local" for the fail-local
-	// fallback), op is "apply", "release", "reset" or "ping", and err is
-	// nil on success.
+	// fallback), op is "apply", "release", "reset", "ping", or, for rules
+	// with a Penalty, "penalty_check" and "penalty_record", and err is nil
+	// on success.
 	ObserveBackend(backend, op string, took time.Duration, err error)
 }
 

@@ -81,6 +81,10 @@ type Rule struct {
 
 	// Exempt makes every request the rule matches exempt from limiting.
 	Exempt bool
+
+	// Penalty, when set, blocks clients the rule keeps denying, for
+	// longer each time (see [Penalty]). nil, the default, disables it.
+	Penalty *Penalty
 }
 
 // DefaultLease is the lease of a Concurrency rule that sets none.
@@ -116,9 +120,10 @@ type compiledRule struct {
 	ns      [numKinds]string
 	methods []string // upper-cased
 	tiers   []string
-	pattern []patSeg // the parsed Path
-	index   int      // declaration order
-	rank    int      // precedence in its rule set; lower wins (see match.go)
+	pattern []patSeg         // the parsed Path
+	index   int              // declaration order
+	rank    int              // precedence in its rule set; lower wins (see match.go)
+	penalty *backend.Penalty // nil when the rule has none (penalty.go)
 }
 
 // compileRules validates rules and returns them compiled, with every problem
@@ -198,6 +203,13 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 		}
 		if !r.Exempt {
 			compileLimits(c, at, bad)
+		}
+		if c.penalty = compilePenalty(&r, at, bad); r.Penalty != nil { // penalty.go
+			pc := *r.Penalty
+			if p := c.penalty; p != nil { // with defaults filled in
+				pc.Multiplier, pc.Max, pc.Decay = p.Multiplier, p.Max, p.Decay
+			}
+			c.Penalty = &pc
 		}
 		if r.Group != "" {
 			if g, ok := groups[r.Group]; ok {

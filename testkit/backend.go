@@ -52,7 +52,9 @@ var allAlgorithms = []backend.Algorithm{
 
 // RunBackendSuite runs the backend conformance suite: every algorithm's exact
 // admit/deny sequence on a fake clock, multi-window atomicity, cost, peek,
-// reset, key isolation, expiry and concurrent exactness. newBackend is called
+// reset, key isolation, expiry and concurrent exactness, and, for a backend
+// that implements backend.Penalizer, the progressive-penalty subtests
+// ("penalty/...", skipped otherwise). newBackend is called
 // once per subtest; it may return a fresh backend or a shared one (every
 // subtest uses its own namespace), and should register its cleanup with
 // t.Cleanup.
@@ -107,6 +109,7 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend
 		}
 	}
 	run(t, "concurrency/release", backend.Concurrency, testRelease)
+	runPenaltySuite(t, &cfg, newBackend) // penalty.go
 }
 
 // harness runs requests against one backend within one namespace.

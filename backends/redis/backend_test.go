@@ -264,8 +264,8 @@ func TestKeys(t *testing.T) {
 		{"ns", "key"}, {"", ""}, {"{a}", "}{"}, {"a\nb", "c:d"}, {huge, huge},
 	} {
 		keys := b.allKeys(pair[0], pair[1])
-		if len(keys) != 17 {
-			t.Fatalf("allKeys = %d keys, want 17", len(keys))
+		if len(keys) != 18 { // 4 algorithms × 4 windows, concurrency, penalty
+			t.Fatalf("allKeys = %d keys, want 18", len(keys))
 		}
 		tag := keys[0][strings.IndexByte(keys[0], '{') : strings.IndexByte(keys[0], '}')+1]
 		for _, k := range keys {

@@ -79,6 +79,13 @@
 // log when its newest entry leaves it, a concurrency key with its last
 // lease (or when Release frees it).
 //
+// The p key holds a client's progressive-penalty state (backend.Penalizer,
+// scripts/penalty.lua, for rules with a Penalty): its denials within the
+// penalty window, when its block ends, and how many blocks it has had. It
+// expires when the window, the block and the decay after it have all
+// ended, so every instance sees the same block and idle clients cost
+// nothing.
+//
 // # Memory
 //
 // MEMORY USAGE per key with the default prefix, on Redis 7.0 (the expiry

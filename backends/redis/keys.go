@@ -60,14 +60,16 @@ func (b *Backend) keys(namespace, key string, alg backend.Algorithm, windows int
 	return keys
 }
 
-// allKeys returns every key (namespace, key) can have, for Reset.
+// allKeys returns every key (namespace, key) can have, for Reset: its
+// windows' and its penalty state's (p, see penalty.go).
 func (b *Backend) allKeys(namespace, key string) []string {
 	base := b.keyBase(namespace, key, 2)
-	keys := make([]string, 0, 4*backend.MaxWindows+1)
+	keys := make([]string, 0, 4*backend.MaxWindows+2)
 	for _, s := range suffixes[:backend.Concurrency] {
 		for i := range backend.MaxWindows {
 			keys = append(keys, string(append(base, s, byte('0'+i))))
 		}
 	}
-	return append(keys, string(append(base, 'c')))
+	keys = append(keys, string(append(base, 'c')))
+	return append(keys, string(append(base, 'p'))) // base is reused: one append at a time
 }

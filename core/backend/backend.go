@@ -21,6 +21,10 @@
 //     An error means "no answer": the store failed, timed out or the context
 //     ended.
 //
+// Optional interfaces add abilities: [Pinger] for health checks, and
+// [Penalizer] for rules with progressive penalties (the Limiter refuses such
+// rules on a backend without it).
+//
 // The exact admit/deny behaviour of every [Algorithm] is specified by the
 // conformance suite in module github.com/sluicehq/sluice/testkit; run
 // testkit.RunBackendSuite against your implementation.

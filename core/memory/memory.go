@@ -117,7 +117,7 @@ func (b *Backend) Release(_ context.Context, req backend.Request) error {
 	return nil
 }
 
-// Reset implements [backend.Backend].
+// Reset implements [backend.Backend]. It forgets penalty state too.
 func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 	k := b.digest(namespace, key)
 	sh := b.shard(k)
@@ -131,11 +131,13 @@ func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 		sh.sl.del(wk)
 	}
 	sh.cc.del(k.window(0))
+	sh.pn.del(k)
 	return nil
 }
 
 // Len returns the number of stored window states, expired or not, across
-// all shards. A key with three windows counts three.
+// all shards. A key with three windows counts three, and a key's penalty
+// state (see [Backend.Penalize]) counts one.
 func (b *Backend) Len() int {
 	n := 0
 	for i := range b.shards {

@@ -19,7 +19,8 @@ type shard struct {
 	sw table[slidingEntry]
 	sl table[*logEntry]
 	cc table[*leaseEntry]
-	_  [64]byte // keep neighbouring shards' mutexes off one cache line
+	pn table[penaltyEntry] // penalty.go; keyed by the key's digest itself
+	_  [64]byte            // keep neighbouring shards' mutexes off one cache line
 }
 
 type slidingEntry struct {
@@ -34,7 +35,7 @@ type logEntry struct {
 
 type leaseEntry struct{ algo.Leases }
 
-func (sh *shard) len() int { return sh.tb.n + sh.fw.n + sh.sw.n + sh.sl.n + sh.cc.n }
+func (sh *shard) len() int { return sh.tb.n + sh.fw.n + sh.sw.n + sh.sl.n + sh.cc.n + sh.pn.n }
 
 // admitNew makes room for one new entry if the shard is at its bound.
 func (sh *shard) admitNew(b *Backend, now int64) {
@@ -90,6 +91,10 @@ func (sh *shard) evict(now int64) bool {
 			f := consider(4)
 			return sh.cc.sample(start, left, func(k dkey, v **leaseEntry) bool { return f(k, (*v).Expiry()) })
 		},
+		func() int {
+			f := consider(5)
+			return sh.pn.sample(start, left, func(k dkey, v *penaltyEntry) bool { return f(k, v.exp) })
+		},
 	}
 	for _, v := range visit {
 		if left <= 0 || bestExp <= now {
@@ -108,6 +113,8 @@ func (sh *shard) evict(now int64) bool {
 		return sh.sl.del(best)
 	case 4:
 		return sh.cc.del(best)
+	case 5:
+		return sh.pn.del(best)
 	}
 	return false
 }
@@ -126,6 +133,7 @@ func (sh *shard) sweep(now int64) {
 		return false
 	})
 	sh.cc.sweep(func(v **leaseEntry) bool { return (*v).Expiry() <= now })
+	sh.pn.sweep(func(v *penaltyEntry) bool { return v.exp <= now })
 }
 
 // applyGCRA, applyFixed and applySliding share one shape (evaluate every

@@ -1,0 +1,24 @@
+// Package sluiceconfig configures Sluice from a file and the environment,
+// and reloads the rules while the service runs. Import it as
+//
+//	import sluiceconfig "github.com/sluicehq/sluice/config"
+//
+// The file is TOML (the documented format, see config.example.toml), YAML
+// or JSON, read with github.com/spf13/viper. Every key outside arrays of
+// tables can be overridden by an environment variable named SLUICE_ and
+// the key's path in upper case joined by "_": backend.redis.url is
+// SLUICE_BACKEND_REDIS_URL. Lists from the environment are comma-separated.
+//
+//	svc, err := sluiceconfig.New("sluice.toml")    // load, validate, build
+//	if err != nil { log.Fatal(err) }                // lists every problem
+//	defer svc.Close()
+//	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config,
+//		sluiceconfig.WithReloadHook(svc.Metrics.ConfigReloaded))
+//	defer w.Close()
+//
+// Validation collects every problem, each with its path and bad value
+// ("rules[2].windows[0]: "10/x": unknown unit "x""), including unknown keys
+// in the file and SLUICE_ variables that name no key, so a typo cannot
+// silently disable a limit. See [Watcher] for what a reload can change.
+// docs/configuration.md is the reference.
+package sluiceconfig

@@ -1,0 +1,285 @@
+package sluiceconfig
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sluicehq/sluice/core"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// rulesFile returns a config file text with the given [[rules]] blocks.
+func rulesFile(rules ...string) string {
+	s := "[backend]\ntype = \"memory\"\n"
+	for _, r := range rules {
+		s += "\n[[rules]]\n" + r + "\n"
+	}
+	return s
+}
+
+// replace writes text to path atomically, as editors and config managers do.
+func replace(t *testing.T, path, text string) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitFor polls cond until it holds or a deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+type harness struct {
+	path    string
+	svc     *Service
+	w       *Watcher
+	reloads atomic.Int64
+	fails   atomic.Int64
+	lastErr atomic.Value
+}
+
+func newHarness(t *testing.T, text string) *harness {
+	t.Helper()
+	h := &harness{path: write(t, t.TempDir(), "sluice.toml", text)}
+	svc, err := New(h.path, WithRegisterer(prometheus.NewRegistry()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.svc = svc
+	w, err := Watch(svc.Limiter, h.path, svc.Config,
+		WithDebounce(20*time.Millisecond),
+		WithWatchLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		WithReloadHook(func(err error) {
+			if err != nil {
+				h.fails.Add(1)
+				h.lastErr.Store(err.Error())
+				return
+			}
+			h.reloads.Add(1)
+		}))
+	if err != nil {
+		svc.Close()
+		t.Fatal(err)
+	}
+	h.w = w
+	t.Cleanup(func() {
+		if err := w.Close(); err != nil {
+			t.Error(err)
+		}
+		svc.Close()
+	})
+	return h
+}
+
+func (h *harness) decide(t *testing.T, path, client string) core.Decision {
+	t.Helper()
+	d, err := h.svc.Limiter.Decide(t.Context(), core.Request{Method: "GET", Path: path, RemoteAddr: client + ":1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (h *harness) ruleNames() map[string]core.Rule {
+	m := map[string]core.Rule{}
+	for _, r := range h.svc.Limiter.Rules() {
+		m[r.Name] = r
+	}
+	return m
+}
+
+func TestReloadChangeLimitKeepsUsage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`name = "api"`+"\nalgorithm = \"sliding_log\"\nwindows = [\"10/h\"]"))
+	// Traffic runs during the reload.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.svc.Limiter.Decide(t.Context(), core.Request{Path: "/", RemoteAddr: "198.51.100.9:1"})
+			}
+		}
+	}()
+	for range 5 {
+		h.decide(t, "/", "192.0.2.1")
+	}
+	replace(t, h.path, rulesFile(`name = "api"`+"\nalgorithm = \"sliding_log\"\nwindows = [\"8/h\"]"))
+	waitFor(t, "limit 8", func() bool { return h.ruleNames()["api"].Limits[0].N == 8 })
+	close(stop)
+	wg.Wait()
+	if got, want := h.decide(t, "/", "192.0.2.1").Remaining, int64(2); got != want {
+		// 5 used before, 1 now: 8-6 = 2 left, so 3 were left before this one.
+		t.Errorf("remaining = %d, want %d", got, want)
+	}
+	if h.fails.Load() != 0 {
+		t.Errorf("failed reloads: %v", h.lastErr.Load())
+	}
+}
+
+func TestReloadRemoveAndAddRule(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`name = "default"`+"\nwindows = [\"100/minute\"]", `name = "login"`+"\npath = \"/login\"\nwindows = [\"5/minute\"]"))
+	if got := h.decide(t, "/login", "192.0.2.1").Rule; got != "login" {
+		t.Fatalf("rule = %q", got)
+	}
+	replace(t, h.path, rulesFile(`name = "default"`+"\nwindows = [\"100/minute\"]"))
+	waitFor(t, "login removed", func() bool { _, ok := h.ruleNames()["login"]; return !ok })
+	if got := h.decide(t, "/login", "192.0.2.1").Rule; got != "default" {
+		t.Errorf("after removal rule = %q, want default", got)
+	}
+	replace(t, h.path, rulesFile(`name = "default"`+"\nwindows = [\"100/minute\"]", `name = "search"`+"\npath = \"/search\"\nwindows = [\"1/minute\"]"))
+	waitFor(t, "search added", func() bool { _, ok := h.ruleNames()["search"]; return ok })
+	h.decide(t, "/search", "192.0.2.1")
+	if d := h.decide(t, "/search", "192.0.2.1"); d.Rule != "search" || d.Outcome != core.Denied {
+		t.Errorf("second /search: rule %q outcome %v, want search Denied", d.Rule, d.Outcome)
+	}
+}
+
+func TestReloadBrokenFileKeepsRunningConfig(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`name = "api"`+"\nwindows = [\"10/minute\"]"))
+	replace(t, h.path, rulesFile(`name = "api"`+"\nwindows = [\"10/x\"]"))
+	waitFor(t, "failed reload", func() bool { return h.fails.Load() > 0 })
+	if got := h.lastErr.Load().(string); !contains(got, `rules[0].windows[0]: "10/x": unknown unit "x"`) {
+		t.Errorf("error = %s", got)
+	}
+	replace(t, h.path, "this is not [ toml")
+	waitFor(t, "second failed reload", func() bool { return h.fails.Load() > 1 })
+	if got := h.ruleNames()["api"].Limits[0].N; got != 10 {
+		t.Errorf("limit = %d, want the running 10", got)
+	}
+	if got := h.w.Config().Rules[0].Windows[0].Text; got != "10/minute" {
+		t.Errorf("running config window = %q", got)
+	}
+}
+
+func TestReloadRestartOnlyRejected(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`windows = ["10/minute"]`))
+	text := "[failure]\nmode = \"closed\"\n" + rulesFile(`windows = ["20/minute"]`)
+	replace(t, h.path, text)
+	waitFor(t, "rejected reload", func() bool { return h.fails.Load() > 0 })
+	err := h.w.Reload()
+	if !errors.Is(err, ErrRestartRequired) || !contains(err.Error(), "failure") {
+		t.Errorf("Reload = %v, want ErrRestartRequired naming failure", err)
+	}
+	if got := h.svc.Limiter.Rules()[0].Limits[0].N; got != 10 {
+		t.Errorf("limit = %d, want 10", got)
+	}
+}
+
+func TestReloadRapidWrites(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`windows = ["1/minute"]`))
+	for i := 2; i <= 50; i++ {
+		if err := os.WriteFile(h.path, []byte(rulesFile(fmt.Sprintf(`windows = ["%d/minute"]`, i))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "final state", func() bool { return h.svc.Limiter.Rules()[0].Limits[0].N == 50 })
+}
+
+func TestReloadSIGHUP(t *testing.T) {
+	// Not parallel: the signal reaches every watcher of the process.
+	h := newHarness(t, rulesFile(`windows = ["1/minute"]`))
+	h.w.fsw.Remove(filepath.Dir(h.path)) // only the signal can trigger now
+	if err := os.WriteFile(h.path, []byte(rulesFile(`windows = ["7/minute"]`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "SIGHUP reload", func() bool { return h.svc.Limiter.Rules()[0].Limits[0].N == 7 })
+}
+
+func TestReloadGlobalShadow(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`windows = ["1/minute"]`))
+	replace(t, h.path, "shadow = true\n"+rulesFile(`windows = ["1/minute"]`))
+	waitFor(t, "shadow on", func() bool { return h.svc.Limiter.Rules()[0].Shadow })
+	h.decide(t, "/", "192.0.2.1")
+	if d := h.decide(t, "/", "192.0.2.1"); d.Outcome != core.ShadowDenied {
+		t.Errorf("outcome = %v, want ShadowDenied", d.Outcome)
+	}
+}
+
+func TestWatcherCloseIdempotent(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, rulesFile(`windows = ["1/minute"]`))
+	if err := h.w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.w.Close()
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+func TestReloadCountedInMetrics(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	path := write(t, t.TempDir(), "sluice.toml", "[metrics]\nenabled = true\n"+rulesFile(`windows = ["1/minute"]`))
+	svc, err := New(path, WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	w, err := Watch(svc.Limiter, path, svc.Config, WithDebounce(10*time.Millisecond),
+		WithWatchLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		WithReloadHook(svc.Metrics.ConfigReloaded))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	count := func(result string) float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "sluice_config_reloads_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == result {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		return 0
+	}
+	replace(t, path, "[metrics]\nenabled = true\n"+rulesFile(`windows = ["1/x"]`))
+	waitFor(t, "failure counted", func() bool { return count("failure") == 1 })
+	replace(t, path, "[metrics]\nenabled = true\n"+rulesFile(`windows = ["2/minute"]`))
+	waitFor(t, "success counted", func() bool { return count("success") == 1 })
+}
