@@ -9,14 +9,17 @@ FUZZTIME   ?= 10s
 BENCHTIME  ?= 1s
 BENCHCOUNT ?= 6
 BENCH      ?= .
+COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save run docs tools clean
+.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save bench-compare run docs tools clean
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
 	@echo "make lint     gofmt, go vet, staticcheck and go mod tidy -diff on every module"
 	@echo "make fuzz     every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
+	@echo "make bench-compare  Sluice against the other Go limiters (bench/), BENCHCOUNT runs of COMPARE_BENCHTIME"
+	@echo "               (default $(COMPARE_BENCHTIME)), medians by benchstat, into docs/performance.md and .png"
 	@echo "make run      the example server on the in-memory backend (:8080)"
 	@echo "make docs     regenerate the pictures of docs/algorithms.md into docs/img"
 
@@ -64,6 +67,22 @@ bench: tools
 	@[ ! -f bench/out/new.txt ] || mv bench/out/new.txt bench/out/old.txt
 	@for m in $(MODULES); do (cd $$m && go test -run '^$$' -bench '$(BENCH)' -benchtime $(BENCHTIME) -count $(BENCHCOUNT) ./...); done | tee bench/out/new.txt
 	@if [ -f bench/out/old.txt ]; then $(BIN)/benchstat bench/out/old.txt bench/out/new.txt; else $(BIN)/benchstat bench/out/new.txt; fi
+
+# The comparison with the other Go rate limiters (module bench/): the
+# throughput workloads for COMPARE_BENCHTIME each, the memory and accuracy
+# workloads once per run (each iteration is a whole measurement), BENCHCOUNT
+# runs of everything; benchstat's summary goes to bench/out/compare.benchstat.txt
+# and cmd/report writes docs/performance.md and docs/performance.png.
+bench-compare: tools
+	@mkdir -p bench/out
+	@start=$$(date +%s); cd bench; \
+	go test -run '^$$' -timeout 60m -bench '^Benchmark(HotKeySerial|HotKeyParallel|100kKeysParallel|RedisDecisions)$$' \
+		-benchtime $(COMPARE_BENCHTIME) -count $(BENCHCOUNT) . | tee out/compare.txt; \
+	go test -run '^$$' -timeout 60m -bench '^Benchmark(BytesPerKey|Accuracy|RedisAccuracy)$$' \
+		-benchtime 1x -count $(BENCHCOUNT) . | tee -a out/compare.txt; \
+	$(BIN)/benchstat out/compare.txt | tee out/compare.benchstat.txt; \
+	go run ./cmd/report -in out/compare.txt -md ../docs/performance.md -png ../docs/performance.png -started $$start -benchtime $(COMPARE_BENCHTIME); \
+	echo "== wrote docs/performance.md and docs/performance.png in $$(( $$(date +%s) - start ))s"
 
 run:
 	go run ./examples/nethttp

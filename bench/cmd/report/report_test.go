@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+// parseFixture reads testdata/results.txt: a small hand-made run in the
+// format `go test -bench` prints, two invocations appended.
+func parseFixture(t *testing.T) *Results {
+	t.Helper()
+	f, err := os.Open("testdata/results.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	res, err := Parse(f, "results.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestParse(t *testing.T) {
+	res := parseFixture(t)
+	if got, want := strings.Join(res.Limiters(wHotSerial), ","), "sluice,throttled"; got != want {
+		t.Errorf("Limiters(%s) = %s, want %s", wHotSerial, got, want)
+	}
+	if got, want := res.Callers(wRedis), []int{1, 16}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("Callers(%s) = %v, want %v", wRedis, got, want)
+	}
+	if got, want := res.Runs(), 3; got != want {
+		t.Errorf("Runs() = %d, want %d", got, want)
+	}
+	if got, want := res.Config["cpu"], "Test CPU @ 1.00GHz"; got != want {
+		t.Errorf("Config[cpu] = %q, want %q", got, want)
+	}
+	tests := []struct {
+		name              string
+		workload, limiter string
+		callers           int
+		unit              string
+		wantMedian        float64
+		wantMin, wantMax  float64
+	}{
+		{"ns/op stays in ns", wHotSerial, "sluice", 0, "ns/op", 110, 100, 120},
+		{"custom unit", wHotSerial, "throttled", 0, "errors/op", 0, 0, 0.001},
+		{"callers", wRedis, "sluice", 16, "p99-µs", 3000, 3000, 3000},
+		{"accuracy", wRedisAccuracy, "throttled", 0, "admitted", 23, 21, 27},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, ok := res.Stat(tt.workload, tt.limiter, tt.callers, tt.unit)
+			if !ok {
+				t.Fatalf("Stat(%s, %s, %d, %s): no values", tt.workload, tt.limiter, tt.callers, tt.unit)
+			}
+			if s.Median != tt.wantMedian || s.Min != tt.wantMin || s.Max != tt.wantMax {
+				t.Errorf("median, min, max = %v, %v, %v; want %v, %v, %v", s.Median, s.Min, s.Max, tt.wantMedian, tt.wantMin, tt.wantMax)
+			}
+		})
+	}
+	if _, ok := res.Stat(wManyKeys, "sluice", 0, "ns/op"); ok {
+		t.Errorf("Stat of a workload that did not run: ok")
+	}
+}
+
+func TestParseRejectsEmptyOutput(t *testing.T) {
+	if _, err := Parse(strings.NewReader("PASS\nok  \tx\t0.1s\n"), "empty.txt"); err == nil {
+		t.Error("Parse of output without results: no error")
+	}
+}
+
+func TestMarkdown(t *testing.T) {
+	res := parseFixture(t)
+	md := string(Markdown(res, Meta{
+		Date:      time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC),
+		GoVersion: "go version go1.26.8 linux/amd64",
+		GOOS:      "linux", GOARCH: "amd64",
+		CPU:       "Test CPU",
+		Cores:     2,
+		Libraries: []Library{{Name: "sluice", Module: "github.com/sluicehq/sluice/core", Version: "this workspace at abc1234"}},
+		Elapsed:   90 * time.Second,
+		Chart:     "performance.png",
+		Benchtime: "300ms",
+	}))
+	for _, want := range []string{
+		"median of 3 runs (`-count 3`)",
+		"shared 2-core virtual machine",
+		"lasted about 300ms (`-benchtime`)",
+		"The whole run took 1m30s.",
+		"![", "(performance.png)",
+		"| Go | `go version go1.26.8 linux/amd64` |",
+		"| CPU | Test CPU |",
+		"| sluice | `github.com/sluicehq/sluice/core` | this workspace at abc1234 |",
+		// Hot key, serial: medians, the errors column throttled needs, the ratio.
+		"| Library | ns/op | 95% CI | B/op | allocs/op | errors/op | ÷ Sluice |",
+		"| sluice | 110 | – | 0 | 0 | 0 | 1.00 |",
+		"| throttled | 220 | – | 0 | 0 | 0 | 2.00 |",
+		"*No results for Benchmark100kKeysParallel in this run*.",
+		"| sluice | 50 | 50 | 50 |",
+		"| sluice | 100 | 100 | 100 | 0 | 2 |",
+		"| throttled | 23 | 21 | 27 | 977 | 3 |",
+		"| Library | 1 caller | 16 callers |",
+		"| sluice | 20,000 | 40,000 |",
+		"| redis_rate | 25,000 | – |",
+		"No decision failed in these runs.",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("markdown lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("markdown:\n%s", md)
+	}
+}
+
+func TestChart(t *testing.T) {
+	png, err := Chart(parseFixture(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
+		t.Errorf("Chart did not return a PNG (starts with %q)", png[:min(8, len(png))])
+	}
+}

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.org/x/perf/benchfmt"
+	"golang.org/x/perf/benchmath"
+)
+
+// Results are the measurements of one benchmark run, read from `go test
+// -bench` output with several runs (-count) of each benchmark.
+type Results struct {
+	// Config is the file configuration the output began with: goos,
+	// goarch, pkg and cpu.
+	Config map[string]string
+	// series holds every measurement by benchmark and unit.
+	series map[seriesKey]map[string][]float64
+	// limiters lists each workload's limiters in the order they first
+	// appear, which is the order the benchmarks list them in.
+	limiters map[string][]string
+}
+
+// seriesKey names one benchmark: Benchmark<Workload>/<limiter>, with
+// /callers=<n> for the Redis throughput workload.
+type seriesKey struct {
+	workload, limiter string
+	callers           int
+}
+
+// Parse reads benchmark output in the Go benchmark format.
+func Parse(r io.Reader, name string) (*Results, error) {
+	res := &Results{
+		Config:   map[string]string{},
+		series:   map[seriesKey]map[string][]float64{},
+		limiters: map[string][]string{},
+	}
+	br := benchfmt.NewReader(r, name)
+	for br.Scan() {
+		switch rec := br.Result().(type) {
+		case *benchfmt.SyntaxError:
+			return nil, rec
+		case *benchfmt.Result:
+			res.add(rec)
+		}
+	}
+	if err := br.Err(); err != nil {
+		return nil, err
+	}
+	if len(res.series) == 0 {
+		return nil, fmt.Errorf("%s: no benchmark results", name)
+	}
+	return res, nil
+}
+
+func (res *Results) add(r *benchfmt.Result) {
+	for _, c := range r.Config {
+		if c.File {
+			res.Config[c.Key] = string(c.Value)
+		}
+	}
+	base, parts := r.Name.Parts()
+	k := seriesKey{workload: string(base)}
+	for _, p := range parts {
+		p := string(p)
+		switch {
+		case strings.HasPrefix(p, "-"): // GOMAXPROCS
+		case strings.HasPrefix(p, "/callers="):
+			k.callers, _ = strconv.Atoi(strings.TrimPrefix(p, "/callers="))
+		case k.limiter == "":
+			k.limiter = strings.TrimPrefix(p, "/")
+		}
+	}
+	if k.limiter == "" {
+		return // not a comparison benchmark
+	}
+	if !slices.Contains(res.limiters[k.workload], k.limiter) {
+		res.limiters[k.workload] = append(res.limiters[k.workload], k.limiter)
+	}
+	units := res.series[k]
+	if units == nil {
+		units = map[string][]float64{}
+		res.series[k] = units
+	}
+	for _, v := range r.Values {
+		unit, val := v.Unit, v.Value
+		if v.OrigUnit != "" { // undo benchfmt's tidying (ns/op to sec/op)
+			unit, val = v.OrigUnit, v.OrigValue
+		}
+		units[unit] = append(units[unit], val)
+	}
+}
+
+// Limiters returns the limiters measured in a workload.
+func (res *Results) Limiters(workload string) []string { return res.limiters[workload] }
+
+// Callers returns the caller counts measured in a workload, ascending.
+func (res *Results) Callers(workload string) []int {
+	var out []int
+	for k := range res.series {
+		if k.workload == workload && !slices.Contains(out, k.callers) {
+			out = append(out, k.callers)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Stat summarises the runs of one benchmark in one unit.
+type Stat struct {
+	// Median is the median of the runs, as benchstat computes it.
+	Median float64
+	// Lo and Hi bound the median's 95% confidence interval (±Inf with
+	// fewer than 6 runs).
+	Lo, Hi float64
+	// Min and Max are the extreme runs.
+	Min, Max float64
+	// Runs is the number of runs.
+	Runs int
+}
+
+// Stat returns the summary of a benchmark's values in unit, and false when
+// there are none.
+func (res *Results) Stat(workload, limiter string, callers int, unit string) (Stat, bool) {
+	vals := res.series[seriesKey{workload, limiter, callers}][unit]
+	if len(vals) == 0 {
+		return Stat{}, false
+	}
+	s := benchmath.NewSample(slices.Clone(vals), &benchmath.DefaultThresholds)
+	sum := benchmath.AssumeNothing.Summary(s, 0.95)
+	return Stat{
+		Median: sum.Center, Lo: sum.Lo, Hi: sum.Hi,
+		Min: s.Values[0], Max: s.Values[len(s.Values)-1],
+		Runs: len(vals),
+	}, true
+}
+
+// Runs returns the largest number of runs of any benchmark.
+func (res *Results) Runs() int {
+	n := 0
+	for _, units := range res.series {
+		for _, v := range units {
+			n = max(n, len(v))
+		}
+	}
+	return n
+}
