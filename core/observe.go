@@ -42,6 +42,13 @@ type DecisionEvent struct {
 	// Cached reports a denial served by the local deny cache, without a
 	// backend call.
 	Cached bool
+	// BlockedUntil, for a denial during a progressive penalty, is when the
+	// block ends; zero otherwise.
+	BlockedUntil time.Time
+	// Client is the client of a blocked decision, so an observer can count
+	// distinct blocked clients; empty otherwise. Never use it as a metric
+	// label.
+	Client string
 }
 
 // NopObserver implements Observer by doing nothing; embed it.
@@ -174,7 +181,11 @@ func (w *watcher) close() {
 // observe reports one decision to the observer, the log and the hook.
 func (l *Limiter) observe(ctx context.Context, r *Request, d *Decision, cached bool) {
 	w := l.watch
-	w.obs.ObserveDecision(DecisionEvent{Rule: d.Rule, Outcome: d.Outcome, Local: d.Local, Cached: cached})
+	e := DecisionEvent{Rule: d.Rule, Outcome: d.Outcome, Local: d.Local, Cached: cached}
+	if d.Blocked {
+		e.BlockedUntil, e.Client = d.At.Add(d.RetryAfter), d.Client.String()
+	}
+	w.obs.ObserveDecision(e)
 	if w.log != nil {
 		l.logDecision(ctx, r, d)
 	}

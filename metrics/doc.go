@@ -19,7 +19,7 @@
 //	sluice_circuit_breaker_state{backend}                    gauge (0 closed, 1 half-open, 2 open)
 //	sluice_local_deny_cache_hits_total                       counter
 //	sluice_config_reloads_total{result}                      counter (result: success, failure)
-//	sluice_penalties_active                                  gauge
+//	sluice_penalties_active                                  gauge (blocked clients this instance saw)
 //
 // outcome is allowed, denied, delayed, exempt, shadow_denied, fail_open,
 // fail_closed, or fail_local for any decision of the fail-local fallback.

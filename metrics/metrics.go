@@ -27,7 +27,11 @@ type Metrics struct {
 	breakerState  *prometheus.GaugeVec
 	denyCacheHits prometheus.Counter
 	reloads       *prometheus.CounterVec
-	penalties     prometheus.Gauge
+	penalties     prometheus.GaugeFunc
+
+	blockedMu sync.Mutex
+	blocked   map[string]time.Time // rule + client -> end of its block
+	manual    *float64             // set by SetPenaltiesActive
 
 	byRule sync.Map // rule name -> *[numOutcomes]prometheus.Counter
 }
@@ -72,11 +76,12 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: Namespace, Name: "config_reloads_total",
 			Help: "Configuration reloads by result: success, failure.",
 		}, []string{"result"}),
-		penalties: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "penalties_active",
-			Help: "Clients currently blocked by a progressive penalty.",
-		}),
+		blocked: map[string]time.Time{},
 	}
+	m.penalties = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: Namespace, Name: "penalties_active",
+		Help: "Clients currently blocked by a progressive penalty, as this instance saw them.",
+	}, m.activePenalties)
 	for _, c := range []prometheus.Collector{m.decisions, m.duration, m.errors, m.breakerState, m.denyCacheHits, m.reloads, m.penalties} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
@@ -101,6 +106,33 @@ func (m *Metrics) ObserveDecision(e core.DecisionEvent) {
 	if e.Cached {
 		m.denyCacheHits.Inc()
 	}
+	if !e.BlockedUntil.IsZero() {
+		m.blockedMu.Lock()
+		if len(m.blocked) < maxTrackedBlocks {
+			m.blocked[e.Rule+"\x00"+e.Client] = e.BlockedUntil
+		}
+		m.blockedMu.Unlock()
+	}
+}
+
+// maxTrackedBlocks bounds the memory the penalties gauge uses.
+const maxTrackedBlocks = 1 << 16
+
+// activePenalties counts the blocks seen that have not ended, dropping the
+// ended ones.
+func (m *Metrics) activePenalties() float64 {
+	m.blockedMu.Lock()
+	defer m.blockedMu.Unlock()
+	if m.manual != nil {
+		return *m.manual
+	}
+	now := time.Now()
+	for k, until := range m.blocked {
+		if !until.After(now) {
+			delete(m.blocked, k)
+		}
+	}
+	return float64(len(m.blocked))
 }
 
 // counters returns the rule's decision counters, created once per rule so
@@ -158,6 +190,12 @@ func (m *Metrics) ConfigReloaded(err error) {
 	m.reloads.WithLabelValues("success").Inc()
 }
 
-// SetPenaltiesActive sets the number of clients currently under a
-// progressive penalty.
-func (m *Metrics) SetPenaltiesActive(n int) { m.penalties.Set(float64(n)) }
+// SetPenaltiesActive overrides sluice_penalties_active with n, for a caller
+// that knows the number across all instances. By default the gauge counts
+// the blocks this instance has seen that have not ended yet.
+func (m *Metrics) SetPenaltiesActive(n int) {
+	m.blockedMu.Lock()
+	defer m.blockedMu.Unlock()
+	v := float64(n)
+	m.manual = &v
+}

@@ -94,7 +94,7 @@ sluice_circuit_breaker_state{backend="test"} 2
 # TYPE sluice_config_reloads_total counter
 sluice_config_reloads_total{result="failure"} 1
 sluice_config_reloads_total{result="success"} 1
-# HELP sluice_penalties_active Clients currently blocked by a progressive penalty.
+# HELP sluice_penalties_active Clients currently blocked by a progressive penalty, as this instance saw them.
 # TYPE sluice_penalties_active gauge
 sluice_penalties_active 7
 # HELP sluice_backend_errors_total Failed backend calls by kind: timeout, breaker_open, canceled, error.
@@ -177,4 +177,45 @@ func TestErrorKind(t *testing.T) {
 			t.Errorf("ErrorKind(%v) = %q, want %q", err, got, want)
 		}
 	}
+}
+
+func TestPenaltiesActive(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := sluiceprom.New(reg)
+	lim, err := core.New(core.WithObserver(m), core.WithRules(core.Rule{
+		Limits:  []core.Limit{core.PerMinute(1)},
+		Penalty: &core.Penalty{Threshold: 2, Window: time.Minute, Base: time.Hour},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lim.Close()
+	for _, ip := range []string{"192.0.2.1", "192.0.2.2"} {
+		for range 5 { // 1 allowed, 2 denials, then blocked
+			lim.Decide(context.Background(), core.Request{Path: "/", RemoteAddr: ip + ":1"})
+		}
+	}
+	if got := testutil.ToFloat64(mustGauge(t, reg)); got != 2 {
+		t.Errorf("sluice_penalties_active = %v, want 2 blocked clients", got)
+	}
+	m.SetPenaltiesActive(7)
+	if got := testutil.ToFloat64(mustGauge(t, reg)); got != 7 {
+		t.Errorf("after SetPenaltiesActive(7): %v", got)
+	}
+}
+
+func mustGauge(t *testing.T, reg *prometheus.Registry) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_penalties_active" {
+			v := mf.GetMetric()[0].GetGauge().GetValue()
+			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "x"}, func() float64 { return v })
+		}
+	}
+	t.Fatal("sluice_penalties_active not exported")
+	return nil
 }
