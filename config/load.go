@@ -110,31 +110,38 @@ func joinPath(parent, key string) string {
 // ("backend.redis.url"): the keys an environment variable can set.
 func envKeys() []string {
 	var keys []string
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag := f.Tag.Get("mapstructure")
-			if tag == "" || tag == "-" {
-				continue
+	walkKeys(reflect.TypeFor[Config](), "", func(k string) { keys = append(keys, k) }, nil)
+	return keys
+}
+
+// walkKeys calls leaf with the dotted key of every field of t that holds a
+// value, and array, when not nil, with the key of every array of tables
+// before walking its element type under key+"[]". Without array, arrays of
+// tables (rules) are skipped.
+func walkKeys(t reflect.Type, prefix string, leaf func(key string), array func(key string)) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		k := joinPath(prefix, tag)
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		switch {
+		case ft.Kind() == reflect.Struct:
+			walkKeys(ft, k, leaf, array)
+		case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
+			if array != nil {
+				array(k)
+				walkKeys(ft.Elem(), k+"[]", leaf, array)
 			}
-			k := joinPath(prefix, tag)
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			switch {
-			case ft.Kind() == reflect.Struct:
-				walk(ft, k)
-			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-				// arrays of tables (rules) cannot be set from env
-			default:
-				keys = append(keys, k)
-			}
+		default:
+			leaf(k)
 		}
 	}
-	walk(reflect.TypeFor[Config](), "")
-	return keys
 }
 
 // unknownEnv reports SLUICE_ variables that name no key, so that a typo in
@@ -165,31 +172,8 @@ func EnvName(key string) string {
 // documents exactly these.
 func Keys() []string {
 	var keys []string
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			tag := f.Tag.Get("mapstructure")
-			if tag == "" || tag == "-" {
-				continue
-			}
-			k := joinPath(prefix, tag)
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			switch {
-			case ft.Kind() == reflect.Struct:
-				walk(ft, k)
-			case ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct:
-				keys = append(keys, k)
-				walk(ft.Elem(), k+"[]")
-			default:
-				keys = append(keys, k)
-			}
-		}
-	}
-	walk(reflect.TypeFor[Config](), "")
+	add := func(k string) { keys = append(keys, k) }
+	walkKeys(reflect.TypeFor[Config](), "", add, add)
 	sort.Strings(keys)
 	return slices.Compact(keys)
 }

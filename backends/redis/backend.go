@@ -21,7 +21,7 @@ var (
 // contract, or that Redis's Lua numbers cannot represent exactly: a limit,
 // burst or cost above [MaxUnits], or, with [WithCallerClock], a time before
 // the Unix epoch.
-var ErrInvalidRequest = errors.New("sluiceredis: invalid request")
+var ErrInvalidRequest = backend.ErrInvalidRequest
 
 // MaxUnits is the largest limit, burst or cost the backend accepts: Lua
 // numbers are doubles, exact for integers up to 2^53.
@@ -169,22 +169,16 @@ func (b *Backend) fail(ctx context.Context, op string, err error) error {
 }
 
 func (b *Backend) check(req backend.Request) error {
-	if n := len(req.Windows); n == 0 || n > backend.MaxWindows {
-		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, backend.MaxWindows)
-	}
-	if !req.Algorithm.Valid() {
-		return fmt.Errorf("%w: %v", ErrInvalidRequest, req.Algorithm)
-	}
-	if req.Algorithm == backend.Concurrency && len(req.Windows) != 1 {
-		return fmt.Errorf("%w: concurrency takes exactly one window", ErrInvalidRequest)
+	if err := req.Validate(); err != nil {
+		return err
 	}
 	for _, w := range req.Windows {
-		if w.Period <= 0 || w.Limit < 0 || w.Burst < 0 || w.Limit > MaxUnits || w.Burst > MaxUnits {
-			return fmt.Errorf("%w: window %+v", ErrInvalidRequest, w)
+		if w.Limit > MaxUnits || w.Burst > MaxUnits {
+			return fmt.Errorf("%w: window %+v above MaxUnits", ErrInvalidRequest, w)
 		}
 	}
-	if req.Cost < 0 || req.Cost > MaxUnits {
-		return fmt.Errorf("%w: cost %d", ErrInvalidRequest, req.Cost)
+	if req.Cost > MaxUnits {
+		return fmt.Errorf("%w: cost %d above MaxUnits", ErrInvalidRequest, req.Cost)
 	}
 	if b.caller && req.Now.UnixNano() < 0 {
 		return fmt.Errorf("%w: time %v is before the Unix epoch", ErrInvalidRequest, req.Now)

@@ -32,6 +32,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -149,6 +150,33 @@ type Request struct {
 	Lease uint64
 	// Now is the caller's clock reading.
 	Now time.Time
+}
+
+// ErrInvalidRequest is wrapped by the errors of Request.Validate.
+var ErrInvalidRequest = errors.New("backend: invalid request")
+
+// Validate reports whether req keeps the contract: 1 to MaxWindows windows
+// (exactly one for Concurrency), a known algorithm, positive periods, and no
+// negative limit, burst or cost. Backends call it before doing anything.
+func (req Request) Validate() error {
+	if n := len(req.Windows); n == 0 || n > MaxWindows {
+		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, MaxWindows)
+	}
+	if !req.Algorithm.Valid() {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, req.Algorithm)
+	}
+	if req.Algorithm == Concurrency && len(req.Windows) != 1 {
+		return fmt.Errorf("%w: concurrency takes exactly one window", ErrInvalidRequest)
+	}
+	for _, w := range req.Windows {
+		if w.Period <= 0 || w.Limit < 0 || w.Burst < 0 {
+			return fmt.Errorf("%w: window %+v", ErrInvalidRequest, w)
+		}
+	}
+	if req.Cost < 0 {
+		return fmt.Errorf("%w: negative cost %d", ErrInvalidRequest, req.Cost)
+	}
+	return nil
 }
 
 // WindowResult is the state of one window after a Request.

@@ -22,8 +22,6 @@ package memory
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"hash/maphash"
 	"sync"
 	"time"
@@ -36,7 +34,7 @@ var _ backend.Backend = (*Backend)(nil)
 
 // ErrInvalidRequest is returned for a request that breaks the backend
 // contract, such as one with no windows or a non-positive period.
-var ErrInvalidRequest = errors.New("memory: invalid request")
+var ErrInvalidRequest = backend.ErrInvalidRequest
 
 // Backend is the in-memory backend. It is safe for concurrent use. Create it
 // with [New]; call [Backend.Close] to stop its sweeper.
@@ -82,7 +80,7 @@ func New(opts ...Option) *Backend {
 // Apply implements [backend.Backend]. It never blocks on anything but a
 // shard's mutex and never returns an error for a valid request.
 func (b *Backend) Apply(_ context.Context, req backend.Request) (backend.Result, error) {
-	if err := check(req); err != nil {
+	if err := req.Validate(); err != nil {
 		return backend.Result{}, err
 	}
 	k := b.digest(req.Namespace, req.Key)
@@ -185,26 +183,6 @@ func (b *Backend) sweep(now int64) {
 	}
 }
 
-func check(req backend.Request) error {
-	if n := len(req.Windows); n == 0 || n > backend.MaxWindows {
-		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, backend.MaxWindows)
-	}
-	if !req.Algorithm.Valid() {
-		return fmt.Errorf("%w: %v", ErrInvalidRequest, req.Algorithm)
-	}
-	if req.Algorithm == backend.Concurrency && len(req.Windows) != 1 {
-		return fmt.Errorf("%w: concurrency takes exactly one window", ErrInvalidRequest)
-	}
-	for _, w := range req.Windows {
-		if w.Period <= 0 || w.Limit < 0 || w.Burst < 0 {
-			return fmt.Errorf("%w: window %+v", ErrInvalidRequest, w)
-		}
-	}
-	if req.Cost < 0 {
-		return fmt.Errorf("%w: negative cost %d", ErrInvalidRequest, req.Cost)
-	}
-	return nil
-}
 
 // dkey is the 128-bit digest of (namespace, key), or of one of its windows.
 type dkey struct{ a, b uint64 }
