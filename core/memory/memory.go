@@ -183,7 +183,6 @@ func (b *Backend) sweep(now int64) {
 	}
 }
 
-
 // dkey is the 128-bit digest of (namespace, key), or of one of its windows.
 type dkey struct{ a, b uint64 }
 

@@ -89,6 +89,11 @@ func start(tb testing.TB, bin string, extra []string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startOn(tb, bin, port, extra)
+}
+
+// startOn starts a server on the given port; see start.
+func startOn(tb testing.TB, bin string, port int, extra []string) (*Server, error) {
 	dir, err := os.MkdirTemp(tb.TempDir(), "redis-"+strconv.Itoa(port)+"-")
 	if err != nil {
 		return nil, err
@@ -352,4 +357,116 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// StartAt starts a standalone server, as Start does, on the address of a
+// server that is no longer running (one that was killed), so that clients
+// configured with that address find it again.
+func StartAt(tb testing.TB, addr string, args ...string) *Server {
+	tb.Helper()
+	_, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		tb.Fatalf("StartAt %q: %v", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		tb.Fatalf("StartAt %q: %v", addr, err)
+	}
+	bin := Binary(tb)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s, err := startOn(tb, bin, port, args)
+		if err == nil {
+			return s
+		}
+		// The port may linger briefly after the old process died.
+		if time.Now().After(deadline) {
+			tb.Fatalf("restart redis-server on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// StartSentinels starts n Sentinels monitoring primary under the name
+// master with the given quorum, down-after-milliseconds and
+// failover-timeout, and waits until every one reports the primary, knows
+// the other n-1 Sentinels and knows at least one replica when the primary
+// has any, so that a failover can be agreed on at once.
+func StartSentinels(tb testing.TB, n int, master string, primary *Server, quorum int, downAfter, failoverTimeout time.Duration) []*Server {
+	tb.Helper()
+	bin := Binary(tb)
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	body := fmt.Sprintf("sentinel monitor %[1]s %[2]s %[3]s %[4]d\n"+
+		"sentinel down-after-milliseconds %[1]s %[5]d\n"+
+		"sentinel failover-timeout %[1]s %[6]d\n"+
+		"sentinel parallel-syncs %[1]s 1\n",
+		master, host, port, quorum, downAfter.Milliseconds(), failoverTimeout.Milliseconds())
+	sentinels := make([]*Server, n)
+	for i := range sentinels {
+		s, err := startRetry(tb, bin, func() ([]string, error) {
+			dir, err := os.MkdirTemp(tb.TempDir(), "sentinel-")
+			if err != nil {
+				return nil, err
+			}
+			conf := filepath.Join(dir, "sentinel.conf")
+			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+				return nil, err
+			}
+			return []string{conf, "--sentinel"}, nil
+		})
+		if err != nil {
+			tb.Fatalf("start sentinel: %v", err)
+		}
+		sentinels[i] = s
+	}
+	replicas := 0
+	if repl, err := primary.Do("INFO", "replication"); err == nil {
+		for line := range strings.SplitSeq(repl, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "connected_slaves:"); ok {
+				replicas, _ = strconv.Atoi(v)
+			}
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range sentinels {
+		for {
+			err := s.sentinelReady(master, host+"\n"+port, n-1, replicas)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("sentinel %s not ready within 20s: %v", s.Addr, err)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return sentinels
+}
+
+func (s *Server) sentinelReady(master, addr string, others, replicas int) error {
+	got, err := s.Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", master)
+	if err != nil {
+		return err
+	}
+	if got != addr {
+		return fmt.Errorf("reports primary %q, want %q", got, addr)
+	}
+	info, err := s.Do("SENTINEL", "MASTER", master)
+	if err != nil {
+		return err
+	}
+	fields := strings.Split(info, "\n")
+	for i := 0; i+1 < len(fields); i += 2 {
+		switch fields[i] {
+		case "num-other-sentinels":
+			if fields[i+1] != strconv.Itoa(others) {
+				return fmt.Errorf("knows %s other sentinels, want %d", fields[i+1], others)
+			}
+		case "num-slaves":
+			if n, _ := strconv.Atoi(fields[i+1]); n < replicas {
+				return fmt.Errorf("knows %d replicas, want %d", n, replicas)
+			}
+		}
+	}
+	return nil
 }
