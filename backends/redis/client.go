@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -45,11 +46,17 @@ func NewFailover(o *redis.FailoverOptions, opts ...Option) *Backend {
 // slot moves. All keys of one client of one rule live in one slot, so
 // every decision is one script on one node. The options are those of
 // redis.NewClusterClient, with pool size (per node) and timeouts as for
-// [NewStandalone]; ContextTimeoutEnabled is always set. [Backend.Close]
-// closes the client.
+// [NewStandalone]; ContextTimeoutEnabled is always set. Unless set,
+// ClusterStateReloadInterval is one second rather than go-redis's minute:
+// the scripts are never retried, so a primary that died (and only refuses
+// connections) triggers no MOVED reply, and only the periodic reload finds
+// its promoted replica. [Backend.Close] closes the client.
 func NewCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
+	if c.ClusterStateReloadInterval == 0 {
+		c.ClusterStateReloadInterval = time.Second
+	}
 	return newOwned(redis.NewClusterClient(&c), opts)
 }
 

@@ -1,0 +1,593 @@
+package sluiceredis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/sluicehq/sluice/backends/redis/internal/redistest"
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/breaker"
+)
+
+// These tests run a core.Limiter over real redis-server processes and make
+// Redis fail under it: killed, paused, failed over by Sentinel and by the
+// Cluster. Every wait polls against a deadline.
+
+const (
+	// failTimeout is the Limiter's backend timeout in these tests.
+	failTimeout = 50 * time.Millisecond
+	// failMargin is what a decision may take beyond the timeout on a
+	// loaded two-core machine under the race detector.
+	failMargin = 200 * time.Millisecond
+	// failLimit is the limit per hour of every rule here: high enough
+	// that load never exhausts it, exact enough to check Remaining.
+	failLimit = 1_000_000
+	// failoverBound bounds each decision during a failover, when a new
+	// connection may first ask a Sentinel or a node where to go.
+	failoverBound = 500 * time.Millisecond
+)
+
+// awaitRedialers waits, when the test ends, for go-redis's background
+// redial goroutines to exit. After dial errors a pool retries in a
+// goroutine that sleeps a second between attempts and notices only then
+// that its client was closed; goleak would report it. Call it first, so
+// that it runs after every other cleanup.
+func awaitRedialers(t *testing.T) {
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		buf := make([]byte, 1<<20)
+		for {
+			n := runtime.Stack(buf, true)
+			if !bytes.Contains(buf[:n], []byte("pool.(*ConnPool).tryDial")) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("a go-redis redial goroutine is still running 5s after its client closed")
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+// slowTests skips a test unless SLUICE_SLOW_TESTS=1.
+func slowTests(t *testing.T, why string) {
+	t.Helper()
+	if os.Getenv("SLUICE_SLOW_TESTS") != "1" {
+		t.Skipf("%s; set SLUICE_SLOW_TESTS=1 to run it", why)
+	}
+}
+
+// waitFor polls cond every 10ms until it holds or d has passed, and returns
+// how long that took.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	deadline := start.Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func failReq(client string) core.Request {
+	return core.Request{Method: "GET", Path: "/items", RemoteAddr: client + ":1234"}
+}
+
+// freshClient returns a client address that no decision has used yet.
+var freshClients atomic.Int64
+
+func freshClient() string {
+	n := freshClients.Add(1)
+	return fmt.Sprintf("10.%d.%d.%d", n>>16&255, n>>8&255, n&255)
+}
+
+// exact reports whether d is an exact shared decision on a fresh key.
+func exact(d core.Decision, err error) bool {
+	return err == nil && d.Outcome == core.Allowed && !d.Local && d.Err == nil && d.Remaining == failLimit-1
+}
+
+// slidingLog counts with a sliding log, whose Remaining, unlike a token
+// bucket's, does not refill within the hour: a count that survives a
+// failover is checked exactly.
+var slidingLog = core.WithRules(core.Rule{Name: "default", Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerHour(failLimit)}})
+
+// tokenBucket is the default rule.
+var tokenBucket = core.WithDefault(core.PerHour(failLimit))
+
+// newFailLimiter returns a Limiter on b with the given rule (slidingLog or
+// tokenBucket) and options.
+func newFailLimiter(t *testing.T, b *Backend, rule core.Option, opts ...core.Option) *core.Limiter {
+	t.Helper()
+	t.Cleanup(func() { b.Close() })
+	opts = append([]core.Option{
+		core.WithBackend(b),
+		rule,
+		core.WithBackendTimeout(failTimeout),
+	}, opts...)
+	lim, err := core.New(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	return lim
+}
+
+// warmLimiter returns a Limiter on b with the same rule and no backend
+// timeout, to set up counts exactly (the first scripts on a new
+// connection, loading the script, may take longer than the timeout).
+func warmLimiter(t *testing.T, b *Backend, rule core.Option) *core.Limiter {
+	t.Helper()
+	lim, err := core.New(core.WithBackend(b), rule, core.WithBackendTimeout(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	return lim
+}
+
+// load runs workers goroutines deciding in a loop, each for its own
+// client, until stop is called. check sees every decision with the time it
+// started and how long it took.
+type load struct {
+	stop  func()
+	total atomic.Int64
+}
+
+func startLoad(t *testing.T, lim *core.Limiter, workers int, check func(started time.Time, took time.Duration, d core.Decision, err error)) *load {
+	l := &load{}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range workers {
+		wg.Go(func() {
+			req := failReq(fmt.Sprintf("192.0.2.%d", i+1))
+			for ctx.Err() == nil {
+				start := time.Now()
+				d, err := lim.Decide(context.Background(), req)
+				check(start, time.Since(start), d, err)
+				l.total.Add(1)
+			}
+		})
+	}
+	l.stop = sync.OnceFunc(func() { cancel(); wg.Wait() })
+	t.Cleanup(l.stop)
+	return l
+}
+
+// limitedErrors reports at most 10 errors from any goroutine.
+type limitedErrors struct {
+	t *testing.T
+	n atomic.Int64
+}
+
+func (e *limitedErrors) Errorf(format string, args ...any) {
+	if e.n.Add(1) <= 10 {
+		e.t.Errorf(format, args...)
+	}
+}
+
+// TestFailureRedisKilled kills redis-server (SIGKILL) under load and
+// restarts it on the same port: no decision fails or waits past the
+// timeout, the failure mode applies, the breaker opens, and decisions are
+// exact again soon after Redis is back.
+func TestFailureRedisKilled(t *testing.T) {
+	for _, tc := range []struct {
+		mode core.FailureMode
+		ok   func(d core.Decision) bool
+	}{
+		{core.FailModeOpen, func(d core.Decision) bool { return d.Outcome == core.FailOpen && !d.Local && d.Remaining == -1 }},
+		{core.FailModeClosed, func(d core.Decision) bool { return d.Outcome == core.FailClosed && !d.Local && d.Remaining == -1 }},
+		{core.FailModeLocal, func(d core.Decision) bool { return d.Outcome == core.Allowed && d.Local }},
+	} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			awaitRedialers(t)
+			srv := redistest.Start(t)
+			br := breaker.New(breaker.WithConsecutiveFailures(5), breaker.WithCoolDown(100*time.Millisecond))
+			lim := newFailLimiter(t, NewStandalone(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second}), tokenBucket,
+				core.WithBreaker(br), core.WithFailureMode(tc.mode))
+
+			var killedAt atomic.Int64    // UnixNano; 0 while Redis runs
+			var restartedAt atomic.Int64 // UnixNano; 0 until Redis restarts
+			var exactBefore, failedAfter, slowest atomic.Int64
+			errs := &limitedErrors{t: t}
+			ld := startLoad(t, lim, 4, func(started time.Time, took time.Duration, d core.Decision, err error) {
+				if took > time.Duration(slowest.Load()) {
+					slowest.Store(int64(took)) // racy max; good enough for a report
+				}
+				if err != nil {
+					errs.Errorf("Decide returned an error, want a decision: %v", err)
+					return
+				}
+				if took > failTimeout+failMargin {
+					errs.Errorf("a decision took %v, want at most %v", took, failTimeout+failMargin)
+				}
+				k := killedAt.Load()
+				switch {
+				case k == 0:
+					// A first call on a new connection may time out.
+					if d.Outcome == core.Allowed && !d.Local && d.Err == nil {
+						exactBefore.Add(1)
+					}
+				case started.UnixNano() > k && (restartedAt.Load() == 0 || started.UnixNano() < restartedAt.Load()):
+					if !tc.ok(d) || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+						errs.Errorf("after the kill: %v local %v remaining %d err %v, want failure mode %v",
+							d.Outcome, d.Local, d.Remaining, d.Err, tc.mode)
+					}
+					failedAfter.Add(1)
+				}
+			})
+			waitFor(t, 5*time.Second, "decisions under load", func() bool { return exactBefore.Load() >= 200 })
+
+			killedAt.Store(time.Now().UnixNano())
+			kill := time.Now()
+			srv.Kill()
+			opened := waitFor(t, 5*time.Second, "breaker open", func() bool { return br.State() == breaker.StateOpen })
+			waitFor(t, 5*time.Second, "failure-mode decisions", func() bool { return failedAfter.Load() >= 100 })
+
+			// Redis comes back on the same address, still under load.
+			restartedAt.Store(time.Now().UnixNano())
+			srv2 := redistest.StartAt(t, srv.Addr)
+			back := time.Now()
+			recovered := waitFor(t, 3*time.Second, "exact decisions after the restart", func() bool {
+				return exact(lim.Decide(t.Context(), failReq(freshClient())))
+			})
+			ld.stop()
+			// Once every pool connection failed to dial, go-redis stops
+			// dialing and redials in the background once a second, so
+			// recovery may take a little over a second: about the 1s
+			// redial period plus the breaker's 100ms cool-down.
+			if recovered > 2*time.Second {
+				t.Errorf("decisions exact again %v after Redis returned, want within 2s", recovered)
+			}
+			// Every decision now goes to the new server.
+			for range 5 {
+				if d, err := lim.Decide(t.Context(), failReq(freshClient())); !exact(d, err) {
+					t.Errorf("after recovery: %v local %v remaining %d err %v / %v, want exact", d.Outcome, d.Local, d.Remaining, d.Err, err)
+				}
+			}
+			if n, err := srv2.Do("DBSIZE"); err != nil || n == "0" {
+				t.Errorf("restarted server holds %s keys (%v), want the new decisions' keys", n, err)
+			}
+			t.Logf("mode %v: %d decisions; breaker open %v after the kill; %d failure-mode decisions; exact again %v after the restart (%v after the kill); slowest decision %v",
+				tc.mode, ld.total.Load(), opened, failedAfter.Load(), recovered, back.Sub(kill)+recovered, time.Duration(slowest.Load()))
+		})
+	}
+}
+
+// TestFailureRedisPaused pauses Redis (CLIENT PAUSE ALL) under load: every
+// decision fails open within the backend timeout instead of waiting for
+// Redis, and decisions are exact again once Redis resumes.
+func TestFailureRedisPaused(t *testing.T) {
+	srv := redistest.Start(t)
+	b := NewStandalone(&redis.Options{Addr: srv.Addr})
+	lim := newFailLimiter(t, b, tokenBucket)
+	if d, err := warmLimiter(t, b, tokenBucket).Decide(t.Context(), failReq(freshClient())); !exact(d, err) {
+		t.Fatalf("before the pause: %v remaining %d err %v / %v", d.Outcome, d.Remaining, d.Err, err)
+	}
+	if _, err := srv.Do("CLIENT", "PAUSE", "2000", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	paused := time.Now()
+	t.Cleanup(func() { srv.Do("CLIENT", "UNPAUSE") })
+
+	var slowest, fastest atomic.Int64
+	fastest.Store(int64(time.Hour))
+	var failedOpen atomic.Int64
+	errs := &limitedErrors{t: t}
+	ld := startLoad(t, lim, 4, func(started time.Time, took time.Duration, d core.Decision, err error) {
+		if started.Sub(paused) > 1500*time.Millisecond {
+			return // the pause may end under this decision
+		}
+		if took > time.Duration(slowest.Load()) {
+			slowest.Store(int64(took))
+		}
+		if took < time.Duration(fastest.Load()) {
+			fastest.Store(int64(took))
+		}
+		if err != nil {
+			errs.Errorf("Decide returned an error, want a decision: %v", err)
+			return
+		}
+		if took > failTimeout+failMargin {
+			errs.Errorf("a decision took %v while Redis was paused, want at most %v", took, failTimeout+failMargin)
+		}
+		if d.Outcome != core.FailOpen || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+			errs.Errorf("while paused: %v err %v, want fail_open wrapping ErrBackendUnavailable", d.Outcome, d.Err)
+			return
+		}
+		failedOpen.Add(1)
+	})
+	// Decide for a second of the pause.
+	waitFor(t, 3*time.Second, "a second of the pause", func() bool { return time.Since(paused) > time.Second })
+	ld.stop()
+	if failedOpen.Load() < 10 {
+		t.Errorf("%d fail-open decisions in a second of pause, want more", failedOpen.Load())
+	}
+	if _, err := srv.Do("CLIENT", "UNPAUSE"); err != nil {
+		t.Fatal(err)
+	}
+	resumed := waitFor(t, 2*time.Second, "exact decisions after the pause", func() bool {
+		return exact(lim.Decide(t.Context(), failReq(freshClient())))
+	})
+	t.Logf("%d decisions while paused, all fail_open in %v..%v (timeout %v); exact again %v after CLIENT UNPAUSE",
+		ld.total.Load(), time.Duration(fastest.Load()), time.Duration(slowest.Load()), failTimeout, resumed)
+}
+
+// role returns the first line of ROLE: "master", "slave" or "sentinel".
+func role(s *redistest.Server) string {
+	r, err := s.Do("ROLE")
+	if err != nil {
+		return ""
+	}
+	first, _, _ := strings.Cut(r, "\n")
+	return first
+}
+
+// replicaOf returns the replica of primary among nodes, nil if none.
+func replicaOf(primary *redistest.Server, nodes []*redistest.Server) *redistest.Server {
+	_, port, _ := net.SplitHostPort(primary.Addr)
+	for _, n := range nodes {
+		if n == primary {
+			continue
+		}
+		info, err := n.Do("INFO", "replication")
+		if err == nil && strings.Contains(info, "role:slave") && strings.Contains(info, "master_port:"+port+"\r\n") {
+			return n
+		}
+	}
+	return nil
+}
+
+// replOffset returns the master_repl_offset field of INFO replication.
+func replOffset(s *redistest.Server) string {
+	info, err := s.Do("INFO", "replication")
+	if err != nil {
+		return "?"
+	}
+	for line := range strings.SplitSeq(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "master_repl_offset:"); ok {
+			return v
+		}
+	}
+	return "?"
+}
+
+// caughtUp reports whether replica has processed everything primary sent.
+func caughtUp(primary, replica *redistest.Server) bool {
+	p := replOffset(primary)
+	return p != "?" && p != "0" && p == replOffset(replica)
+}
+
+func linkUp(replica *redistest.Server) bool {
+	info, err := replica.Do("INFO", "replication")
+	return err == nil && strings.Contains(info, "master_link_status:up")
+}
+
+// TestFailureSentinelFailover kills the primary of a Sentinel setup (one
+// primary, one replica, three Sentinels with quorum 2): the Sentinels
+// promote the replica and the Limiter's decisions resume on it.
+func TestFailureSentinelFailover(t *testing.T) {
+	awaitRedialers(t)
+	primary := redistest.Start(t, "--repl-diskless-sync-delay", "0")
+	host, port, _ := net.SplitHostPort(primary.Addr)
+	replica := redistest.Start(t, "--replicaof", host, port)
+	waitFor(t, 10*time.Second, "replica synchronised", func() bool { return linkUp(replica) })
+	sentinels := redistest.StartSentinels(t, 3, "mymaster", primary, 2, 500*time.Millisecond, 2*time.Second)
+
+	url := "redis+sentinel://" + sentinels[0].Addr + "?master_name=mymaster&addr=" + sentinels[1].Addr + "&addr=" + sentinels[2].Addr
+	b, err := NewFromURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim := newFailLimiter(t, b, slidingLog)
+	warm := warmLimiter(t, b, slidingLog)
+	const before = 20
+	key := freshClient()
+	for i := range before {
+		d, err := warm.Decide(t.Context(), failReq(key))
+		if err != nil || d.Outcome != core.Allowed || d.Remaining != failLimit-1-int64(i) {
+			t.Fatalf("before the failover: %v remaining %d err %v / %v", d.Outcome, d.Remaining, d.Err, err)
+		}
+	}
+	waitFor(t, 5*time.Second, "replica caught up", func() bool { return caughtUp(primary, replica) })
+
+	primary.Kill()
+	var firstFailure, decisions, failures int
+	var slowest time.Duration
+	resumed := waitFor(t, 15*time.Second, "decisions resumed on the promoted replica", func() bool {
+		start := time.Now()
+		d, err := lim.Decide(t.Context(), failReq(key))
+		slowest = max(slowest, time.Since(start))
+		decisions++
+		if err != nil {
+			t.Fatalf("Decide returned an error, want a decision: %v", err)
+		}
+		if d.Outcome == core.Allowed && d.Err == nil {
+			return true
+		}
+		if d.Outcome != core.FailOpen || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+			t.Fatalf("during the failover: %v err %v, want fail_open", d.Outcome, d.Err)
+		}
+		if failures == 0 {
+			firstFailure = decisions
+		}
+		failures++
+		return false
+	})
+	if got, err := sentinels[0].Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"); err != nil || strings.ReplaceAll(got, "\n", ":") != replica.Addr {
+		t.Errorf("Sentinel reports primary %q (%v), want the replica %s", got, err, replica.Addr)
+	}
+	if r := role(replica); r != "master" {
+		t.Errorf("replica's role is %q, want master", r)
+	}
+	if slowest > failoverBound {
+		t.Errorf("a decision took %v during the failover, want at most %v", slowest, failoverBound)
+	}
+	// The promoted replica kept the counts, and serves exact decisions.
+	d, err := lim.Decide(t.Context(), failReq(key))
+	if err != nil || d.Outcome != core.Allowed || d.Remaining != failLimit-before-2 {
+		t.Errorf("on the promoted replica: %v remaining %d err %v / %v, want allowed with %d remaining (the count survived)",
+			d.Outcome, d.Remaining, d.Err, err, failLimit-before-2)
+	}
+	if d, err := lim.Decide(t.Context(), failReq(freshClient())); !exact(d, err) {
+		t.Errorf("fresh key on the promoted replica: %v remaining %d err %v / %v", d.Outcome, d.Remaining, d.Err, err)
+	}
+	t.Logf("primary killed: first failure at decision %d, %d fail-open decisions, decisions resumed %v after the kill (down-after 500ms); slowest decision %v",
+		firstFailure, failures, resumed, slowest)
+}
+
+// TestFailureClusterFailover fails over the primary that holds a client's
+// slot, with CLUSTER FAILOVER on its replica (manual) or by killing it
+// (kill, which waits for the 5s cluster-node-timeout and so runs only with
+// SLUICE_SLOW_TESTS=1): decisions on that slot resume on the new primary,
+// with the count intact.
+func TestFailureClusterFailover(t *testing.T) {
+	t.Run("manual", func(t *testing.T) { testClusterFailover(t, false) })
+	t.Run("kill", func(t *testing.T) {
+		slowTests(t, "a killed primary is replaced only after the 5s cluster-node-timeout")
+		testClusterFailover(t, true)
+	})
+}
+
+func testClusterFailover(t *testing.T, kill bool) {
+	awaitRedialers(t)
+	c := redistest.StartCluster(t)
+	o := &redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true}
+	if kill {
+		// go-redis reloads its slot map on MOVED, ASK and READONLY, on a
+		// retry to another node, and every ClusterStateReloadInterval
+		// (60s by default). A dead primary refuses connections: no
+		// MOVED, and the backend's scripts are never retried, so with
+		// the default the slot stays routed to the dead node for up to
+		// a minute after its replica took over.
+		o.ClusterStateReloadInterval = time.Second
+	}
+	rc := redis.NewClusterClient(o)
+	t.Cleanup(func() { rc.Close() })
+	// Load the slot map and a connection to every primary first: the
+	// first script otherwise takes longer than the timeout.
+	if err := rc.ForEachMaster(t.Context(), func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	b := New(rc)
+	lim := newFailLimiter(t, b, slidingLog)
+	warm := warmLimiter(t, b, slidingLog)
+	key := freshClient()
+	const before = 20
+	for i := range before {
+		d, err := warm.Decide(t.Context(), failReq(key))
+		if err != nil || d.Outcome != core.Allowed || d.Remaining != failLimit-1-int64(i) {
+			t.Fatalf("before the failover: %v remaining %d err %v / %v", d.Outcome, d.Remaining, d.Err, err)
+		}
+	}
+	// The client's keys are the only keys: find the primary that holds
+	// them and its replica.
+	var primary *redistest.Server
+	for _, n := range c.Nodes {
+		if role(n) != "master" {
+			continue
+		}
+		if keys, err := n.Do("KEYS", "*"); err == nil && keys != "" {
+			primary = n
+		}
+	}
+	if primary == nil {
+		t.Fatal("no primary holds the client's keys")
+	}
+	replica := replicaOf(primary, c.Nodes)
+	if replica == nil {
+		t.Fatalf("primary %s has no replica", primary.Addr)
+	}
+	waitFor(t, 5*time.Second, "replica caught up", func() bool { return caughtUp(primary, replica) })
+
+	// A failover needs the primary to know the replica as its own, and
+	// the other primaries too (they vote for it), through the cluster
+	// bus; right after the cluster starts they may not yet.
+	id, err := primary.Do("CLUSTER", "MYID")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rport, _ := net.SplitHostPort(replica.Addr)
+	waitFor(t, 10*time.Second, "every node knows the replica", func() bool {
+		for _, n := range c.Nodes {
+			r, err := n.Do("CLUSTER", "REPLICAS", id)
+			if err != nil || !strings.Contains(r, ":"+rport+"@") {
+				return false
+			}
+		}
+		return true
+	})
+	if kill {
+		primary.Kill()
+	} else if _, err := replica.Do("CLUSTER", "FAILOVER"); err != nil {
+		t.Fatal(err)
+	}
+	allowed, attempts, failures := before, before, 0
+	var slowest time.Duration
+	var last core.Decision
+	promoted := false
+	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(replica.Dir + "/redis.log")
+			t.Logf("replica %s log:\n%s", replica.Addr, b[max(0, len(b)-3000):])
+		}
+	})
+	resumed := waitFor(t, 20*time.Second, "decisions resumed on the new primary", func() bool {
+		promoted = promoted || role(replica) == "master"
+		start := time.Now()
+		d, err := lim.Decide(t.Context(), failReq(key))
+		slowest = max(slowest, time.Since(start))
+		attempts++
+		if err != nil {
+			t.Fatalf("Decide returned an error, want a decision: %v", err)
+		}
+		if d.Outcome == core.Allowed && d.Err == nil {
+			allowed++
+			last = d
+			return promoted
+		}
+		failures++
+		if failures == 1 {
+			t.Logf("failure %d: promoted %v, %v: %v", failures, promoted, d.Outcome, d.Err)
+		}
+		return false
+	})
+	if r := role(primary); !kill && r != "slave" {
+		t.Errorf("old primary's role is %q, want slave", r)
+	}
+	if slowest > failoverBound {
+		t.Errorf("a decision took %v during the failover, want at most %v", slowest, failoverBound)
+	}
+	// A failed decision may or may not have been charged; a successful
+	// one always was.
+	if r := last.Remaining; r > failLimit-int64(allowed) || r < failLimit-int64(attempts) {
+		t.Errorf("after the failover: %d remaining, want between %d and %d", r, failLimit-attempts, failLimit-allowed)
+	}
+	d, err := lim.Decide(t.Context(), failReq(key))
+	if err != nil || d.Outcome != core.Allowed || d.Remaining != last.Remaining-1 {
+		t.Errorf("on the new primary: %v remaining %d err %v / %v, want allowed with %d", d.Outcome, d.Remaining, d.Err, err, last.Remaining-1)
+	}
+	if keys, err := replica.Do("KEYS", "*"); err != nil || keys == "" {
+		t.Errorf("the new primary %s holds no keys (%v)", replica.Addr, err)
+	}
+	how := "CLUSTER FAILOVER"
+	if kill {
+		how = "primary killed"
+	}
+	t.Logf("cluster started in %v; %s: %d attempts, %d failed, decisions resumed on the new primary after %v; %d remaining (exact: %v); slowest decision %v",
+		c.StartTime, how, attempts-before, failures, resumed, last.Remaining, last.Remaining == failLimit-int64(allowed), slowest)
+}
