@@ -460,18 +460,7 @@ func TestNewValidation(t *testing.T) {
 			if err == nil {
 				t.Fatal("New() error = nil")
 			}
-			var ce *core.ConfigError
-			if !errors.As(err, &ce) {
-				t.Errorf("error %v is not a *ConfigError", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if got := strings.Count(err.Error(), "sluice: "); got != len(tc.want) {
-				t.Errorf("got %d errors, want %d: %v", got, len(tc.want), err)
-			}
+			expectConfigErrors(t, err, tc.want)
 		})
 	}
 }
@@ -493,5 +482,23 @@ func TestOutcomeStrings(t *testing.T) {
 		if got := o.String(); got != s {
 			t.Errorf("Outcome(%d).String() = %q, want %q", o, got, s)
 		}
+	}
+}
+
+// expectConfigErrors checks that err joins exactly one *ConfigError per
+// wanted substring, and mentions each.
+func expectConfigErrors(t *testing.T, err error, want []string) {
+	t.Helper()
+	var ce *core.ConfigError
+	if !errors.As(err, &ce) {
+		t.Errorf("error %v is not a *ConfigError", err)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not mention %q", err, w)
+		}
+	}
+	if got := strings.Count(err.Error(), "sluice: "); got != len(want) {
+		t.Errorf("got %d errors, want %d: %v", got, len(want), err)
 	}
 }

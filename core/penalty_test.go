@@ -3,7 +3,6 @@ package core_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
@@ -210,18 +209,7 @@ func TestPenaltyValidation(t *testing.T) {
 			if err == nil {
 				t.Fatal("New() error = nil")
 			}
-			var ce *core.ConfigError
-			if !errors.As(err, &ce) {
-				t.Errorf("error %v is not a *ConfigError", err)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not mention %q", err, w)
-				}
-			}
-			if got := strings.Count(err.Error(), "sluice: "); got != len(tc.want) {
-				t.Errorf("got %d errors, want %d: %v", got, len(tc.want), err)
-			}
+			expectConfigErrors(t, err, tc.want)
 		})
 	}
 }
