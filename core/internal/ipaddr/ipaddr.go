@@ -34,7 +34,8 @@ func host(s string, checkPort bool) string {
 		return s[:i] // "a.b.c.d:port"
 	}
 	if strings.HasPrefix(s, "[") {
-		if j := strings.IndexByte(s, ']'); j > 0 {
+		// The last ']': a zone may itself contain ']' ("[fe80::1%]]:80").
+		if j := strings.LastIndexByte(s, ']'); j > 0 {
 			rest := s[j+1:]
 			if rest == "" || (rest[0] == ':' && isPort(rest[1:])) {
 				return s[1:j] // "[v6]" or "[v6]:port"
