@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/backends/redis/internal/redistest"
+	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/memory"
 	"github.com/sluicehq/sluice/testkit"

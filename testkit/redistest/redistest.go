@@ -31,6 +31,7 @@ type Server struct {
 	// Dir is the server's working directory, holding its log.
 	Dir string
 
+	tb   testing.TB
 	cmd  *exec.Cmd
 	done chan struct{}
 	once sync.Once
@@ -117,27 +118,63 @@ func startOn(tb testing.TB, bin string, port int, extra []string) (*Server, erro
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, cmd: cmd, done: make(chan struct{})}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Dir: dir, tb: tb, cmd: cmd, done: make(chan struct{})}
+	if err := s.watch(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// watch reaps s's process, arranges for it to be killed when the test ends
+// and waits until it answers PING.
+func (s *Server) watch() error {
+	port, cmd, done := s.Addr[strings.LastIndexByte(s.Addr, ':')+1:], s.cmd, s.done
 	go func() {
 		cmd.Wait()
-		close(s.done)
+		close(done)
 	}()
-	tb.Cleanup(s.Kill)
+	s.tb.Cleanup(s.Kill)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		select {
 		case <-s.done:
-			return nil, fmt.Errorf("redis-server on port %d exited: %s", port, s.logTail())
+			return fmt.Errorf("redis-server on port %s exited: %s", port, s.logTail())
 		default:
 		}
 		if reply, err := s.Do("PING"); err == nil && reply == "PONG" {
-			return s, nil
+			return nil
 		}
 		if time.Now().After(deadline) {
 			s.Kill()
-			return nil, fmt.Errorf("redis-server on port %d did not answer PING within 10s: %s", port, s.logTail())
+			return fmt.Errorf("redis-server on port %s did not answer PING within 10s: %s", port, s.logTail())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// Restart starts a killed server again: the same port, directory and
+// arguments, so a Cluster node finds its nodes.conf and rejoins its
+// cluster, and clients configured with its address reconnect. Persistence
+// is off, so the data is gone. It kills the server first if it is still
+// running, and waits until the new process answers PING.
+func (s *Server) Restart() error {
+	s.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cmd := exec.Command(s.cmd.Path, s.cmd.Args[1:]...)
+		cmd.Dir = s.Dir
+		err := cmd.Start()
+		if err == nil {
+			s.cmd, s.done, s.once = cmd, make(chan struct{}), sync.Once{}
+			if err = s.watch(); err == nil {
+				return nil
+			}
+		}
+		// The port may linger briefly after the old process died.
+		if time.Now().After(deadline) {
+			return fmt.Errorf("restart redis-server on %s: %w", s.Addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
