@@ -50,19 +50,16 @@ func FuzzIPKey(f *testing.F) {
 			}
 			return
 		}
-		if p, err := netip.ParsePrefix(got); err == nil {
-			if p.Bits() != 64 || p.Addr().Is4() || p != p.Masked() {
-				t.Fatalf("ipKey(%q) = %q, want a masked IPv6 /64", remote, got)
-			}
-			return
-		}
-		if got != remote {
-			t.Fatalf("ipKey(%q) = %q: a non-address must be kept verbatim", remote, got)
-		}
 		_, errAddr := netip.ParseAddr(remote)
 		_, errAddrPort := netip.ParseAddrPort(remote)
-		if errAddr == nil || errAddrPort == nil {
+		if errAddr != nil && errAddrPort != nil && got == remote {
+			return // a non-address is kept verbatim (even "::/0")
+		}
+		if got == remote {
 			t.Fatalf("ipKey(%q) kept an address verbatim", remote)
+		}
+		if p, err := netip.ParsePrefix(got); err != nil || p.Bits() != 64 || p.Addr().Is4() || p != p.Masked() {
+			t.Fatalf("ipKey(%q) = %q, want a masked IPv6 /64", remote, got)
 		}
 	})
 }

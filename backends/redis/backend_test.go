@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/testkit"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // suiteSlack keeps keys alive in real time while the suite's fake clock

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // benchKeys is the number of distinct clients the benchmarks spread over.

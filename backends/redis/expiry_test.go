@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // TestExpiry checks on the server's clock that every key expires when its

@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/breaker"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // These tests run a core.Limiter over real redis-server processes and make

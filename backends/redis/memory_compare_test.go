@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/memory"
 	"github.com/sluicehq/sluice/testkit"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // TestMatchesMemory drives the Redis scripts and the in-memory backend,

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // TestMemoryUsage measures, with MEMORY USAGE, the Redis memory one client

@@ -4,11 +4,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 	"github.com/sluicehq/sluice/core/memory"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // TestPenaltyExpiry checks on the server's clock that a penalty key lives

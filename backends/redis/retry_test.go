@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-	"github.com/sluicehq/sluice/testkit/redistest"
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // dropProxy forwards TCP connections to a Redis server. Once armed, it
