@@ -2,7 +2,9 @@
 // through package sluicechi on the in-memory backend. Its policy, shared by
 // every example, is in package policy: 5 requests per 10 seconds per client
 // IP by default, 3 login attempts per minute, 10 user lookups per minute for
-// all users together, and /healthz exempt.
+// all users together, and /healthz exempt. GET /api/... answers any path
+// below /api. CONFIG_FILE=sluice.toml takes the policy from a
+// configuration file instead, reloaded when it changes.
 //
 //	go run ./examples/chi          # listens on :8080; ADDR overrides
 //	curl -i localhost:8080/hello
@@ -36,6 +38,9 @@ func main() {
 		})
 		r.Get("/healthz", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintln(w, "ok")
+		})
+		r.Get("/api/*", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "api /%s\n", chi.URLParam(r, "*"))
 		})
 		return r
 	})

@@ -2,7 +2,9 @@
 // through package sluiceecho on the in-memory backend. Its policy, shared by
 // every example, is in package policy: 5 requests per 10 seconds per client
 // IP by default, 3 login attempts per minute, 10 user lookups per minute for
-// all users together, and /healthz exempt.
+// all users together, and /healthz exempt. GET /api/... answers any path
+// below /api. CONFIG_FILE=sluice.toml takes the policy from a
+// configuration file instead, reloaded when it changes.
 //
 //	go run ./examples/echo         # listens on :8080; ADDR overrides
 //	curl -i localhost:8080/hello
@@ -28,6 +30,7 @@ func main() {
 		e.POST("/login", func(c echo.Context) error { return c.String(http.StatusOK, "welcome\n") })
 		e.GET("/users/:id", func(c echo.Context) error { return c.String(http.StatusOK, "user "+c.Param("id")+"\n") })
 		e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+		e.GET("/api/*", func(c echo.Context) error { return c.String(http.StatusOK, "api /"+c.Param("*")+"\n") })
 		return e
 	})
 }

@@ -2,7 +2,9 @@
 // through package sluicegin on the in-memory backend. Its policy, shared by
 // every example, is in package policy: 5 requests per 10 seconds per client
 // IP by default, 3 login attempts per minute, 10 user lookups per minute for
-// all users together, and /healthz exempt.
+// all users together, and /healthz exempt. GET /api/... answers any path
+// below /api. CONFIG_FILE=sluice.toml takes the policy from a
+// configuration file instead, reloaded when it changes.
 //
 //	go run ./examples/gin          # listens on :8080; ADDR overrides
 //	curl -i localhost:8080/hello
@@ -29,6 +31,7 @@ func main() {
 		r.POST("/login", func(c *gin.Context) { c.String(http.StatusOK, "welcome\n") })
 		r.GET("/users/:id", func(c *gin.Context) { c.String(http.StatusOK, "user %s\n", c.Param("id")) })
 		r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
+		r.GET("/api/*rest", func(c *gin.Context) { c.String(http.StatusOK, "api %s\n", c.Param("rest")) })
 		return r
 	})
 }

@@ -33,6 +33,12 @@ func main() {
 		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintln(w, "ok")
 		})
+		// Everything under /api/: a configuration file can limit its
+		// subtrees separately ("/api/search/**"), since rules match the path
+		// as well as the route.
+		mux.HandleFunc("GET /api/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, "api /%s\n", r.PathValue("rest"))
+		})
 
 		// The middleware runs before the mux; WithServeMux lets it find the
 		// pattern, so /users/1 and /users/2 share the "/users/{id}" rule.

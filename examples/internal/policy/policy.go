@@ -8,8 +8,11 @@
 //   - GET /healthz, exempt, so probes never use up a client's quota.
 //
 // With REDIS_URL set (redis://, redis+sentinel://, redis+cluster://) every
-// instance shares its counters in Redis. /metrics serves the Prometheus
-// metrics.
+// instance shares its counters in Redis. With CONFIG_FILE set to a
+// configuration file (see config.example.toml), the file sets the whole
+// policy instead, and editing it (or SIGHUP) reloads the rules. /metrics
+// serves the Prometheus metrics and /readyz checks the backend; neither is
+// limited.
 //
 // Clients are identified by the connection's IP address (core.RemoteIP),
 // trusting no header. Behind a proxy or load balancer every request would
@@ -18,6 +21,7 @@
 package policy
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
@@ -26,6 +30,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	sluiceredis "github.com/sluicehq/sluice/backends/redis"
+	sluiceconfig "github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/breaker"
 	"github.com/sluicehq/sluice/core/httpcontract"
@@ -91,17 +96,57 @@ func Main(name string, build func(lim *core.Limiter, opts ...httpcontract.Option
 
 func run(build func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler) error {
 	reg := prometheus.NewRegistry()
-	lim, release, err := Limiter(reg)
+	var (
+		lim     *core.Limiter
+		opts    []httpcontract.Option
+		release func()
+		err     error
+	)
+	if path := os.Getenv("CONFIG_FILE"); path != "" {
+		lim, opts, release, err = FromConfig(path, reg)
+	} else {
+		lim, release, err = Limiter(reg)
+	}
 	if err != nil {
 		return err
 	}
 	defer release()
 	// Backend failures are logged, never sent to the client.
-	app := build(lim, httpcontract.WithErrorHandler(LogError))
+	app := build(lim, append(opts, httpcontract.WithErrorHandler(LogError))...)
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	root.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := lim.Ping(r.Context()); err != nil {
+			http.Error(w, "backend unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
 	root.Handle("/", app)
 	return Serve(root)
+}
+
+// FromConfig builds the Limiter from the configuration file at path (see
+// package sluiceconfig and config.example.toml) instead of Rules, and
+// reloads its rules when the file changes or the process gets SIGHUP. It
+// returns the adapter options of the file's headers section and a function
+// that releases what it holds. Metrics, when the file enables them, go to
+// reg, reload counts included.
+func FromConfig(path string, reg prometheus.Registerer) (*core.Limiter, []httpcontract.Option, func(), error) {
+	svc, err := sluiceconfig.New(path, sluiceconfig.WithRegisterer(reg))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	wopts := []sluiceconfig.WatchOption{sluiceconfig.WithWatchLogger(slog.Default())}
+	if svc.Metrics != nil {
+		wopts = append(wopts, sluiceconfig.WithReloadHook(svc.Metrics.ConfigReloaded))
+	}
+	w, err := sluiceconfig.Watch(svc.Limiter, path, svc.Config, wopts...)
+	if err != nil {
+		svc.Close()
+		return nil, nil, nil, err
+	}
+	return svc.Limiter, svc.HTTP, func() { w.Close(); svc.Close() }, nil
 }
 
 // LogError logs an error the middleware does not send to the client (a
