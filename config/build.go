@@ -1,6 +1,7 @@
 package sluiceconfig
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -213,7 +214,10 @@ func (c *Config) BuildBackend() (core.Backend, io.Closer, error) {
 // Options returns the core options the configuration describes, except the
 // backend (see BuildBackend) and metrics (see New): rules, tiers,
 // exemptions, identification, failure handling and logging.
-func (c *Config) Options() ([]core.Option, error) {
+func (c *Config) Options() ([]core.Option, error) { return c.options(nil) }
+
+// options is Options; with m, the breaker reports its state to m.
+func (c *Config) options(m *sluiceprom.Metrics) ([]core.Option, error) {
 	opts := []core.Option{core.WithRules(c.CoreRules()...)}
 	opts = append(opts, c.policyOptions()...)
 	id, err := c.identifier()
@@ -261,6 +265,14 @@ func (c *Config) Options() ([]core.Option, error) {
 		}
 		if b.Probes > 0 {
 			bo = append(bo, breaker.WithProbes(b.Probes))
+		}
+		name := cmp.Or(c.Backend.Type, "memory")
+		bo = append(bo, breaker.WithName(name))
+		if m != nil {
+			bo = append(bo, breaker.WithOnStateChange(m.BreakerStateChanged(name)))
+		}
+		if l := c.Logger(); l != nil {
+			bo = append(bo, breaker.WithLogger(l))
 		}
 		opts = append(opts, core.WithBreaker(breaker.New(bo...)))
 	}
@@ -386,11 +398,21 @@ func (c *Config) Build(opts ...BuildOption) (*Service, error) {
 	for _, o := range opts {
 		o(&bc)
 	}
-	copts, err := c.Options()
+	s := &Service{Config: c, HTTP: c.HTTPOptions()}
+	if c.Metrics.Enabled {
+		m, err := sluiceprom.New(bc.reg)
+		if err != nil {
+			return nil, fmt.Errorf("sluiceconfig: metrics: %w", err)
+		}
+		s.Metrics = m
+	}
+	copts, err := c.options(s.Metrics)
 	if err != nil {
 		return nil, err
 	}
-	s := &Service{Config: c, HTTP: c.HTTPOptions()}
+	if s.Metrics != nil {
+		copts = append(copts, core.WithObserver(s.Metrics))
+	}
 	b, closer, err := c.BuildBackend()
 	if err != nil {
 		return nil, err
@@ -398,15 +420,6 @@ func (c *Config) Build(opts ...BuildOption) (*Service, error) {
 	if b != nil {
 		copts = append(copts, core.WithBackend(b))
 		s.backend = closer
-	}
-	if c.Metrics.Enabled {
-		m, err := sluiceprom.New(bc.reg)
-		if err != nil {
-			s.closeBackend()
-			return nil, fmt.Errorf("sluiceconfig: metrics: %w", err)
-		}
-		s.Metrics = m
-		copts = append(copts, core.WithObserver(m))
 	}
 	copts = append(copts, bc.core...)
 	lim, err := core.New(copts...)

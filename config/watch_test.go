@@ -1,10 +1,12 @@
 package sluiceconfig
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,4 +284,60 @@ func TestReloadCountedInMetrics(t *testing.T) {
 	waitFor(t, "failure counted", func() bool { return count("failure") == 1 })
 	replace(t, path, "[metrics]\nenabled = true\n"+rulesFile(`windows = ["2/minute"]`))
 	waitFor(t, "success counted", func() bool { return count("success") == 1 })
+}
+
+// TestBreakerStateInMetrics builds a Service whose Redis is unreachable with
+// the breaker and metrics enabled, and checks that the breaker's opening
+// reaches sluice_circuit_breaker_state{backend="redis"}.
+func TestBreakerStateInMetrics(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	path := write(t, t.TempDir(), "sluice.toml", `[metrics]
+enabled = true
+[backend]
+type = "redis"
+[backend.redis]
+addr = "`+addr+`"
+[failure.breaker]
+enabled = true
+consecutive_failures = 2
+[[rules]]
+windows = ["10/minute"]
+`)
+	reg := prometheus.NewRegistry()
+	svc, err := New(path, WithRegisterer(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	state := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_circuit_breaker_state" {
+				for _, m := range mf.GetMetric() {
+					if m.GetLabel()[0].GetValue() == "redis" {
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		return -1
+	}
+	for range 3 {
+		d, _ := svc.Limiter.Decide(context.Background(), core.Request{Method: "GET", Path: "/api/x", RemoteAddr: "192.0.2.1:1"})
+		if d.Outcome != core.FailOpen {
+			t.Fatalf("outcome %v with Redis unreachable, want fail-open", d.Outcome)
+		}
+	}
+	if got := state(); got != 2 {
+		t.Fatalf("sluice_circuit_breaker_state{backend=\"redis\"} = %v after 3 failures, want 2 (open)", got)
+	}
 }
