@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -406,4 +407,44 @@ func testACL(t *testing.T, admin *redis.Client, b *Backend) {
 	if _, err := b.Apply(t.Context(), backend.Request{Namespace: "acl", Key: "k", Windows: []backend.Window{{Limit: 5, Period: time.Minute}}, Cost: 1, Now: now}); err != nil {
 		t.Errorf("Apply after SCRIPT FLUSH (EVAL): %v", err)
 	}
+}
+
+// TestURLCommaSeeds checks that Sentinel and Cluster URLs may list their
+// seed addresses separated by commas, as docs/redis.md writes them.
+func TestURLCommaSeeds(t *testing.T) {
+	b, err := NewFromURL("redis+cluster://u:p@10.0.0.1:7000,10.0.0.2:7001,10.0.0.3:7002?read_timeout=2s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	o := b.client.(*redis.ClusterClient).Options()
+	if want := []string{"10.0.0.1:7000", "10.0.0.2:7001", "10.0.0.3:7002"}; !slices.Equal(o.Addrs, want) || o.Username != "u" || o.Password != "p" || o.ReadTimeout != 2*time.Second {
+		t.Errorf("cluster options: Addrs %v, user %q, password %q, ReadTimeout %v; want %v, u, p, 2s", o.Addrs, o.Username, o.Password, o.ReadTimeout, want)
+	}
+	for in, want := range map[string]string{
+		"h1:1,h2:2,h3:3":        "h1:1?addr=h2%3A2&addr=h3%3A3",
+		"h1:1,h2:2/0?x=1":       "h1:1/0?x=1&addr=h2%3A2",
+		"u:p@h1:1,h2:2?x=1&y=2": "u:p@h1:1?x=1&y=2&addr=h2%3A2",
+		"h1:1?addr=h2:2":        "h1:1?addr=h2:2",
+		"h1:1":                  "h1:1",
+		"h1:1,,":                "h1:1",
+	} {
+		if got := commaHosts(in); got != want {
+			t.Errorf("commaHosts(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// FuzzCommaHosts checks that the comma rewrite never panics and leaves
+// nothing to rewrite: applying it twice changes nothing more.
+func FuzzCommaHosts(f *testing.F) {
+	for _, s := range []string{"h1:1,h2:2", "u:p@h1,h2/0?x=1", ",", "@,", "a,b?", "/,", "?,"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		once := commaHosts(rest)
+		if twice := commaHosts(once); twice != once {
+			t.Fatalf("commaHosts(%q) = %q, then %q", rest, once, twice)
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"time"
 
@@ -68,9 +69,13 @@ func NewCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
 //	redis://user:pass@host:6379/0?pool_size=50     one server ([NewStandalone])
 //	rediss://host:6380/0                           one server over TLS
 //	unix:///run/redis.sock?db=0                    one server over a Unix socket
-//	redis+sentinel://sentinel1:26379?master_name=mymaster&addr=sentinel2:26379
+//	redis+sentinel://sentinel1:26379,sentinel2:26379?master_name=mymaster
 //	                                               Sentinel ([NewFailover])
-//	redis+cluster://node1:6379?addr=node2:6379     Cluster ([NewCluster])
+//	redis+cluster://node1:6379,node2:6379          Cluster ([NewCluster])
+//
+// Sentinel and Cluster URLs list their seed addresses separated by commas,
+// or, as go-redis writes them, one in the host and the others in addr
+// query parameters (redis+cluster://node1:6379?addr=node2:6379).
 //
 // The scheme is explicit on purpose: redis.NewUniversalClient, by contrast,
 // silently builds a Cluster client whenever it is given two or more
@@ -82,6 +87,9 @@ func NewFromURL(url string, opts ...Option) (*Backend, error) {
 		return nil, fmt.Errorf("sluiceredis: URL %q has no scheme", redactURL(url))
 	}
 	base, kind, _ := strings.Cut(scheme, "+")
+	if kind != "" {
+		rest = commaHosts(rest)
+	}
 	switch kind {
 	case "":
 		o, err := redis.ParseURL(url)
@@ -103,6 +111,35 @@ func NewFromURL(url string, opts ...Option) (*Backend, error) {
 		return NewCluster(o, opts...), nil
 	}
 	return nil, fmt.Errorf("sluiceredis: unknown URL scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
+}
+
+// commaHosts rewrites "host1,host2,host3/path?q" (after the scheme) into
+// go-redis's "host1/path?q&addr=host2&addr=host3".
+func commaHosts(rest string) string {
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	authority, tail := rest[:end], rest[end:]
+	at := strings.LastIndexByte(authority, '@') + 1
+	hosts := strings.Split(authority[at:], ",")
+	if len(hosts) < 2 {
+		return rest
+	}
+	var extra []string
+	for _, h := range hosts[1:] {
+		if h != "" {
+			extra = append(extra, "addr="+url.QueryEscape(h))
+		}
+	}
+	sep := "&"
+	if !strings.Contains(tail, "?") {
+		sep = "?"
+	}
+	if len(extra) == 0 {
+		return authority[:at] + hosts[0] + tail
+	}
+	return authority[:at] + hosts[0] + tail + sep + strings.Join(extra, "&")
 }
 
 // redactURL drops the user information of a URL for error messages.
