@@ -11,7 +11,7 @@ BENCHCOUNT ?= 6
 BENCH      ?= .
 COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save bench-compare run docs tools clean
+.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save bench-compare run docs tools clean e2e
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
@@ -20,8 +20,10 @@ help:
 	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
 	@echo "make bench-compare  Sluice against the other Go limiters (bench/), BENCHCOUNT runs of COMPARE_BENCHTIME"
 	@echo "               (default $(COMPARE_BENCHTIME)), medians by benchstat, into docs/performance.md and .png"
+	@echo "make e2e      end to end: Redis Cluster + standalone, 6 example servers, load, faults, clients (e2e/)"
+	@echo "               E2E_BREAK=<mutation> breaks one property on purpose; the report is in e2e/out/report.md"
 	@echo "make run      the example server on the in-memory backend (:8080)"
-	@echo "make docs     regenerate the pictures of docs/algorithms.md into docs/img"
+	@echo "make docs     refresh the docs' Go snippets from their compiled sources and the pictures in docs/img"
 
 test: vet test-workspace test-gowork-off
 
@@ -35,6 +37,13 @@ test-workspace:
 # relative replace directives.
 test-gowork-off:
 	@for m in $(MODULES); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done
+
+# The end-to-end run (module e2e): a Redis Cluster and a standalone Redis,
+# six example servers from one configuration file, real load, real faults
+# and real clients. E2E_BREAK=<mutation> breaks one property on purpose, to
+# show the scenario guarding it fails (the list is in e2e/harness_test.go).
+e2e:
+	cd e2e && SLUICE_E2E=1 go test -count=1 -timeout 10m -run '^TestE2E$$' -v . $(if $(E2E_BREAK),-args -e2e.break=$(E2E_BREAK))
 
 lint: fmt vet staticcheck tidy
 
@@ -87,10 +96,12 @@ bench-compare: tools
 run:
 	go run ./examples/nethttp
 
-# The pictures of docs/algorithms.md, drawn from real runs on a fake clock by
-# docs/gen (its own module, so plotting never reaches library users). The
-# output is byte-for-byte deterministic; docs/gen's tests fail when docs/img
-# is stale.
+# docs/gen (its own module, so plotting never reaches library users) rewrites
+# every Go code block of docs/*.md and README.md from the compiled file
+# region its <!-- snippet: FILE#REGION --> marker names (docs/gen/snippets.go),
+# and draws the pictures of docs/algorithms.md from real runs on a fake clock.
+# The output is byte-for-byte deterministic; docs/gen's tests fail when a
+# block or docs/img is stale.
 docs:
 	cd docs/gen && go run .
 

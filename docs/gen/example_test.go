@@ -1,7 +1,8 @@
 package main
 
-// The code snippets of docs/algorithms.md are these examples: go test in
-// this module compiles them and checks their output.
+// The code snippets of docs/algorithms.md are regions of these examples
+// (see snippets.go): go test in this module compiles them and checks their
+// output.
 
 import (
 	"context"
@@ -30,9 +31,11 @@ func newLimiter(at time.Time, rules ...core.Rule) (*core.Limiter, *clock.Fake) {
 // within MaxDelay wait instead of being denied.
 func Example_tokenBucket() {
 	lim, _ := newLimiter(epoch, core.Rule{
-		Name:     "api",
+		Name: "api",
+		// snippet:token-bucket
 		Limits:   []core.Limit{core.PerSecond(10).WithBurst(20)}, // 20 at once, then one per 100ms
 		MaxDelay: 250 * time.Millisecond,
+		// end snippet:token-bucket
 	})
 	defer lim.Close()
 	for i := range 23 {
@@ -51,11 +54,13 @@ func Example_tokenBucket() {
 // A sliding log for logins: at most 5 in any 15 minutes, exactly.
 func Example_slidingLog() {
 	lim, clk := newLimiter(epoch, core.Rule{
-		Name:      "login",
-		Path:      "/login",
-		Methods:   []string{"POST"},
+		Name:    "login",
+		Path:    "/login",
+		Methods: []string{"POST"},
+		// snippet:sliding-log
 		Algorithm: core.SlidingLog,
 		Limits:    []core.Limit{core.Every(5, 15*time.Minute)},
+		// end snippet:sliding-log
 	})
 	defer lim.Close()
 	login := core.Request{Method: "POST", Path: "/login", RemoteAddr: "203.0.113.7:51234"}
@@ -73,9 +78,11 @@ func Example_slidingLog() {
 // zone of the server.
 func Example_fixedWindowDaily() {
 	lim, clk := newLimiter(time.Date(2030, time.January, 1, 23, 59, 30, 0, time.UTC), core.Rule{
-		Name:      "daily",
+		Name: "daily",
+		// snippet:fixed-window
 		Algorithm: core.FixedWindow,
 		Limits:    []core.Limit{core.PerDay(3)},
+		// end snippet:fixed-window
 	})
 	defer lim.Close()
 	for range 4 {
@@ -97,9 +104,11 @@ func Example_fixedWindowDaily() {
 // reports the window that constrains the client most.
 func Example_multiWindow() {
 	lim, clk := newLimiter(epoch, core.Rule{
-		Name:      "api",
+		Name: "api",
+		// snippet:multi-window
 		Algorithm: core.SlidingLog,
 		Limits:    []core.Limit{core.PerSecond(2), core.PerMinute(3)},
+		// end snippet:multi-window
 	})
 	defer lim.Close()
 	for range 3 {
@@ -122,9 +131,11 @@ func Example_multiWindow() {
 func Example_maintenance() {
 	lim, _ := newLimiter(epoch, core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(100)}})
 	defer lim.Close()
+	// snippet:maintenance
 	if err := lim.SetRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(0)}}); err != nil {
 		panic(err)
 	}
+	// end snippet:maintenance
 	d, _ := lim.Decide(context.Background(), client)
 	fmt.Println(d.Outcome, d.RetryAfter)
 	// Output:
@@ -135,10 +146,12 @@ func Example_maintenance() {
 // never released frees itself when its lease expires.
 func Example_concurrency() {
 	lim, clk := newLimiter(epoch, core.Rule{
-		Name:      "export",
+		Name: "export",
+		// snippet:concurrency
 		Algorithm: core.Concurrency,
 		Limits:    []core.Limit{core.Concurrent(2)},
 		Lease:     time.Minute,
+		// end snippet:concurrency
 	})
 	defer lim.Close()
 	ctx := context.Background()
@@ -163,9 +176,11 @@ func Example_concurrency() {
 // export endpoint; a denied request is not charged.
 func Example_cost() {
 	lim, _ := newLimiter(epoch, core.Rule{
-		Name:      "api",
+		Name: "api",
+		// snippet:cost
 		Algorithm: core.SlidingWindow,
 		Limits:    []core.Limit{core.PerMinute(100)},
+		// end snippet:cost
 	})
 	defer lim.Close()
 	export := client

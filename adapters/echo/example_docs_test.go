@@ -1,0 +1,33 @@
+package sluiceecho_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/labstack/echo/v4"
+	sluiceecho "github.com/sluicehq/sluice/adapters/echo"
+	"github.com/sluicehq/sluice/core"
+)
+
+// The framework line of README.md (see docs/gen/snippets.go).
+func ExampleMiddleware_readme() {
+	lim, err := core.New(core.WithDefault(core.PerMinute(1)))
+	if err != nil {
+		panic(err)
+	}
+	defer lim.Close()
+	e := echo.New()
+	// snippet:readme
+	e.Use(sluiceecho.Middleware(lim)) // github.com/sluicehq/sluice/adapters/echo
+	// end snippet:readme
+	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello\n") })
+	for range 2 {
+		w := httptest.NewRecorder()
+		e.ServeHTTP(w, httptest.NewRequest("GET", "/hello", nil))
+		fmt.Println(w.Code)
+	}
+	// Output:
+	// 200
+	// 429
+}

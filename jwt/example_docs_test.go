@@ -1,0 +1,37 @@
+package sluicejwt_test
+
+import (
+	"log"
+
+	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/identify"
+	sluicejwt "github.com/sluicehq/sluice/jwt"
+)
+
+// The identification setup of docs/identification.md (see
+// docs/gen/snippets.go). It reads a JWKS file from /etc, so go test
+// compiles it without running it.
+func ExampleNew_identify() {
+	// snippet:identify
+	v, err := sluicejwt.New(sluicejwt.WithJWKSFile("/etc/sluice/jwks.json"),
+		sluicejwt.WithIssuer("https://auth.example.com"), sluicejwt.WithAudience("api"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	lookup := identify.StaticAPIKeys(map[string]string{"k-123": "premium"}) // or your own
+	id, err := identify.New(
+		identify.WithTrustedProxies("10.0.0.0/8"),
+		identify.WithUser(v),
+		identify.WithAPIKey("X-API-Key", lookup),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	lim, err := core.New(core.WithIdentifier(id), core.WithTiers(core.TierStandard, "premium"),
+		core.WithDefault(core.PerMinute(100)))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer lim.Close()
+	// end snippet:identify
+}
