@@ -119,7 +119,9 @@ func newHarness(t *testing.T, broken string) *harness {
 	return h
 }
 
-func (h *harness) all() []*instance { return append(append([]*instance{}, h.onCluster...), h.onStandalone...) }
+func (h *harness) all() []*instance {
+	return append(append([]*instance{}, h.onCluster...), h.onStandalone...)
+}
 
 func (h *harness) clusterURL() string {
 	return "redis+cluster://" + strings.Join(h.cluster.Addrs(), ",")
