@@ -507,3 +507,152 @@ func (s *Server) sentinelReady(master, addr string, others, replicas int) error 
 	}
 	return nil
 }
+
+// ID returns the server's Cluster node ID (CLUSTER MYID).
+func (s *Server) ID() (string, error) {
+	return s.Do("CLUSTER", "MYID")
+}
+
+// Owner returns the primary that serves slot, as the first node that
+// answers CLUSTER NODES sees it.
+func (c *Cluster) Owner(slot int) (*Server, error) {
+	var err error
+	for _, n := range c.Nodes {
+		var nodes string
+		if nodes, err = n.Do("CLUSTER", "NODES"); err != nil {
+			continue
+		}
+		addr, ok := slotOwner(nodes, slot)
+		if !ok {
+			return nil, fmt.Errorf("node %s sees no owner of slot %d", n.Addr, slot)
+		}
+		for _, s := range c.Nodes {
+			if s.Addr == addr {
+				return s, nil
+			}
+		}
+		return nil, fmt.Errorf("slot %d is served by %s, not a node of this cluster", slot, addr)
+	}
+	return nil, fmt.Errorf("no node answers CLUSTER NODES: %w", err)
+}
+
+// slotOwner returns the address of the node that serves slot according to
+// a CLUSTER NODES reply.
+func slotOwner(nodes string, slot int) (string, bool) {
+	for line := range strings.SplitSeq(nodes, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 8 {
+			continue
+		}
+		for _, r := range f[8:] {
+			if strings.HasPrefix(r, "[") {
+				continue // a slot being imported or migrated
+			}
+			lo, hi, _ := strings.Cut(r, "-")
+			if hi == "" {
+				hi = lo
+			}
+			l, err1 := strconv.Atoi(lo)
+			h, err2 := strconv.Atoi(hi)
+			if err1 == nil && err2 == nil && l <= slot && slot <= h {
+				addr, _, _ := strings.Cut(f[1], "@")
+				return addr, true
+			}
+		}
+	}
+	return "", false
+}
+
+// MigrateSlot moves slot and every key in it from the primary that serves
+// it to the primary to, with the protocol of redis-cli --cluster reshard:
+// CLUSTER SETSLOT IMPORTING on to, CLUSTER SETSLOT MIGRATING on the owner,
+// MIGRATE of the slot's keys batch keys at a time (CLUSTER GETKEYSINSLOT,
+// then MIGRATE ... KEYS), and CLUSTER SETSLOT NODE on to, then on the old
+// owner, then on every other primary. It then waits up to 10s until every
+// node that answers, replicas included, sees to as the slot's owner.
+//
+// step, when not nil, is called after each step with its name, so that a
+// test can hold the cluster in that state while traffic runs: "importing",
+// "migrating", "batch" after each MIGRATE, "node to", "node owner" and
+// "node others". Keys must not contain newlines (see [Server.Do]).
+func (c *Cluster) MigrateSlot(slot int, to *Server, batch int, step func(name string)) error {
+	if step == nil {
+		step = func(string) {}
+	}
+	from, err := c.Owner(slot)
+	if err != nil {
+		return err
+	}
+	if from == to {
+		return fmt.Errorf("slot %d is already served by %s", slot, to.Addr)
+	}
+	fromID, err := from.ID()
+	if err != nil {
+		return err
+	}
+	toID, err := to.ID()
+	if err != nil {
+		return err
+	}
+	s := strconv.Itoa(slot)
+	if _, err := to.Do("CLUSTER", "SETSLOT", s, "IMPORTING", fromID); err != nil {
+		return fmt.Errorf("SETSLOT IMPORTING on %s: %w", to.Addr, err)
+	}
+	step("importing")
+	if _, err := from.Do("CLUSTER", "SETSLOT", s, "MIGRATING", toID); err != nil {
+		return fmt.Errorf("SETSLOT MIGRATING on %s: %w", from.Addr, err)
+	}
+	step("migrating")
+	host, port, _ := net.SplitHostPort(to.Addr)
+	for {
+		keys, err := from.Do("CLUSTER", "GETKEYSINSLOT", s, strconv.Itoa(batch))
+		if err != nil {
+			return fmt.Errorf("GETKEYSINSLOT on %s: %w", from.Addr, err)
+		}
+		if keys == "" {
+			break
+		}
+		args := append([]string{"MIGRATE", host, port, "", "0", "5000", "KEYS"}, strings.Split(keys, "\n")...)
+		if _, err := from.Do(args...); err != nil {
+			return fmt.Errorf("MIGRATE from %s: %w", from.Addr, err)
+		}
+		step("batch")
+	}
+	if _, err := to.Do("CLUSTER", "SETSLOT", s, "NODE", toID); err != nil {
+		return fmt.Errorf("SETSLOT NODE on %s: %w", to.Addr, err)
+	}
+	step("node to")
+	if _, err := from.Do("CLUSTER", "SETSLOT", s, "NODE", toID); err != nil {
+		return fmt.Errorf("SETSLOT NODE on %s: %w", from.Addr, err)
+	}
+	step("node owner")
+	for _, n := range c.Nodes {
+		if n == from || n == to {
+			continue
+		}
+		if info, err := n.Do("INFO", "replication"); err != nil || !strings.Contains(info, "role:master") {
+			continue
+		}
+		if _, err := n.Do("CLUSTER", "SETSLOT", s, "NODE", toID); err != nil {
+			return fmt.Errorf("SETSLOT NODE on %s: %w", n.Addr, err)
+		}
+	}
+	step("node others")
+	deadline := time.Now().Add(10 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			nodes, err := n.Do("CLUSTER", "NODES")
+			if err != nil {
+				break // a node that was killed
+			}
+			if addr, ok := slotOwner(nodes, slot); ok && addr == to.Addr {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("node %s does not see %s as the owner of slot %d within 10s", n.Addr, to.Addr, slot)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return nil
+}
