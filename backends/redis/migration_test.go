@@ -266,6 +266,11 @@ func TestClusterSlotMigration(t *testing.T) {
 					t.Errorf("decision %d (%s): TRYAGAIN outside the split (%v), want only while the keys were on two primaries",
 						i, md.stage, d.Err)
 				}
+				// The backend sends the script again until its deadline
+				// before it gives up on TRYAGAIN.
+				if took := md.end.Sub(md.start); took < failTimeout*8/10 {
+					t.Errorf("decision %d (%s): TRYAGAIN after %v, want retries until close to the %v deadline", i, md.stage, took, failTimeout)
+				}
 			case errors.Is(d.Err, context.DeadlineExceeded):
 				// The script may have run: it may have charged.
 				st.timeout++

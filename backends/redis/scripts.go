@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sluicehq/sluice/core/backend"
@@ -61,7 +62,9 @@ type noRetryCmd struct{ *redis.Cmd }
 func (noRetryCmd) NoRetry() bool { return true }
 
 // run executes s with EVALSHA, falling back to EVAL on NOSCRIPT. args
-// follow the keys. The command is never retried by go-redis.
+// follow the keys. The command is never retried by go-redis; run itself
+// sends it again only on TRYAGAIN, which a Cluster node answers without
+// running the script while a slot migration has split its keys.
 func (s *script) run(ctx context.Context, c Client, keys []string, args []any) (any, error) {
 	buf := make([]any, 0, 3+len(keys)+len(args))
 	buf = append(buf, "evalsha", s.sha, len(keys))
@@ -69,18 +72,38 @@ func (s *script) run(ctx context.Context, c Client, keys []string, args []any) (
 		buf = append(buf, k)
 	}
 	buf = append(buf, args...)
-	cmd := redis.NewCmd(ctx, buf...)
-	err := c.Process(ctx, noRetryCmd{cmd})
-	if err != nil && isNoScript(err) {
-		buf[0], buf[1] = "eval", s.src
-		cmd = redis.NewCmd(ctx, buf...)
-		err = c.Process(ctx, noRetryCmd{cmd})
+	for try := 0; ; try++ {
+		cmd := redis.NewCmd(ctx, buf...)
+		err := c.Process(ctx, noRetryCmd{cmd})
+		switch {
+		case err == nil:
+			return cmd.Val(), nil
+		case isNoScript(err) && buf[0] == "evalsha":
+			buf[0], buf[1] = "eval", s.src
+		case isTryAgain(err) && try < maxTryAgain:
+			t := time.NewTimer(tryAgainWait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, err
+			case <-t.C:
+			}
+		default:
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return cmd.Val(), nil
 }
+
+// A slot migration moves a client's keys in MIGRATE batches; while they
+// are split, a script on them gets TRYAGAIN and did not run. It is sent
+// again every tryAgainWait, at most maxTryAgain times and never past the
+// context's deadline.
+const (
+	tryAgainWait = 2 * time.Millisecond
+	maxTryAgain  = 50
+)
+
+func isTryAgain(err error) bool { return redis.HasErrorPrefix(err, "TRYAGAIN") }
 
 func isNoScript(err error) bool {
 	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
