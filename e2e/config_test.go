@@ -29,6 +29,7 @@ type params struct {
 	RedisURL       string
 	TrustedProxies string // a TOML array
 	OpenFailure    string // failure mode of the "open" rule
+	TierClaim      string // the JWT claim holding the tier
 	ReloadName     string // name of the reload rule
 	ReloadLimit    int
 }
@@ -38,6 +39,7 @@ func defaultParams(redisURL string) params {
 		RedisURL:       redisURL,
 		TrustedProxies: `["127.0.0.1"]`,
 		OpenFailure:    "open",
+		TierClaim:      "tier",
 		ReloadName:     "reload",
 		ReloadLimit:    reloadBefore,
 	}
@@ -59,6 +61,7 @@ trusted_proxies = %s
 
 [identify.jwt]
 hmac_secret = %q
+tier_claim = %q
 
 [failure]
 mode = "open"
@@ -75,7 +78,7 @@ enabled = true
 
 [logging]
 level = "warn"
-`, p.RedisURL, p.TrustedProxies, jwtSecret, backendTimeout.String(), localDivisor)
+`, p.RedisURL, p.TrustedProxies, jwtSecret, p.TierClaim, backendTimeout.String(), localDivisor)
 	rule := func(name, path, algorithm string, limit string, extra ...string) {
 		fmt.Fprintf(&b, "\n[[rules]]\nname = %q\npath = %q\nalgorithm = %q\nwindows = [%q]\n", name, path, algorithm, limit)
 		for _, e := range extra {

@@ -31,6 +31,7 @@ var mutations = map[string]string{
 	"memory":           "exactness: every instance counts in its own memory instead of the shared Redis",
 	"trust-all":        "spoofing: every address is trusted to set X-Forwarded-For",
 	"open-is-closed":   "faults: the fail-open rule fails closed",
+	"tier-claim":       "tiers: the tier is read from a claim the tokens do not have",
 	"rename-on-reload": "reload: the reload renames the rule, which starts its counters afresh",
 	"ignore-retry":     "clients: the retrying client ignores Retry-After",
 }
@@ -96,6 +97,9 @@ func newHarness(t *testing.T, broken string) *harness {
 	h.params = defaultParams(h.clusterURL())
 	if broken == "trust-all" {
 		h.params.TrustedProxies = `["0.0.0.0/0"]`
+	}
+	if broken == "tier-claim" {
+		h.params.TierClaim = "plan"
 	}
 	if broken == "open-is-closed" {
 		h.params.OpenFailure = "closed"
