@@ -297,6 +297,7 @@ type result struct {
 	status     int
 	latency    time.Duration
 	limit      string // X-RateLimit-Limit
+	remaining  string // X-RateLimit-Remaining: absent when the limiter failed open
 	retryAfter string // Retry-After
 	err        error
 }
@@ -331,6 +332,7 @@ func (h *harness) do(in *instance, method, path string, c client) result {
 	r.latency = time.Since(begin)
 	r.status = resp.StatusCode
 	r.limit = resp.Header.Get("X-RateLimit-Limit")
+	r.remaining = resp.Header.Get("X-RateLimit-Remaining")
 	r.retryAfter = resp.Header.Get("Retry-After")
 	return r
 }

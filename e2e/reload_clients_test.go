@@ -66,6 +66,7 @@ func fromVegeta(r *vegeta.Result) result {
 	}
 	if r.Headers != nil {
 		res.limit = r.Headers.Get("X-RateLimit-Limit")
+		res.remaining = r.Headers.Get("X-RateLimit-Remaining")
 		res.retryAfter = r.Headers.Get("Retry-After")
 	}
 	return res

@@ -14,7 +14,10 @@ import (
 // stats summarises results.
 type stats struct {
 	requests, admitted, denied, unavailable, other5xx, errors int
-	p50, p99                                                  time.Duration
+	// failOpen counts admissions without a decision from Redis: a limited
+	// response with X-RateLimit-Limit but no X-RateLimit-Remaining.
+	failOpen int
+	p50, p99 time.Duration
 }
 
 func summarise(rs []result) stats {
@@ -28,6 +31,9 @@ func summarise(rs []result) stats {
 			continue
 		case r.status < 300:
 			s.admitted++
+			if r.limit != "" && r.remaining == "" {
+				s.failOpen++
+			}
 		case r.status == 429:
 			s.denied++
 		case r.status == 503:
@@ -58,6 +64,7 @@ func (s *stats) add(o stats) {
 	s.unavailable += o.unavailable
 	s.other5xx += o.other5xx
 	s.errors += o.errors
+	s.failOpen += o.failOpen
 }
 
 func merge(groups ...[]result) []result {
@@ -145,13 +152,13 @@ func (r *report) String() string {
 	if r.broken != "" {
 		fmt.Fprintf(&b, " (broken on purpose: %s: %s)", r.broken, mutations[r.broken])
 	}
-	b.WriteString("\n\n| scenario | result | requests | admitted | 429 | 503 | other 5xx | errors | p50 | p99 | time |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("\n\n| scenario | result | requests | admitted | of which failed open | 429 | 503 | other 5xx | errors | p50 | p99 | time |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, sr := range r.scenarios {
 		lat := slices.Clone(r.lat[sr.name])
 		slices.Sort(lat)
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %v | %v | %v |\n",
-			sr.name, verdict(sr), sr.traffic.requests, sr.traffic.admitted, sr.traffic.denied,
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %v | %v | %v |\n",
+			sr.name, verdict(sr), sr.traffic.requests, sr.traffic.admitted, sr.traffic.failOpen, sr.traffic.denied,
 			sr.traffic.unavailable, sr.traffic.other5xx, sr.traffic.errors,
 			quantile(lat, 0.5).Round(10*time.Microsecond), quantile(lat, 0.99).Round(10*time.Microsecond),
 			sr.duration.Round(10*time.Millisecond))

@@ -84,6 +84,11 @@ func scenarioExactness(h *harness, sr *scenarioReport, rep *report) {
 		res := h.burst(interleave(shots...), 48)
 		for _, alg := range algorithms {
 			counts, summary := admittedEach(res, tags[alg])
+			// A decision that times out fails open and admits: say so,
+			// since it explains an admission beyond the limit.
+			if fo := summarise(merge(mapValues(res, tags[alg])...)).failOpen; fo > 0 {
+				summary += fmt.Sprintf(" (%d failed open: the backend timed out)", fo)
+			}
 			sr.expect(slices.Min(counts) == exactLimit && slices.Max(counts) == exactLimit,
 				fmt.Sprintf("%s, %s: admitted per client (%d clients × %d requests racing over %d instances)",
 					g.name, alg, clients, requests, len(g.ins)),
