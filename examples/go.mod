@@ -14,6 +14,7 @@ require (
 	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
 	github.com/sluicehq/sluice/config v0.0.0
 	github.com/sluicehq/sluice/core v0.0.0
+	github.com/sluicehq/sluice/testkit v0.0.0
 )
 
 require (

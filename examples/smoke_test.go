@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
 // examples are the directories of the example servers; each applies the
@@ -28,28 +30,11 @@ var rateLimitHeaders = []string{
 	"RateLimit-Policy", "RateLimit", "Retry-After",
 }
 
-// TestExamples builds every example server, runs it as a process of its own
-// and checks, over real HTTP, the policy every example promises and a clean
-// exit on SIGTERM.
-// need returns the path of a program the tests need: a missing one skips
-// the test locally and fails it under CI, where a skip would hide a gap.
-func need(t *testing.T, program string) string {
-	t.Helper()
-	path, err := exec.LookPath(program)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not on PATH, and under CI a skip would hide a failure: %v", program, err)
-		}
-		t.Skipf("%s is not on PATH: %v", program, err)
-	}
-	return path
-}
-
 // build compiles the named examples into a temporary directory with one go
 // build, so their shared dependencies compile once.
 func build(t *testing.T, names ...string) string {
 	t.Helper()
-	goBin := need(t, "go")
+	goBin := redistest.Need(t, "go")
 	bin := t.TempDir()
 	args := []string{"build", "-o", bin + string(filepath.Separator)}
 	for _, name := range names {
@@ -61,6 +46,9 @@ func build(t *testing.T, names ...string) string {
 	return bin
 }
 
+// TestExamples builds every example server, runs it as a process of its own
+// and checks, over real HTTP, the policy every example promises and a clean
+// exit on SIGTERM.
 func TestExamples(t *testing.T) {
 	bin := build(t, examples...)
 	for _, name := range examples {
@@ -345,14 +333,7 @@ func (s *server) testMetrics(t *testing.T) {
 // TestSharedRedis runs two instances of an example on one Redis: together
 // they admit exactly the limit.
 func TestSharedRedis(t *testing.T) {
-	redisServer := need(t, "redis-server")
-	addr := freeAddr(t)
-	_, port, _ := strings.Cut(addr, ":")
-	redis := exec.Command(redisServer, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := redis.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { redis.Process.Kill(); redis.Wait() })
+	addr := redistest.Start(t).Addr
 	bin := build(t, "nethttp")
 	url := "REDIS_URL=redis://" + addr + "/0"
 	var instances []*server

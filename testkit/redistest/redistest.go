@@ -41,10 +41,13 @@ type Server struct {
 // under CI=true) when it is not installed.
 func Binary(tb testing.TB) string {
 	tb.Helper()
-	return lookPath(tb, "redis-server")
+	return Need(tb, "redis-server")
 }
 
-func lookPath(tb testing.TB, name string) string {
+// Need returns the path of a program a test needs (redis-server, curl, go),
+// skipping the test when it is not installed, or failing it when the
+// environment variable CI is "true", where a skip would hide a gap.
+func Need(tb testing.TB, name string) string {
 	tb.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
@@ -282,7 +285,7 @@ func (c *Cluster) Addrs() []string {
 // mistakes; this one spreads slots over three primaries.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	cli := lookPath(tb, "redis-cli")
+	cli := Need(tb, "redis-cli")
 	begin := time.Now()
 	bin := Binary(tb)
 	c := &Cluster{Nodes: make([]*Server, 6)}
