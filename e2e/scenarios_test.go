@@ -137,6 +137,7 @@ func scenarioTiers(h *harness, sr *scenarioReport, rep *report) {
 	for _, g := range h.groups() {
 		var shots [][]shot
 		var premium, standard, anon []string
+		anonClients := map[string]client{}
 		for i := range n {
 			// A user is keyed by the verified subject, whatever its address:
 			// every request of a user comes from a different IP.
@@ -155,7 +156,8 @@ func scenarioTiers(h *harness, sr *scenarioReport, rep *report) {
 				client{ip: h.newIP(), token: token("standard-"+s, "", secret)}, s))
 			a := fmt.Sprintf("%s/anonymous/%d", g.name, i)
 			anon = append(anon, a)
-			shots = append(shots, spread(g.ins, requests, "GET", "/api/data", client{ip: "198.18." + strconv.Itoa(len(g.name)) + "." + strconv.Itoa(i+1)}, a))
+			anonClients[a] = client{ip: h.newIP()}
+			shots = append(shots, spread(g.ins, requests, "GET", "/api/data", anonClients[a], a))
 		}
 		res := h.burst(interleave(shots...), 48)
 		for _, c := range []struct {
@@ -178,8 +180,8 @@ func scenarioTiers(h *harness, sr *scenarioReport, rep *report) {
 		// and health checks are exempt.
 		var after [][]shot
 		var logins, healths, apis []string
-		for i, a := range anon {
-			c := client{ip: "198.18." + strconv.Itoa(len(g.name)) + "." + strconv.Itoa(i+1)}
+		for _, a := range anon {
+			c := anonClients[a]
 			logins = append(logins, a+"/login")
 			after = append(after, spread(g.ins, 2*loginLimit, "POST", "/login", c, a+"/login"))
 			healths = append(healths, a+"/healthz")
