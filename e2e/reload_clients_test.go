@@ -23,13 +23,12 @@ import (
 // instances until stop is called, which returns the results.
 func (h *harness) background(ins []*instance, rate int, clients int) (stop func() []result) {
 	var targets []vegeta.Target
-	for c := range clients {
+	for range clients {
 		ip := h.newIP()
 		for _, in := range ins {
 			targets = append(targets, vegeta.Target{Method: "GET", URL: in.url + "/api/open/bg",
 				Header: http.Header{"X-Forwarded-For": {ip}}})
 		}
-		_ = c
 	}
 	return h.attack(vegeta.NewStaticTargeter(targets...), rate, "background")
 }
