@@ -188,9 +188,10 @@ func (l *Limiter) applyRemote(ctx context.Context, req backend.Request) (backend
 
 // failure turns a backend error into a decision according to the rule's
 // failure mode.
-func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, req backend.Request, err error) (Decision, error) {
+func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, req backend.Request, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
-		return Decision{}, ctxErr
+		*d = Decision{}
+		return ctxErr
 	}
 	d.Err = fmt.Errorf("%w: %w", ErrBackendUnavailable, err)
 	mode := rule.Failure
@@ -209,7 +210,7 @@ func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, 
 				d.Local = true
 				d.fill(limits, &res)
 				l.outcome(d, rule, &res, req.Lease, false)
-				return *d, nil
+				return nil
 			}
 		}
 		d.Outcome = FailOpen
@@ -219,7 +220,7 @@ func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, 
 		d.Outcome = FailOpen
 	}
 	d.Limit, d.Remaining = rule.windows[0].Limit, -1
-	return *d, nil
+	return nil
 }
 
 // localLimits returns the rule's limits and windows with each limit and

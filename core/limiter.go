@@ -143,7 +143,7 @@ func New(opts ...Option) (*Limiter, error) {
 // Decide decides on one request and charges its cost when it is admitted.
 // See [Limiter] for how the rule is chosen and when an error is returned.
 func (l *Limiter) Decide(ctx context.Context, r Request) (d Decision, err error) {
-	d, err = l.decide(ctx, &r, false)
+	err = l.decide(ctx, &r, false, &d)
 	if l.watch != nil && err == nil {
 		l.observe(ctx, &r, &d, d.cached)
 	}
@@ -153,8 +153,9 @@ func (l *Limiter) Decide(ctx context.Context, r Request) (d Decision, err error)
 // Peek returns the Decision r would get without charging anything: Allowed
 // when one more unit would be admitted now, Denied with RetryAfter otherwise,
 // and the remaining quota of every window. Concurrency rules acquire nothing.
-func (l *Limiter) Peek(ctx context.Context, r Request) (Decision, error) {
-	return l.decide(ctx, &r, true)
+func (l *Limiter) Peek(ctx context.Context, r Request) (d Decision, err error) {
+	err = l.decide(ctx, &r, true, &d)
+	return d, err
 }
 
 // Reset forgets the usage that r's client has of the rule r matches (of its
@@ -243,18 +244,22 @@ func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 	return id, nil
 }
 
-func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, error) {
+// decide fills in *d, which must be the zero Decision, and leaves it so on
+// error. It writes into the caller's Decision rather than returning one, as
+// a Decision is large enough for the copies to show in profiles.
+func (l *Limiter) decide(ctx context.Context, r *Request, peek bool, d *Decision) error {
 	if l.closed.Load() {
-		return Decision{}, ErrClosed
+		return ErrClosed
 	}
 	now := l.clock.Now()
 	var id Identity
 	rule, exempt, err := l.resolve(ctx, r, &id) // policy.go
 	if err != nil {
-		return Decision{}, err
+		return err
 	}
 	if exempt {
-		return exemptDecision(rule, id, now), nil
+		*d = exemptDecision(rule, id, now)
+		return nil
 	}
 	req := backend.Request{
 		Namespace: rule.ns[id.Kind],
@@ -275,16 +280,16 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 			req.Lease = l.leases.Add(1)
 		}
 	}
-	d := Decision{Rule: rule.Name, Algorithm: rule.Algorithm, Shadow: rule.Shadow, Client: id, At: now}
+	d.Rule, d.Algorithm, d.Shadow, d.Client, d.At = rule.Name, rule.Algorithm, rule.Shadow, id, now
 	penalized := rule.penalty != nil && !rule.Shadow // shadow rules never block
 	if penalized {
 		pres, err := l.penalize(ctx, rule, &req, false) // penalty.go
 		if err != nil {
-			return l.failure(ctx, &d, rule, req, err)
+			return l.failure(ctx, d, rule, req, err)
 		}
 		if pres.Blocked {
 			d.block(rule, pres.BlockedFor)
-			return d, nil
+			return nil
 		}
 	}
 	cacheable := l.denies != nil && !peek && !rule.Shadow && rule.Algorithm != Concurrency
@@ -293,26 +298,26 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool) (Decision, 
 			d.fill(rule.Limits, &res)
 			d.Outcome, d.cached = Denied, true
 			if penalized {
-				l.recordDenial(ctx, &d, rule, &req)
+				l.recordDenial(ctx, d, rule, &req)
 			}
-			return d, nil
+			return nil
 		}
 	}
 	res, err := l.apply(ctx, req)
 	if err != nil {
-		return l.failure(ctx, &d, rule, req, err)
+		return l.failure(ctx, d, rule, req, err)
 	}
 	d.fill(rule.Limits, &res)
-	l.outcome(&d, rule, &res, req.Lease, peek)
+	l.outcome(d, rule, &res, req.Lease, peek)
 	if penalized && !peek && d.Outcome == Denied {
-		l.recordDenial(ctx, &d, rule, &req)
+		l.recordDenial(ctx, d, rule, &req)
 	}
 	if cacheable && d.Outcome == Denied {
 		if until := now.Add(d.RetryAfter - rule.MaxDelay); until.After(now) {
 			l.denies.put(req.Namespace, req.Key, now, until, req.Cost, &res)
 		}
 	}
-	return d, nil
+	return nil
 }
 
 // outcome sets the outcome of a decision the backend (or the local
