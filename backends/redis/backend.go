@@ -36,7 +36,8 @@ type Backend struct {
 	closer io.Closer // the client, when the backend created it
 	prefix string
 	caller bool
-	slack  int64 // milliseconds
+	slack  int64    // milliseconds
+	batch  *batcher // nil when scripts go one per round trip
 }
 
 // New returns a backend on an existing go-redis client, such as a
@@ -45,7 +46,8 @@ type Backend struct {
 //
 // Every decision is one Lua script, which the backend marks as never to be
 // retried, so the client's MaxRetries cannot make a script run, and charge,
-// twice. Set ContextTimeoutEnabled on the client's options: without it
+// twice. The scripts of concurrent decisions share pipelined round trips
+// when the client has a Pipeline method (see [WithBatching]). Set ContextTimeoutEnabled on the client's options: without it
 // go-redis ignores context deadlines on the socket, and a slow Redis
 // holds a decision for the client's ReadTimeout (3s by default) rather than
 // the Limiter's timeout.
@@ -53,16 +55,26 @@ func New(client Client, opts ...Option) *Backend {
 	if client == nil {
 		panic("sluiceredis: New with a nil client")
 	}
-	cfg := config{prefix: DefaultPrefix}
+	cfg := config{prefix: DefaultPrefix, lanes: DefaultBatchLanes}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
-	return &Backend{
+	b := &Backend{
 		client: client,
 		prefix: cfg.prefix,
 		caller: cfg.callerClock,
 		slack:  int64((cfg.slack + time.Millisecond - 1) / time.Millisecond),
 	}
+	// go-redis's auto-pipelining client batches by itself.
+	if pc, ok := client.(pipeClient); ok && cfg.lanes > 0 && !isAutoPipeliner(client) {
+		b.batch = newBatcher(pc, cfg.lanes)
+	}
+	return b
+}
+
+func isAutoPipeliner(c Client) bool {
+	_, ok := c.(*redis.AutoPipeliner)
+	return ok
 }
 
 // Apply implements [backend.Backend]: one script call, which checks every
@@ -87,7 +99,7 @@ func (b *Backend) Apply(ctx context.Context, req backend.Request) (backend.Resul
 		args = append(args, w.Limit, int64(w.Period), w.Burst)
 	}
 	s := scripts[req.Algorithm]
-	v, err := s.run(ctx, b.client, keys, args)
+	v, err := s.run(ctx, b.client, b.batch, keys, args)
 	if err != nil {
 		return backend.Result{}, b.fail(ctx, s.name, err)
 	}
@@ -103,7 +115,7 @@ func (b *Backend) Release(ctx context.Context, req backend.Request) error {
 	args := b.timeArgs(make([]any, 0, 4), req.Now)
 	args = append(args, strconv.FormatUint(req.Lease, 10))
 	keys := b.keys(req.Namespace, req.Key, backend.Concurrency, 1)
-	if _, err := releaseScript.run(ctx, b.client, keys, args); err != nil {
+	if _, err := releaseScript.run(ctx, b.client, b.batch, keys, args); err != nil {
 		return b.fail(ctx, "release", err)
 	}
 	return nil

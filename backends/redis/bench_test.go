@@ -3,6 +3,7 @@ package sluiceredis
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -25,31 +26,51 @@ var benchCallers = []int{1, 16, 64, 256}
 
 // BenchmarkRedisApply measures Backend.Apply against a local redis-server
 // that the benchmark starts, with 1 to 256 concurrent callers on 10,000
-// keys, on the server's clock. Beside ns/op it reports decisions per
-// second, the p50 and p99 latency of one call, the server CPU per decision
-// (from INFO cpu) and the Redis commands per decision, the script's own
-// calls included (from INFO commandstats).
+// keys, on the server's clock, with batching on (the default) and off.
+// Beside ns/op it reports decisions per second, the p50 and p99 latency of
+// one call, the server CPU per decision (from INFO cpu) and the Redis
+// commands per decision, the script's own calls included (from INFO
+// commandstats).
 func BenchmarkRedisApply(b *testing.B) {
 	srv := redistest.Start(b)
 	w := []backend.Window{{Limit: 1 << 40, Period: time.Second}}
 	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow, backend.SlidingLog, backend.Concurrency} {
 		for _, callers := range benchCallers {
-			b.Run(fmt.Sprintf("%v/callers=%d", alg, callers), func(b *testing.B) {
-				client := benchClient(b, srv.Addr, callers)
-				be := New(client)
-				var lease atomic.Uint64
-				benchCalls(b, client, callers, func(ctx context.Context, i int) error {
-					res, err := be.Apply(ctx, backend.Request{
-						Namespace: "bench", Key: benchKey(i), Algorithm: alg, Windows: w, Cost: 1, Lease: lease.Add(1),
+			for _, batch := range benchBatching {
+				b.Run(fmt.Sprintf("%v/callers=%d/batch=%s", alg, callers, batch.name), func(b *testing.B) {
+					client := benchClient(b, srv.Addr, callers)
+					be := New(client, batch.opt)
+					var lease atomic.Uint64
+					benchCalls(b, client, callers, func(ctx context.Context, i int) error {
+						res, err := be.Apply(ctx, backend.Request{
+							Namespace: "bench", Key: benchKey(i), Algorithm: alg, Windows: w, Cost: 1, Lease: lease.Add(1),
+						})
+						if err == nil && !res.Allowed {
+							err = fmt.Errorf("denied: %+v", res)
+						}
+						return err
 					})
-					if err == nil && !res.Allowed {
-						err = fmt.Errorf("denied: %+v", res)
-					}
-					return err
 				})
-			})
+			}
 		}
 	}
+}
+
+// benchBatching are the backend's batching settings the benchmarks compare.
+var benchBatching = []struct {
+	name string
+	opt  Option
+}{
+	{"off", WithBatching(0)},
+	{"on", WithBatching(benchLanes())},
+}
+
+// benchLanes is DefaultBatchLanes, or SLUICE_BENCH_LANES to compare others.
+func benchLanes() int {
+	if n, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_LANES")); err == nil {
+		return n
+	}
+	return DefaultBatchLanes
 }
 
 // BenchmarkRedisApplyAutoPipeline is the token bucket of
@@ -82,7 +103,8 @@ func BenchmarkRedisApplyAutoPipeline(b *testing.B) {
 
 // BenchmarkRedisDecide measures a whole core.Limiter decision on the Redis
 // backend: the client key from the remote address, rule matching and one
-// token-bucket script, with 1 to 256 concurrent callers on 10,000 clients.
+// token-bucket script, with 1 to 256 concurrent callers on 10,000 clients,
+// with batching on (the default) and off.
 func BenchmarkRedisDecide(b *testing.B) {
 	srv := redistest.Start(b)
 	addrs := make([]string, benchKeys)
@@ -90,27 +112,29 @@ func BenchmarkRedisDecide(b *testing.B) {
 		addrs[i] = fmt.Sprintf("10.%d.%d.%d:1234", i>>16, (i>>8)&255, i&255)
 	}
 	for _, callers := range benchCallers {
-		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
-			client := benchClient(b, srv.Addr, callers)
-			lim, err := core.New(
-				core.WithBackend(New(client)),
-				core.WithDefault(core.PerSecond(1<<40)),
-				// Measure every decision, however slow a loaded machine
-				// makes it, rather than the failure mode.
-				core.WithBackendTimeout(0),
-			)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { lim.Close() })
-			benchCalls(b, client, callers, func(ctx context.Context, i int) error {
-				d, err := lim.Decide(ctx, core.Request{Method: "GET", Path: "/items", RemoteAddr: addrs[i%benchKeys]})
-				if err == nil && d.Outcome != core.Allowed {
-					err = fmt.Errorf("outcome %v", d.Outcome)
+		for _, batch := range benchBatching {
+			b.Run(fmt.Sprintf("callers=%d/batch=%s", callers, batch.name), func(b *testing.B) {
+				client := benchClient(b, srv.Addr, callers)
+				lim, err := core.New(
+					core.WithBackend(New(client, batch.opt)),
+					core.WithDefault(core.PerSecond(1<<40)),
+					// Measure every decision, however slow a loaded machine
+					// makes it, rather than the failure mode.
+					core.WithBackendTimeout(0),
+				)
+				if err != nil {
+					b.Fatal(err)
 				}
-				return err
+				b.Cleanup(func() { lim.Close() })
+				benchCalls(b, client, callers, func(ctx context.Context, i int) error {
+					d, err := lim.Decide(ctx, core.Request{Method: "GET", Path: "/items", RemoteAddr: addrs[i%benchKeys]})
+					if err == nil && d.Outcome != core.Allowed {
+						err = fmt.Errorf("outcome %v", d.Outcome)
+					}
+					return err
+				})
 			})
-		})
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ type config struct {
 	prefix      string
 	callerClock bool
 	slack       time.Duration
+	lanes       int
 }
 
 // Option configures a [Backend].
@@ -45,4 +46,27 @@ func WithCallerClock() Option {
 // still expect does not expire in real time between two steps.
 func withExpirySlack(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.slack = d })
+}
+
+// WithBatching sets how many pipelined round trips the backend keeps in
+// flight at once (its lanes); 0 or less turns batching off, so that every
+// script is one round trip of its own, as before. The default is
+// [DefaultBatchLanes].
+//
+// With batching, the scripts of concurrent decisions share round trips: a
+// decision that finds a lane idle sends its script at once, exactly as
+// without batching, and the decisions that arrive while that round trip is
+// in flight leave together, as one pipeline, when it returns. There is no
+// timer, so a lone caller waits for nothing. Scripts stay never retried, a
+// caller whose context ends while it waits returns at once without failing
+// the others, and NOSCRIPT and TRYAGAIN are handled per script. go-redis
+// hooks (tracing, metrics) see scripts that shared a round trip as one
+// pipeline (ProcessPipelineHook).
+//
+// Batching needs a client with a Pipeline method (*redis.Client,
+// *redis.ClusterClient, *redis.Ring, redis.UniversalClient); it is off on
+// other clients and on go-redis's auto-pipelining client, which batches by
+// itself.
+func WithBatching(lanes int) Option {
+	return optionFunc(func(c *config) { c.lanes = max(lanes, 0) })
 }

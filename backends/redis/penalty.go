@@ -42,7 +42,7 @@ func (b *Backend) Penalize(ctx context.Context, req backend.PenaltyRequest) (bac
 	args = append(args, record, p.Threshold, int64(p.Window), int64(p.Base),
 		strconv.FormatFloat(p.Multiplier, 'g', -1, 64), int64(p.Max), int64(p.Decay))
 	keys := []string{string(append(b.keyBase(req.Namespace, req.Key, 1), 'p'))}
-	v, err := penaltyScript.run(ctx, b.client, keys, args)
+	v, err := penaltyScript.run(ctx, b.client, b.batch, keys, args)
 	if err != nil {
 		return backend.PenaltyResult{}, b.fail(ctx, penaltyScript.name, err)
 	}

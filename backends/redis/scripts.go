@@ -6,6 +6,8 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -15,9 +17,10 @@ import (
 //go:embed scripts/*.lua
 var scriptFS embed.FS
 
-// script is one Lua script: scripts/lib.lua followed by one algorithm's
-// file, run with EVALSHA and loaded with EVAL when the server does not know
-// it (NOSCRIPT, after a restart, a failover or SCRIPT FLUSH).
+// script is one Lua script: the prelude of scripts/lib.lua, the sections
+// of it that one algorithm's file uses, then that file. It is run with
+// EVALSHA and loaded with EVAL when the server does not know it (NOSCRIPT,
+// after a restart, a failover or SCRIPT FLUSH).
 type script struct {
 	name string
 	src  string
@@ -33,9 +36,54 @@ func loadScript(name string) *script {
 	if err != nil {
 		panic("sluiceredis: " + err.Error())
 	}
-	src := string(lib) + "\n" + string(body)
+	src := compose(string(lib), string(body))
 	sum := sha1.Sum([]byte(src))
 	return &script{name: name, src: src, sha: hex.EncodeToString(sum[:])}
+}
+
+// compose returns the script of body on lib: lib's prelude (the text before
+// its first "--@" line), the sections of lib that body uses, in lib's
+// order, and body. A section runs from a line "--@ name..." to the next
+// one and is used when the code of body, or of a later section that is
+// used, contains one of its names as a word (comments do not count).
+// Redis runs the whole script on every call, and a function it defines
+// costs an allocation each time, so a script carries only what it calls.
+func compose(lib, body string) string {
+	type section struct {
+		names []string
+		text  string
+	}
+	var prelude string
+	var secs []section
+	for i, part := range strings.Split("\n"+lib, "\n--@") {
+		if i == 0 {
+			prelude = strings.TrimPrefix(part, "\n")
+			continue
+		}
+		header, text, _ := strings.Cut(part, "\n")
+		secs = append(secs, section{strings.Fields(header), text})
+	}
+	comment := regexp.MustCompile(`--[^\n]*`)
+	used := make([]bool, len(secs))
+	need := comment.ReplaceAllString(body, "")
+	for i := len(secs) - 1; i >= 0; i-- {
+		for _, n := range secs[i].names {
+			if regexp.MustCompile(`\b` + regexp.QuoteMeta(n) + `\b`).MatchString(need) {
+				used[i] = true
+				need += comment.ReplaceAllString(secs[i].text, "")
+				break
+			}
+		}
+	}
+	var b strings.Builder
+	b.WriteString(prelude)
+	for i, s := range secs {
+		if used[i] {
+			b.WriteString(s.text)
+		}
+	}
+	b.WriteString(body)
+	return b.String()
 }
 
 // scripts holds one script per algorithm, indexed by backend.Algorithm, and
@@ -65,21 +113,32 @@ func (noRetryCmd) NoRetry() bool { return true }
 // follow the keys. The command is never retried by go-redis; run itself
 // sends it again only on TRYAGAIN, which a Cluster node answers without
 // running the script while a slot migration has split its keys.
-func (s *script) run(ctx context.Context, c Client, keys []string, args []any) (any, error) {
+//
+// Unless bt is nil, the first EVALSHA goes through bt, alone or pipelined
+// with other calls' scripts. A NOSCRIPT or TRYAGAIN reply is then handled
+// the same way, with the command sent again on its own: the first is rare
+// (once per script after a restart, a failover or SCRIPT FLUSH), and a
+// TRYAGAIN wait must not hold up a whole batch.
+func (s *script) run(ctx context.Context, c Client, bt *batcher, keys []string, args []any) (any, error) {
 	buf := make([]any, 0, 3+len(keys)+len(args))
 	buf = append(buf, "evalsha", s.sha, len(keys))
 	for _, k := range keys {
 		buf = append(buf, k)
 	}
 	buf = append(buf, args...)
+	cmd := redis.NewCmd(ctx, buf...)
+	var err error
+	if bt != nil {
+		err = bt.do(ctx, cmd)
+	} else {
+		err = c.Process(ctx, noRetryCmd{cmd})
+	}
 	for try := 0; ; try++ {
-		cmd := redis.NewCmd(ctx, buf...)
-		err := c.Process(ctx, noRetryCmd{cmd})
 		switch {
 		case err == nil:
 			return cmd.Val(), nil
 		case isNoScript(err) && buf[0] == "evalsha":
-			buf[0], buf[1] = "eval", s.src
+			buf = append([]any{"eval", s.src}, buf[2:]...)
 		case isTryAgain(err) && try < maxTryAgain:
 			t := time.NewTimer(tryAgainWait)
 			select {
@@ -91,6 +150,8 @@ func (s *script) run(ctx context.Context, c Client, keys []string, args []any) (
 		default:
 			return nil, err
 		}
+		cmd = redis.NewCmd(ctx, buf...)
+		err = c.Process(ctx, noRetryCmd{cmd})
 	}
 }
 
