@@ -2,19 +2,22 @@
 -- the leases held: field the lease id, value its expiry "time" or
 -- "time:cost". It expires with its last lease; release.lua removes one.
 
-local c, peek = unit(tonumber(ARGV[4]))
+local c, peek = ARGV[4] + 0, false
+if c <= 0 then c, peek = 1, true end
 local lease = ARGV[5]
-local limit, p = window(1)
+local limit, p = ARGV[6] + 0, ARGV[7] + 0
 local key = KEYS[1]
 
 local sum, first, last, held = 0, nil, 0, false
-local dead = {}
+local dead, nd = nil, 0
 local fields = redis.call('HGETALL', key)
 for j = 1, #fields, 2 do
   local eu, en, ec = parse_entry(fields[j + 1])
-  local rel = since(eu, en, now_u, now_n)
+  local rel = (eu - now_u) * 1000 + (en - now_n)
   if rel <= 0 then
-    dead[#dead + 1] = fields[j]
+    if nd == 0 then dead = {} end
+    nd = nd + 1
+    dead[nd] = fields[j]
   else
     sum = sum + ec
     if not first or rel < first then first = rel end
@@ -22,27 +25,27 @@ for j = 1, #fields, 2 do
     if fields[j] == lease then held = true end
   end
 end
-if #dead > 0 then del_many('HDEL', key, dead) end
+if nd > 0 then del_many('HDEL', key, dead) end
 
-local r = {math.max(0, limit - sum), last, 0}
+local remaining = 0
+if limit > sum then remaining = limit - sum end
 if held and not peek then
   -- The lease was acquired by this very request, which is being retried:
   -- answer it again without a second charge.
-  return {1, 0, r[1], math.max(last, p), 0}
+  if p > last then return {1, 0, remaining, p, 0} end
+  return {1, 0, remaining, last, 0}
 end
-if c > limit then
-  r[3] = p
-  return reply(false, 0, {r}, {r})
-elseif sum + c > limit then
+if c > limit then return {0, 0, remaining, last, p} end
+if sum + c > limit then
   -- A slot usually frees when a request finishes, long before its lease
   -- expires: retry after at most algo.ConcurrencyRetryAfter (1s).
-  r[3] = math.min(1000000000, first)
-  return reply(false, 0, {r}, {r})
-elseif peek then
-  return reply(true, 0, {r}, {r})
+  if first > 1000000000 then first = 1000000000 end
+  return {0, 0, remaining, last, first}
 end
+if peek then return {1, 0, remaining, last, 0} end
 local xu, xn = add(now_u, now_n, p)
 redis.call('HSET', key, lease, format_entry(xu, xn, c))
-local reset = math.max(last, p)
+local reset = last
+if p > reset then reset = p end
 redis.call('PEXPIRE', key, ttl(reset))
-return reply(true, 0, {r}, {{r[1] - c, reset, 0}})
+return {1, 0, remaining - c, reset, 0}

@@ -2,47 +2,67 @@
 -- "end count": the end of the window the count belongs to, and expires at
 -- that end.
 
-local c, peek = unit(tonumber(ARGV[4]))
-local ok = true
-local before, after, store = {}, {}, {}
+local c, peek = ARGV[4] + 0, false
+if c <= 0 then c, peek = 1, true end
 
-for i = 1, #KEYS do
-  local limit, period = window(i)
+-- fixed reads window i and returns whether it admits the request, its
+-- result before the charge (remaining, reset_after, retry_after), then,
+-- when it admits the request: its remaining and reset_after (the window's
+-- end) after the charge, and the value to store.
+local function fixed(i)
+  local a = 3 * i + 3
+  local limit, period = ARGV[a] + 0, ARGV[a + 1] + 0
   -- The current window ends at the next multiple of period.
   local rel = period - time_mod(now_u, now_n, period)
   local eu, en = add(now_u, now_n, rel)
   local count = 0
   local v = redis.call('GET', KEYS[i])
   if v then
-    local s, sc = string.match(v, '^(%d+) (%d+)$')
-    local su, sn = parse_time(s)
+    local sp = string.find(v, ' ', 1, true)
+    local su, sn = parse_time(v, sp - 1)
     -- Windows never move backwards: a later window, written by a caller
     -- whose clock runs ahead, is the current one.
-    if not later(eu, en, su, sn) then
-      rel, eu, en, count = since(su, sn, now_u, now_n), su, sn, tonumber(sc)
+    if su > eu or (su == eu and sn >= en) then
+      rel, eu, en, count = (su - now_u) * 1000 + (sn - now_n), su, sn, string.sub(v, sp + 1) + 0
     end
   end
-  local remaining, reset = math.max(0, limit - count), 0
+  local remaining, reset = 0, 0
+  if limit > count then remaining = limit - count end
   if count > 0 then reset = rel end
-  if c > limit then
-    before[i] = {remaining, reset, period}
-    ok = false
-  elseif count + c > limit then
-    before[i] = {remaining, reset, rel}
-    ok = false
-  else
-    before[i] = {remaining, reset, 0}
-  end
-  after[i] = before[i]
-  if not peek then
-    after[i] = {limit - count - c, rel, 0}
-    store[i] = {format_time(eu, en) .. ' ' .. string.format('%.0f', count + c), rel}
-  end
+  if c > limit then return false, remaining, reset, period end
+  if count + c > limit then return false, remaining, reset, rel end
+  if peek then return true, remaining, reset, 0 end
+  local val
+  if eu == 0 then val = string.format('%d %.0f', en, count + c)
+  else val = string.format('%.0f%03d %.0f', eu, en, count + c) end
+  return true, remaining, reset, 0, limit - count - c, rel, val
 end
 
-if ok and not peek then
-  for i = 1, #KEYS do
-    redis.call('SET', KEYS[i], store[i][1], 'PX', ttl(store[i][2]))
-  end
+local nk = #KEYS
+if nk == 1 then
+  local ok, remaining, reset, retry, left, rel, val = fixed(1)
+  if not ok then return {0, 0, remaining, reset, retry} end
+  if peek then return {1, 0, remaining, reset, 0} end
+  redis.call('SET', KEYS[1], val, 'PX', ttl(rel))
+  return {1, 0, left, rel, 0}
 end
-return reply(ok, 0, before, after)
+
+-- Several windows: out holds the results before the charge, st the
+-- charged state of each window.
+local out, st = {0, 0}, {}
+local ok = true
+for i = 1, nk do
+  local oki, remaining, reset, retry, left, rel, val = fixed(i)
+  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+  if not oki then ok = false end
+  st[3 * i - 2], st[3 * i - 1], st[3 * i] = left, rel, val
+end
+if not ok then return out end
+out[1] = 1
+if peek then return out end
+for i = 1, nk do
+  local j = 3 * i
+  redis.call('SET', KEYS[i], st[j], 'PX', ttl(st[j - 1]))
+  out[j], out[j + 1], out[j + 2] = st[j - 2], st[j - 1], 0
+end
+return out

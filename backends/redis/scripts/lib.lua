@@ -1,5 +1,8 @@
--- lib.lua is the prelude of every Sluice script: the Go side runs it
--- followed by one algorithm's file, as one script.
+-- lib.lua is the library of every Sluice script. The Go side (loadScript)
+-- runs one algorithm's file after the prelude below and only the sections
+-- of this file that the script uses: a section starts with a line "--@"
+-- naming what it defines, and is included when the algorithm's file or an
+-- included section names one of those. The whole file is also valid Lua.
 --
 -- The arithmetic is that of github.com/sluicehq/sluice/core/internal/algo,
 -- integer-exact, in nanoseconds.
@@ -12,48 +15,43 @@
 -- origin of every relative time. Products of a count and a duration, which
 -- exceed 2^53 for long windows with large limits, go through muldiv.
 --
--- ARGV: now_u now_n slack cost extra, then limit period burst per window.
--- now_u is empty to read the server's clock. slack is milliseconds added to
--- every expiry (0 in production; tests on a frozen clock set it). extra is
--- the token bucket's max delay or the concurrency lease. KEYS: one key per
--- window.
+-- ARGV: now_u now_n slack cost extra, then limit period burst per window
+-- (window i at ARGV[3*i + 3]). now_u is empty to read the server's clock.
+-- slack is milliseconds added to every expiry (0 in production; tests on a
+-- frozen clock set it). extra is the token bucket's max delay or the
+-- concurrency lease. KEYS: one key per window.
 --
 -- Every script returns {allowed, delay, then remaining, reset_after,
 -- retry_after per window}, durations in nanoseconds.
+--
+-- Numeric arguments and replies are read as s + 0, Lua's own coercion of a
+-- decimal string, which is tonumber without the cost of a function call.
+--
+-- Redis runs the whole chunk on every call, so every function defined here
+-- is a closure allocated per call: the scripts inline their hot path's
+-- arithmetic, keep per-window results in locals rather than tables when
+-- there is one window, and call these helpers off it.
 
 if redis.replicate_commands then redis.replicate_commands() end
 
+--@ BIG
 local BIG = 9007199254740992 -- 2^53
 
-local function fmod_pos(a, b)
-  local r = math.fmod(a, b)
-  if r < 0 then r = r + b end
-  return r
-end
+--@ fmod
+local fmod = math.fmod
 
-local function floordiv(a, b)
-  local r = fmod_pos(a, b)
-  return (a - r) / b
-end
-
-local function ceildiv(a, b)
-  local r = fmod_pos(a, b)
-  local q = (a - r) / b
-  if r > 0 then q = q + 1 end
-  return q
-end
-
+--@ mulsmall
 -- mulsmall returns q and r with x*y = q*d + r, for 0 <= x, y < d < 2^53:
 -- binary long multiplication that keeps every intermediate below 2^53.
 local function mulsmall(x, y, d)
   if x * y < BIG then
     local p = x * y
-    local r = math.fmod(p, d)
+    local r = fmod(p, d)
     return (p - r) / d, r
   end
   local bits, nb = {}, 0
   while y > 0 do
-    local bit = math.fmod(y, 2)
+    local bit = fmod(y, 2)
     nb = nb + 1
     bits[nb] = bit
     y = (y - bit) / 2
@@ -69,16 +67,17 @@ local function mulsmall(x, y, d)
   return q, r
 end
 
+--@ muldiv
 -- muldiv returns floor(a*b/d) and whether the division leaves a remainder,
 -- for integers 0 <= a, b < 2^53 and 0 < d < 2^53. A quotient of 2^53 or more
 -- is returned as BIG.
 local function muldiv(a, b, d)
   local p = a * b
   if p < BIG then -- the product is exact
-    local r = math.fmod(p, d)
+    local r = fmod(p, d)
     return (p - r) / d, r > 0
   end
-  local ra, rb = math.fmod(a, d), math.fmod(b, d)
+  local ra, rb = fmod(a, d), fmod(b, d)
   local qa, qb = (a - ra) / d, (b - rb) / d
   -- a*b = d*(qa*b + ra*qb) + ra*rb
   local q = qa * b + ra * qb
@@ -89,6 +88,7 @@ local function muldiv(a, b, d)
   return q, r > 0
 end
 
+--@ ceil_muldiv
 -- ceil_muldiv returns ceil(a*b/d), saturating at BIG.
 local function ceil_muldiv(a, b, d)
   local q, rem = muldiv(a, b, d)
@@ -96,109 +96,93 @@ local function ceil_muldiv(a, b, d)
   return q
 end
 
+--@ time_mod
 -- time_mod returns (u*1000 + n) mod p for a time (u, n) and 0 < p < 2^53.
 local function time_mod(u, n, p)
-  local a = math.fmod(u, p)
+  local a = fmod(u, p) * 1000
   local r
-  if a * 1000 < BIG then
-    r = math.fmod(a * 1000, p)
+  if a < BIG then
+    r = fmod(a, p)
   else
     local _
-    _, r = mulsmall(a, math.fmod(1000, p), p)
+    _, r = mulsmall(fmod(u, p), fmod(1000, p), p)
   end
-  return fmod_pos(r + n, p)
+  r = fmod(r + n, p)
+  if r < 0 then r = r + p end
+  return r
 end
 
-local function parse_time(s)
-  local len = #s
-  if len <= 3 then return 0, tonumber(s) end
-  return tonumber(string.sub(s, 1, len - 3)), tonumber(string.sub(s, len - 2))
+--@ parse_time
+-- parse_time reads the time whose decimal nanoseconds are the first j bytes
+-- of s (all of s by default).
+local function parse_time(s, j)
+  j = j or #s
+  if j <= 3 then return 0, string.sub(s, 1, j) + 0 end
+  -- The last three digits by their bytes ('0' is 48; 48*111 = 5328).
+  local a, b, c = string.byte(s, j - 2, j)
+  return string.sub(s, 1, j - 3) + 0, a * 100 + b * 10 + c - 5328
 end
 
+--@ format_time
+-- format_time writes a time as its decimal nanoseconds. Whole numbers that
+-- may exceed 2^31 are written with %.0f: %d, though faster, casts to a C
+-- long, which is 32 bits on some platforms Redis builds for.
 local function format_time(u, n)
   if u == 0 then return string.format('%d', n) end
   return string.format('%.0f%03d', u, n)
 end
 
--- since returns the time from (nu, nn) to (u, n) in nanoseconds.
-local function since(u, n, nu, nn)
-  return (u - nu) * 1000 + (n - nn)
-end
-
+--@ add
 -- add returns the time d nanoseconds after (u, n).
 local function add(u, n, d)
   local t = n + d
-  local r = fmod_pos(t, 1000)
+  local r = fmod(t, 1000)
+  if r < 0 then r = r + 1000 end
   return u + (t - r) / 1000, r
 end
 
-local function same_time(u1, n1, u2, n2)
-  return u1 == u2 and n1 == n2
-end
-
-local function later(u1, n1, u2, n2)
-  return u1 > u2 or (u1 == u2 and n1 > n2)
-end
-
--- parse_entry reads "time" or "time:count" (a count of 1 is left out).
+--@ parse_entry
+-- parse_entry reads "time" or "time:count" (a count of 1 is left out). It
+-- is parse_time inlined: a script calls it once per lease or log entry.
 local function parse_entry(s)
   local i = string.find(s, ':', 1, true)
-  if not i then
-    local u, n = parse_time(s)
-    return u, n, 1
-  end
-  local u, n = parse_time(string.sub(s, 1, i - 1))
-  return u, n, tonumber(string.sub(s, i + 1))
+  local j, count = #s, 1
+  if i then j, count = i - 1, string.sub(s, i + 1) + 0 end
+  if j <= 3 then return 0, string.sub(s, 1, j) + 0, count end
+  local a, b, c = string.byte(s, j - 2, j)
+  return string.sub(s, 1, j - 3) + 0, a * 100 + b * 10 + c - 5328, count
 end
 
+--@ format_entry
 local function format_entry(u, n, count)
   if count == 1 then return format_time(u, n) end
-  return format_time(u, n) .. ':' .. string.format('%.0f', count)
+  if u == 0 then return string.format('%d:%.0f', n, count) end
+  return string.format('%.0f%03d:%.0f', u, n, count)
 end
 
+--@ now_u now_n
+-- now is the caller's time, or the server's when ARGV[1] is empty.
 local now_u, now_n
 if ARGV[1] == '' then
   local t = redis.call('TIME')
-  now_u, now_n = tonumber(t[1]) * 1000000 + tonumber(t[2]), 0
+  now_u, now_n = t[1] * 1000000 + t[2], 0
 else
-  now_u, now_n = tonumber(ARGV[1]), tonumber(ARGV[2])
+  now_u, now_n = ARGV[1] + 0, ARGV[2] + 0
 end
-local slack = tonumber(ARGV[3])
 
+--@ slack
+local slack = ARGV[3] + 0
+
+--@ ttl
 -- ttl returns the milliseconds a key must live to outlast d nanoseconds.
 local function ttl(d)
-  return ceildiv(d, 1000000) + slack
+  local r = fmod(d, 1000000)
+  if r < 0 then r = r + 1000000 end
+  if r > 0 then return (d - r) / 1000000 + 1 + slack end
+  return (d - r) / 1000000 + slack
 end
 
--- unit returns the cost to evaluate and whether the request is a peek.
-local function unit(cost)
-  if cost <= 0 then return 1, true end
-  return cost, false
-end
-
-local function window(i)
-  local a = 5 + 3 * (i - 1)
-  return tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-end
-
--- reply builds the script's answer from each window's result before and
--- after the charge: the after results when allowed, the before results
--- (the unchanged state) when denied.
-local function reply(ok, delay, before, after)
-  local out = {0, 0}
-  local res = before
-  if ok then
-    out[1], out[2], res = 1, delay, after
-  end
-  for i = 1, #res do
-    local r = res[i]
-    out[#out + 1] = r[1]
-    out[#out + 1] = r[2]
-    out[#out + 1] = r[3]
-  end
-  return out
-end
-
+--@ del_many
 -- del_many deletes members or fields in batches below Lua's unpack limit.
 local function del_many(cmd, key, list)
   for i = 1, #list, 1000 do

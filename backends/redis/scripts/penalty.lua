@@ -11,8 +11,8 @@
 
 local key = KEYS[1]
 local record = ARGV[4] == '1'
-local threshold, window, base = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-local mult, maxb, decay = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local threshold, window, base = ARGV[5] + 0, ARGV[6] + 0, ARGV[7] + 0
+local mult, maxb, decay = ARGV[8] + 0, ARGV[9] + 0, ARGV[10] + 0
 
 local su, sn, count, uu, un, level, last = 0, 0, 0, 0, 0, 0, 0
 local v = redis.call('GET', key)
@@ -21,17 +21,19 @@ if v then
   if s1 then
     su, sn = parse_time(s1)
     uu, un = parse_time(s2)
-    count, level, last = tonumber(c), tonumber(l), tonumber(b)
+    count, level, last = c + 0, l + 0, b + 0
   end
 end
 
 -- A client inside a block is told the time left, and nothing is counted.
-if later(uu, un, now_u, now_n) then
-  return {1, since(uu, un, now_u, now_n), count, level}
+local until_rel = (uu - now_u) * 1000 + (un - now_n)
+if uu > now_u or (uu == now_u and un > now_n) then
+  return {1, until_rel, count, level}
 end
 
-local open = count > 0 and since(now_u, now_n, su, sn) < window
-local decayed = since(now_u, now_n, uu, un) >= decay
+local since_start = (now_u - su) * 1000 + (now_n - sn)
+local open = count > 0 and since_start < window
+local decayed = -until_rel >= decay
 
 if not record then
   local d, k = 0, 0
@@ -41,7 +43,7 @@ if not record then
 end
 
 if decayed then level = 0 end
-if not open then su, sn, count = now_u, now_n, 0 end
+if not open then su, sn, count, since_start = now_u, now_n, 0, 0 end
 count = count + 1
 local blocked, left = 0, 0
 if count >= threshold then
@@ -54,14 +56,14 @@ if count >= threshold then
     if f < maxb then block = math.floor(f) else block = maxb end
   end
   uu, un = add(now_u, now_n, block)
+  until_rel = (uu - now_u) * 1000 + (un - now_n)
   count, last, level = 0, block, level + 1
   blocked, left = 1, block
 end
 
-local live = window - since(now_u, now_n, su, sn)
-if level > 0 then live = math.max(live, since(uu, un, now_u, now_n) + decay) end
-redis.call('SET', key,
-  format_time(su, sn) .. ' ' .. string.format('%.0f', count) .. ' ' .. format_time(uu, un) .. ' ' ..
-  string.format('%.0f', level) .. ' ' .. string.format('%.0f', last),
-  'PX', ttl(math.max(live, 1)))
+local live = window - since_start
+if level > 0 and until_rel + decay > live then live = until_rel + decay end
+if live < 1 then live = 1 end
+local val = string.format('%s %.0f %s %.0f %.0f', format_time(su, sn), count, format_time(uu, un), level, last)
+redis.call('SET', key, val, 'PX', ttl(live))
 return {blocked, left, count, level}

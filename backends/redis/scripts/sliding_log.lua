@@ -5,38 +5,59 @@
 -- entry. The key expires when its newest entry leaves the window.
 
 local SUM = '#'
-local c, peek = unit(tonumber(ARGV[4]))
-local ok = true
-local before, after, store = {}, {}, {}
+local c, peek = ARGV[4] + 0, false
+if c <= 0 then c, peek = 1, true end
 
-for i = 1, #KEYS do
+-- evaluate reads window i, prunes the entries that have left it, and
+-- returns whether it admits the request, its result before the charge
+-- (remaining, reset_after, retry_after), whether SUM must still be written
+-- and the sum, then, unless the request is a peek: the time of the new
+-- entry, the key's lifetime, and whether the entry merges with the newest
+-- one, the newest and its cost.
+local function evaluate(i)
   local key = KEYS[i]
-  local limit, p = window(i)
+  local a = 3 * i + 3
+  local limit, p = ARGV[a] + 0, ARGV[a + 1] + 0
   -- The log is evaluated at now, or at its newest entry if that is later
   -- (a caller whose clock runs ahead wrote it), so it stays ordered.
   -- Durations are reported from the caller's now.
   local at, au, an = 0, now_u, now_n
   local newest, nu, nn, ncost
-  local top = redis.call('ZREVRANGE', key, 0, 0)
-  if top[1] and top[1] ~= SUM then
-    newest = top[1]
+  local sum, dirty = 0, false
+  local top = redis.call('ZREVRANGE', key, 0, 0)[1]
+  if top == SUM then
+    sum = -redis.call('ZSCORE', key, SUM) - 1
+  elseif top then
+    newest = top
     nu, nn, ncost = parse_entry(newest)
-    local rel = since(nu, nn, now_u, now_n)
+    local rel = (nu - now_u) * 1000 + (nn - now_n)
     if rel > 0 then at, au, an = rel, nu, nn end
   end
 
-  -- Prune the entries that have left the window: time + p <= at.
-  local sum = 0
-  local s = redis.call('ZSCORE', key, SUM)
-  if s then sum = -tonumber(s) - 1 end
+  -- Prune the entries that have left the window: time + p <= at. SUM,
+  -- scored below every entry, comes first.
   local left = newest ~= nil
   if newest then
     local cu, cn = add(au, an, -p)
-    local dead = {}
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, 0, cu)) do
+    local res, j = {}, 1
+    if cu >= 0 then
+      res = redis.call('ZRANGEBYSCORE', key, '-inf', cu, 'WITHSCORES')
+      if res[1] == SUM then
+        sum = -res[2] - 1
+        j = 3
+      end
+    else -- before 1970: no entry has left, and SUM may be above cu
+      local s = redis.call('ZSCORE', key, SUM)
+      if s then sum = -s - 1 end
+    end
+    local dead, nd = nil, 0
+    for k = j, #res, 2 do
+      local m = res[k]
       local eu, en, ec = parse_entry(m)
-      if not later(eu, en, cu, cn) then
-        dead[#dead + 1] = m
+      if eu < cu or (eu == cu and en <= cn) then
+        if nd == 0 then dead = {} end
+        nd = nd + 1
+        dead[nd] = m
         sum = sum - ec
         if m == newest then left = false end
       end
@@ -44,17 +65,19 @@ for i = 1, #KEYS do
     if not left then
       redis.call('DEL', key)
       sum = 0
-    elseif #dead > 0 then
+    elseif nd > 0 then
       del_many('ZREM', key, dead)
-      redis.call('ZADD', key, -sum - 1, SUM)
+      -- SUM is written with the charge, or at the end without one.
+      dirty = true
     end
   end
 
-  local remaining, reset = math.max(0, limit - sum), 0
-  if left then reset = since(nu, nn, now_u, now_n) + p end
+  local remaining, reset = 0, 0
+  if limit > sum then remaining = limit - sum end
+  if left then reset = (nu - now_u) * 1000 + (nn - now_n) + p end
+  local ok, retry = true, 0
   if c > limit then
-    before[i] = {remaining, reset, p}
-    ok = false
+    ok, retry = false, p
   elseif sum + c > limit then
     -- Wait until the oldest entries holding sum+c-limit units have left.
     local need, acc, wait = sum + c - limit, 0, p
@@ -66,37 +89,65 @@ for i = 1, #KEYS do
         local eu, en, ec = parse_entry(m)
         acc = acc + ec
         if acc >= need then
-          wait = since(eu, en, now_u, now_n) + p
+          wait = (eu - now_u) * 1000 + (en - now_n) + p
           break
         end
       end
       off = off + #batch
     end
-    before[i] = {remaining, reset, wait}
-    ok = false
-  else
-    before[i] = {remaining, reset, 0}
+    ok, retry = false, wait
   end
-  after[i] = before[i]
-  if not peek then
-    after[i] = {remaining - c, p + at, 0}
-    -- Entries at the same time merge.
-    local merge = left and same_time(nu, nn, au, an)
-    store[i] = {merge, au, an, sum + c, p + at}
-    if merge then store[i][6], store[i][7] = newest, ncost end
-  end
+  if peek then return ok, remaining, reset, retry, dirty, sum end
+  -- Entries at the same time merge.
+  local merge = left and nu == au and nn == an
+  return ok, remaining, reset, retry, dirty, sum, au, an, p + at, merge, newest, ncost
 end
 
-if ok and not peek then
-  for i = 1, #KEYS do
-    local key, st = KEYS[i], store[i]
-    local cost = c
-    if st[1] then
-      redis.call('ZREM', key, st[6])
-      cost = cost + st[7]
-    end
-    redis.call('ZADD', key, st[2], format_entry(st[2], st[3], cost), -st[4] - 1, SUM)
-    redis.call('PEXPIRE', key, ttl(st[5]))
+-- charge adds the request to the log of key: entry (au, an), the key
+-- living life nanoseconds.
+local function charge(key, sum, au, an, life, merge, newest, ncost)
+  local cost = c
+  if merge then
+    redis.call('ZREM', key, newest)
+    cost = cost + ncost
   end
+  redis.call('ZADD', key, au, format_entry(au, an, cost), -(sum + c) - 1, SUM)
+  redis.call('PEXPIRE', key, ttl(life))
 end
-return reply(ok, 0, before, after)
+
+local nk = #KEYS
+if nk == 1 then
+  local ok, remaining, reset, retry, dirty, sum, au, an, life, merge, newest, ncost = evaluate(1)
+  if ok and not peek then
+    charge(KEYS[1], sum, au, an, life, merge, newest, ncost)
+    return {1, 0, remaining - c, life, 0}
+  end
+  if dirty then redis.call('ZADD', KEYS[1], -sum - 1, SUM) end
+  if ok then return {1, 0, remaining, reset, retry} end
+  return {0, 0, remaining, reset, retry}
+end
+
+-- Several windows (distinct keys): out holds the results before the
+-- charge, st the state of each window.
+local out, st = {0, 0}, {}
+local ok = true
+for i = 1, nk do
+  local oki, remaining, reset, retry, dirty, sum, au, an, life, merge, newest, ncost = evaluate(i)
+  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+  if not oki then ok = false end
+  st[i] = {dirty, sum, au, an, life, merge, newest, ncost, remaining}
+end
+if ok and not peek then
+  out[1] = 1
+  for i = 1, nk do
+    local s = st[i]
+    charge(KEYS[i], s[2], s[3], s[4], s[5], s[6], s[7], s[8])
+    out[3 * i], out[3 * i + 1], out[3 * i + 2] = s[9] - c, s[5], 0
+  end
+  return out
+end
+for i = 1, nk do
+  if st[i][1] then redis.call('ZADD', KEYS[i], -st[i][2] - 1, SUM) end
+end
+if ok then out[1] = 1 end
+return out

@@ -3,12 +3,25 @@
 -- of it and the previous one. It expires at start + 2*period, when both
 -- counts have left the sliding window.
 
-local c, peek = unit(tonumber(ARGV[4]))
-local ok = true
-local before, after, store = {}, {}, {}
+local c, peek = ARGV[4] + 0, false
+if c <= 0 then c, peek = 1, true end
 
-for i = 1, #KEYS do
-  local limit, p = window(i)
+-- earliest returns the elapsed time into a window of period p with counts
+-- pv and cu at which pv*(p-e) <= (limit-cu-c)*p.
+local function earliest(limit, p, pv, cu)
+  if pv == 0 then return 0 end
+  local q = muldiv(limit - cu - c, p, pv)
+  if q >= p then return 0 end
+  return p - q
+end
+
+-- sliding reads window i and returns whether it admits the request, its
+-- result before the charge (remaining, reset_after, retry_after), then,
+-- when it admits a charge: its remaining and reset_after after it, and the
+-- value to store (the window's start and counts).
+local function sliding(i)
+  local a = 3 * i + 3
+  local limit, p = ARGV[a] + 0, ARGV[a + 1] + 0
   -- Times relative to the caller's now: the current window's start, and
   -- the time it is evaluated at (later than now only when a caller whose
   -- clock runs ahead moved the window on). Durations are reported from the
@@ -19,72 +32,82 @@ for i = 1, #KEYS do
   local curr, prev = 0, 0
   local v = redis.call('GET', KEYS[i])
   if v then
-    local s, vc, vp = string.match(v, '^(%d+) (%d+) (%d+)$')
-    local vu, vn = parse_time(s)
-    if later(vu, vn, su, sn) then
-      start = since(vu, vn, now_u, now_n)
+    local s1 = string.find(v, ' ', 1, true)
+    local s2 = string.find(v, ' ', s1 + 1, true)
+    local vu, vn = parse_time(v, s1 - 1)
+    local vc, vp = string.sub(v, s1 + 1, s2 - 1), string.sub(v, s2 + 1)
+    if vu > su or (vu == su and vn > sn) then
+      start = (vu - now_u) * 1000 + (vn - now_n)
       at, su, sn = start, vu, vn
-      curr, prev = tonumber(vc), tonumber(vp)
-    elseif same_time(vu, vn, su, sn) then
-      curr, prev = tonumber(vc), tonumber(vp)
+      curr, prev = vc + 0, vp + 0
+    elseif vu == su and vn == sn then
+      curr, prev = vc + 0, vp + 0
     else
       local pu, pn = add(su, sn, -p)
-      if same_time(vu, vn, pu, pn) then prev = tonumber(vc) end
+      if vu == pu and vn == pn then prev = vc + 0 end
     end
   end
   local rem = p - (at - start) -- the previous window's weight, in (0, p]
   -- The previous window's count still inside the sliding window, rounded
   -- up: prev*rem + (curr+c)*p <= limit*p exactly when curr+c+decayed <= limit.
-  local decayed = 0
-  if prev > 0 then decayed = ceil_muldiv(prev, rem, p) end
-
-  local function reset_after(cu)
-    if cu > 0 then return start + 2 * p end
-    if prev > 0 then return start + p end
-    return 0
+  local decayed, reset = 0, 0
+  if prev > 0 then
+    decayed = ceil_muldiv(prev, rem, p)
+    reset = start + p
   end
-  -- earliest returns the elapsed time into a window with counts pv and cu
-  -- at which pv*(p-e) <= (limit-cu-c)*p.
-  local function earliest(pv, cu)
-    if pv == 0 then return 0 end
-    local q = muldiv(limit - cu - c, p, pv)
-    if q >= p then return 0 end
-    return p - q
-  end
-
-  local remaining = math.max(0, limit - curr - decayed)
+  if curr > 0 then reset = start + 2 * p end
+  local remaining = limit - curr - decayed
+  if remaining < 0 then remaining = 0 end
+  local ok, retry = true, 0
   if c > limit then
-    before[i] = {remaining, reset_after(curr), p}
-    ok = false
+    ok, retry = false, p
   elseif limit - curr - c < decayed then
     local wait
     if curr + c <= limit then
-      local e = earliest(prev, curr)
+      local e = earliest(limit, p, prev, curr)
       if start + e > at then wait = start + e end
     end
     if not wait then
       -- The previous count never decays enough within this window: wait
       -- for the next one, where this window's count becomes the previous.
-      wait = start + p + earliest(curr, 0)
+      wait = start + p + earliest(limit, p, curr, 0)
     end
-    before[i] = {remaining, reset_after(curr), wait}
-    ok = false
-  else
-    before[i] = {remaining, reset_after(curr), 0}
+    ok, retry = false, wait
   end
-  after[i] = before[i]
-  if not peek then
-    after[i] = {math.max(0, limit - curr - c - decayed), reset_after(curr + c), 0}
-    store[i] = {
-      format_time(su, sn) .. ' ' .. string.format('%.0f', curr + c) .. ' ' .. string.format('%.0f', prev),
-      start + 2 * p,
-    }
-  end
+  if peek then return ok, remaining, reset, retry end
+  local left = limit - curr - c - decayed
+  if left < 0 then left = 0 end
+  local val
+  if su == 0 then val = string.format('%d %.0f %.0f', sn, curr + c, prev)
+  else val = string.format('%.0f%03d %.0f %.0f', su, sn, curr + c, prev) end
+  return ok, remaining, reset, retry, left, start + 2 * p, val
 end
 
-if ok and not peek then
-  for i = 1, #KEYS do
-    redis.call('SET', KEYS[i], store[i][1], 'PX', ttl(store[i][2]))
-  end
+local nk = #KEYS
+if nk == 1 then
+  local ok, remaining, reset, retry, left, reset2, val = sliding(1)
+  if not ok then return {0, 0, remaining, reset, retry} end
+  if peek then return {1, 0, remaining, reset, 0} end
+  redis.call('SET', KEYS[1], val, 'PX', ttl(reset2))
+  return {1, 0, left, reset2, 0}
 end
-return reply(ok, 0, before, after)
+
+-- Several windows: out holds the results before the charge, st the
+-- charged state of each window.
+local out, st = {0, 0}, {}
+local ok = true
+for i = 1, nk do
+  local oki, remaining, reset, retry, left, reset2, val = sliding(i)
+  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+  if not oki then ok = false end
+  st[3 * i - 2], st[3 * i - 1], st[3 * i] = left, reset2, val
+end
+if not ok then return out end
+out[1] = 1
+if peek then return out end
+for i = 1, nk do
+  local j = 3 * i
+  redis.call('SET', KEYS[i], st[j], 'PX', ttl(st[j - 1]))
+  out[j], out[j + 1], out[j + 2] = st[j - 2], st[j - 1], 0
+end
+return out

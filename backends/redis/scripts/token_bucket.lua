@@ -2,60 +2,90 @@
 -- window's theoretical arrival time (tat), and expires at it: a bucket is
 -- full again once tat has passed.
 
-local c, peek = unit(tonumber(ARGV[4]))
-local max_delay = tonumber(ARGV[5])
-local ok, delay = true, 0
-local before, after, store = {}, {}, {}
+local c, peek = ARGV[4] + 0, false
+if c <= 0 then c, peek = 1, true end
+local max_delay = ARGV[5] + 0
 
-for i = 1, #KEYS do
-  local limit, period, burst = window(i)
+-- gcra reads window i and returns whether it admits the request, its
+-- result before the charge (remaining, reset_after, retry_after), then,
+-- when it admits a charge: the wait, its remaining and tat after the
+-- charge, and that tat as an absolute time.
+local function gcra(i)
+  local a = 3 * i + 3
+  local limit, period, burst = ARGV[a] + 0, ARGV[a + 1] + 0, ARGV[a + 2] + 0
   -- tat relative to now, never before it, and as an absolute time.
   local tat, tu, tn = 0, now_u, now_n
   local v = redis.call('GET', KEYS[i])
   if v then
     local u, n = parse_time(v)
-    local rel = since(u, n, now_u, now_n)
+    local rel = (u - now_u) * 1000 + (n - now_n)
     if rel > 0 then tat, tu, tn = rel, u, n end
   end
-  if limit <= 0 then
-    before[i] = {0, 0, period}
-    after[i] = before[i]
-    ok = false
-  else
-    local t = ceildiv(period, limit) -- the emission interval, rounded up
-    local capacity = limit
-    if burst > 0 then capacity = burst end
-    local tau = capacity * t
-    local remaining = math.max(0, floordiv(tau - tat, t))
-    if c > capacity then
-      before[i] = {remaining, tat, period}
-      after[i] = before[i]
-      ok = false
-    else
-      local new = tat + c * t
-      local wait = new - tau
-      if peek then
-        before[i] = {remaining, tat, math.max(0, wait)}
-        after[i] = before[i]
-        ok = ok and wait <= 0
-      elseif wait <= max_delay then
-        delay = math.max(delay, wait)
-        before[i] = {remaining, tat, 0}
-        after[i] = {math.max(0, floordiv(tau - new, t)), new, 0}
-        local nu, nn = add(tu, tn, c * t)
-        store[i] = {format_time(nu, nn), new}
-      else
-        before[i] = {remaining, tat, wait}
-        after[i] = before[i]
-        ok = false
-      end
-    end
+  if limit <= 0 then return false, 0, 0, period end
+  -- t, the emission interval, is ceil(period/limit).
+  local r = fmod(period, limit)
+  local t = (period - r) / limit
+  if r > 0 then t = t + 1 end
+  local capacity = limit
+  if burst > 0 then capacity = burst end
+  local tau = capacity * t
+  -- remaining is max(0, floor((tau-tat)/t)).
+  local remaining = 0
+  if tau > tat then
+    local d = tau - tat
+    remaining = (d - fmod(d, t)) / t
   end
+  if c > capacity then return false, remaining, tat, period end
+  local ct = c * t
+  local new = tat + ct
+  local wait = new - tau
+  if peek then
+    if wait <= 0 then return true, remaining, tat, 0 end
+    return false, remaining, tat, wait
+  end
+  if wait > max_delay then return false, remaining, tat, wait end
+  local left = 0
+  if tau > new then
+    local d = tau - new
+    left = (d - fmod(d, t)) / t
+  end
+  -- The new tat as an absolute time: add(tu, tn, ct) for ct >= 0.
+  local nt = tn + ct
+  local nn = fmod(nt, 1000)
+  return true, remaining, tat, 0, wait, left, new, tu + (nt - nn) / 1000, nn
 end
 
-if ok and not peek then
-  for i = 1, #KEYS do
-    redis.call('SET', KEYS[i], store[i][1], 'PX', ttl(store[i][2]))
+local nk = #KEYS
+if nk == 1 then
+  local ok, remaining, reset, retry, wait, left, new, nu, nn = gcra(1)
+  if not ok then return {0, 0, remaining, reset, retry} end
+  if peek then return {1, 0, remaining, reset, retry} end
+  redis.call('SET', KEYS[1], format_time(nu, nn), 'PX', ttl(new))
+  if wait < 0 then wait = 0 end
+  return {1, wait, left, new, 0}
+end
+
+-- Several windows: out holds the results before the charge, st the
+-- charged state of each window.
+local out, st = {0, 0}, {}
+local ok, delay = true, 0
+for i = 1, nk do
+  local oki, remaining, reset, retry, wait, left, new, nu, nn = gcra(i)
+  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+  if not oki then
+    ok = false
+  elseif not peek then
+    if wait > delay then delay = wait end
+    st[4 * i - 3], st[4 * i - 2], st[4 * i - 1], st[4 * i] = left, new, nu, nn
   end
 end
-return reply(ok, delay, before, after)
+if not ok then return out end
+out[1] = 1
+if peek then return out end
+out[2] = delay
+for i = 1, nk do
+  local j = 4 * i
+  redis.call('SET', KEYS[i], format_time(st[j - 1], st[j]), 'PX', ttl(st[j - 2]))
+  out[3 * i], out[3 * i + 1], out[3 * i + 2] = st[j - 3], st[j - 2], 0
+end
+return out
