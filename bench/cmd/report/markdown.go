@@ -59,7 +59,7 @@ func Markdown(res *Results, m Meta) []byte {
 	p("[`bench/`](../bench), a module of its own, so none of these libraries reaches a module you import; ")
 	p("`make bench-compare` runs them and regenerates this page and its chart.\n\n")
 	p("**How to read these numbers.** Every value is the median of %d runs (`-count %d`), as benchstat computes it, ", runs, runs)
-	p("measured on %s on a shared %d-core virtual machine while other engineers were running tests on it. ", m.Date.Format("2006-01-02"), m.Cores)
+	p("measured on %s on a shared %d-core virtual machine. ", m.Date.Format("2006-01-02"), m.Cores)
 	p("Absolute numbers are noisy and would differ on your hardware; compare the libraries within one table.")
 	if m.Benchtime != "" {
 		p(" Each run of a throughput workload lasted about %s (`-benchtime`); the memory and accuracy workloads make one measurement per run.", m.Benchtime)
