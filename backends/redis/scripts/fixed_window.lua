@@ -38,31 +38,4 @@ local function fixed(i)
   return true, remaining, reset, 0, limit - count - c, rel, val
 end
 
-local nk = #KEYS
-if nk == 1 then
-  local ok, remaining, reset, retry, left, rel, val = fixed(1)
-  if not ok then return {0, 0, remaining, reset, retry} end
-  if peek then return {1, 0, remaining, reset, 0} end
-  redis.call('SET', KEYS[1], val, 'PX', ttl(rel))
-  return {1, 0, left, rel, 0}
-end
-
--- Several windows: out holds the results before the charge, st the
--- charged state of each window.
-local out, st = {0, 0}, {}
-local ok = true
-for i = 1, nk do
-  local oki, remaining, reset, retry, left, rel, val = fixed(i)
-  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
-  if not oki then ok = false end
-  st[3 * i - 2], st[3 * i - 1], st[3 * i] = left, rel, val
-end
-if not ok then return out end
-out[1] = 1
-if peek then return out end
-for i = 1, nk do
-  local j = 3 * i
-  redis.call('SET', KEYS[i], st[j], 'PX', ttl(st[j - 1]))
-  out[j], out[j + 1], out[j + 2] = st[j - 2], st[j - 1], 0
-end
-return out
+return charge_windows(fixed, peek)
