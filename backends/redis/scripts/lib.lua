@@ -160,15 +160,19 @@ local function format_entry(u, n, count)
   return string.format('%.0f%03d:%.0f', u, n, count)
 end
 
---@ now_u now_n
--- now is the caller's time, or the server's when ARGV[1] is empty.
-local now_u, now_n
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  now_u, now_n = t[1] * 1000000 + t[2], 0
-else
-  now_u, now_n = ARGV[1] + 0, ARGV[2] + 0
+--@ read_now
+-- read_now returns the caller's time, or the server's when ARGV[1] is
+-- empty, as (micros, nanos).
+local function read_now()
+  if ARGV[1] == '' then
+    local t = redis.call('TIME')
+    return t[1] * 1000000 + t[2], 0
+  end
+  return ARGV[1] + 0, ARGV[2] + 0
 end
+
+--@ now_u now_n
+local now_u, now_n = read_now()
 
 --@ slack
 local slack = ARGV[3] + 0

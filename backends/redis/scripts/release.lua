@@ -8,15 +8,9 @@ if redis.call('HDEL', key, ARGV[4]) == 0 then return 0 end
 -- HGETALL rather than HVALS: the documented minimal ACL allows only it.
 local fields = redis.call('HGETALL', key)
 if #fields == 0 then return 1 end
--- The time, read as lib.lua's now_u and now_n are, only when a lease is
--- left: a client's last lease is the common case.
-local tu, tn
-if ARGV[1] == '' then
-  local t = redis.call('TIME')
-  tu, tn = t[1] * 1000000 + t[2], 0
-else
-  tu, tn = ARGV[1] + 0, ARGV[2] + 0
-end
+-- The time only when a lease is left: a client's last lease is the
+-- common case.
+local tu, tn = read_now()
 local last = 0
 for j = 2, #fields, 2 do
   local eu, en = parse_entry(fields[j])
