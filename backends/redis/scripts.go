@@ -76,10 +76,16 @@ func compose(lib, body string) string {
 		}
 	}
 	var b strings.Builder
-	b.WriteString(prelude)
+	line := func(s string) { // every piece ends its last line
+		b.WriteString(s)
+		if s != "" && !strings.HasSuffix(s, "\n") {
+			b.WriteByte('\n')
+		}
+	}
+	line(prelude)
 	for i, s := range secs {
 		if used[i] {
-			b.WriteString(s.text)
+			line(s.text)
 		}
 	}
 	b.WriteString(body)
