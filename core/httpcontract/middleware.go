@@ -52,12 +52,17 @@ func (m *Middleware) Request(r *http.Request, route string) core.Request {
 	return req
 }
 
-// route finds a net/http route pattern: the one the ServeMux already matched
-// (a handler wrapped on its own), or the one a configured mux would match.
+// route finds a net/http route pattern: the one the configured mux (the
+// one the middleware wraps) would match, or else the one a ServeMux already
+// matched (a handler wrapped on its own). The configured mux comes first:
+// when the middleware is mounted in an outer mux, Request.Pattern is the
+// outer mux's, such as "/", which says nothing of the route.
 func (m *Middleware) route(r *http.Request) string {
-	pattern := r.Pattern
-	if pattern == "" && m.cfg.mux != nil {
+	var pattern string
+	if m.cfg.mux != nil {
 		_, pattern = m.cfg.mux.Handler(r)
+	} else {
+		pattern = r.Pattern
 	}
 	if pattern == "" {
 		return ""

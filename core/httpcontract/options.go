@@ -124,7 +124,9 @@ func WithUnavailableRetryAfter(d time.Duration) Option {
 // WithServeMux lets a net/http middleware that wraps a whole ServeMux find
 // each request's route pattern (such as "/users/{id}") before the mux runs,
 // so that all paths of one pattern share a rule and its counters. Handlers
-// wrapped one by one do not need it: the pattern is known by then.
+// wrapped one by one do not need it: the pattern is known by then. With it,
+// the middleware uses mux's pattern even when an outer mux routed the
+// request to it.
 func WithServeMux(mux *http.ServeMux) Option { return optionFunc(func(c *config) { c.mux = mux }) }
 
 func sleep(ctx context.Context, d time.Duration) error {
