@@ -399,34 +399,6 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// StartAt starts a standalone server, as Start does, on the address of a
-// server that is no longer running (one that was killed), so that clients
-// configured with that address find it again.
-func StartAt(tb testing.TB, addr string, args ...string) *Server {
-	tb.Helper()
-	_, p, err := net.SplitHostPort(addr)
-	if err != nil {
-		tb.Fatalf("StartAt %q: %v", addr, err)
-	}
-	port, err := strconv.Atoi(p)
-	if err != nil {
-		tb.Fatalf("StartAt %q: %v", addr, err)
-	}
-	bin := Binary(tb)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s, err := startOn(tb, bin, port, args)
-		if err == nil {
-			return s
-		}
-		// The port may linger briefly after the old process died.
-		if time.Now().After(deadline) {
-			tb.Fatalf("restart redis-server on %s: %v", addr, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // StartSentinels starts n Sentinels monitoring primary under the name
 // master with the given quorum, down-after-milliseconds and
 // failover-timeout, and waits until every one reports the primary, knows
