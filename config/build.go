@@ -406,16 +406,24 @@ func (c *Config) Build(opts ...BuildOption) (*Service, error) {
 		}
 		s.Metrics = m
 	}
+	// A Service that fails to build leaves nothing registered or open.
+	fail := func(err error) (*Service, error) {
+		s.closeBackend()
+		if s.Metrics != nil {
+			s.Metrics.Unregister(bc.reg)
+		}
+		return nil, err
+	}
 	copts, err := c.options(s.Metrics)
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if s.Metrics != nil {
 		copts = append(copts, core.WithObserver(s.Metrics))
 	}
 	b, closer, err := c.BuildBackend()
 	if err != nil {
-		return nil, err
+		return fail(err)
 	}
 	if b != nil {
 		copts = append(copts, core.WithBackend(b))
@@ -424,8 +432,7 @@ func (c *Config) Build(opts ...BuildOption) (*Service, error) {
 	copts = append(copts, bc.core...)
 	lim, err := core.New(copts...)
 	if err != nil {
-		s.closeBackend()
-		return nil, err
+		return fail(err)
 	}
 	s.Limiter = lim
 	return s, nil

@@ -500,3 +500,25 @@ algorithm = "fixed_window"
 		t.Errorf("%d errors, want %d (no library error repeating rules[1]'s windows error):\n%v", got, want, err)
 	}
 }
+
+// TestFailedBuildRegistersNothing builds a Service that fails after its
+// metrics were registered (a Redis URL no scheme accepts, set after
+// validation), then builds a good one on the same registry.
+func TestFailedBuildRegistersNothing(t *testing.T) {
+	t.Parallel()
+	c, err := Load(write(t, t.TempDir(), "sluice.toml", "[metrics]\nenabled = true\n[backend]\ntype = \"redis\"\n[backend.redis]\nurl = \"redis://127.0.0.1:1\"\n[[rules]]\nwindows = [\"1/s\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	bad := *c
+	bad.Backend.Redis.URL = "redis+ring://127.0.0.1:1"
+	if _, err := bad.Build(WithRegisterer(reg)); err == nil {
+		t.Fatal("Build with a redis+ring URL succeeded")
+	}
+	svc, err := c.Build(WithRegisterer(reg))
+	if err != nil {
+		t.Fatalf("Build after a failed Build on the same registry: %v", err)
+	}
+	svc.Close()
+}

@@ -82,8 +82,11 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		Namespace: Namespace, Name: "penalties_active",
 		Help: "Clients currently blocked by a progressive penalty, as this instance saw them.",
 	}, m.activePenalties)
-	for _, c := range []prometheus.Collector{m.decisions, m.duration, m.errors, m.breakerState, m.denyCacheHits, m.reloads, m.penalties} {
+	for i, c := range m.collectors() {
 		if err := reg.Register(c); err != nil {
+			for _, done := range m.collectors()[:i] {
+				reg.Unregister(done)
+			}
 			return nil, err
 		}
 	}
@@ -91,6 +94,19 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 		m.reloads.WithLabelValues(r) // export zeros, so alerts see the series
 	}
 	return m, nil
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.decisions, m.duration, m.errors, m.breakerState, m.denyCacheHits, m.reloads, m.penalties}
+}
+
+// Unregister removes the metrics from reg, the Registerer New registered
+// them with, so that another Metrics can be registered there: after a
+// service that failed to start, say.
+func (m *Metrics) Unregister(reg prometheus.Registerer) {
+	for _, c := range m.collectors() {
+		reg.Unregister(c)
+	}
 }
 
 // ObserveDecision implements core.Observer.

@@ -166,6 +166,28 @@ func TestRegisterTwiceFails(t *testing.T) {
 	}
 }
 
+// TestFailedNewRegistersNothing makes New fail on its last metric and checks
+// that it left none of the others registered; then Unregister frees a
+// registry for another Metrics.
+func TestFailedNewRegistersNothing(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	taken := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: sluiceprom.Namespace, Name: "penalties_active",
+		Help: "Clients currently blocked by a progressive penalty, as this instance saw them."})
+	reg.MustRegister(taken)
+	if _, err := sluiceprom.New(reg); err == nil {
+		t.Fatal("New succeeded with sluice_penalties_active already registered")
+	}
+	reg.Unregister(taken)
+	m, err := sluiceprom.New(reg)
+	if err != nil {
+		t.Fatalf("New after a failed New: %v; want the failed one to have registered nothing", err)
+	}
+	m.Unregister(reg)
+	if _, err := sluiceprom.New(reg); err != nil {
+		t.Fatalf("New after Unregister: %v", err)
+	}
+}
+
 func TestErrorKind(t *testing.T) {
 	for err, want := range map[error]string{
 		context.DeadlineExceeded:                       "timeout",
