@@ -13,8 +13,8 @@ import (
 // algorithm so that each table's values are small and fixed in size. A key's
 // window i is stored under the digest k.window(i).
 type shard struct {
+	tb gcraTable // theoretical arrival time; expires at itself (gcra.go)
 	mu sync.Mutex
-	tb table[int64] // theoretical arrival time; expires at itself
 	fw table[algo.FixedState]
 	sw table[slidingEntry]
 	sl table[*logEntry]
@@ -72,8 +72,7 @@ func (sh *shard) evict(now int64) bool {
 	}
 	visit := []func() int{
 		func() int {
-			f := consider(0)
-			return sh.tb.sample(start, left, func(k dkey, v *int64) bool { return f(k, *v) })
+			return sh.tb.sample(start, left, consider(0))
 		},
 		func() int {
 			f := consider(1)
@@ -122,7 +121,7 @@ func (sh *shard) evict(now int64) bool {
 // sweep drops the states that have fully reset at now; the tables shrink
 // when they empty out.
 func (sh *shard) sweep(now int64) {
-	sh.tb.sweep(func(v *int64) bool { return *v <= now })
+	sh.tb.sweep(now)
 	sh.fw.sweep(func(v *algo.FixedState) bool { return v.End <= now })
 	sh.sw.sweep(func(v *slidingEntry) bool { return v.exp <= now })
 	sh.sl.sweep(func(v **logEntry) bool {
@@ -143,14 +142,26 @@ func (sh *shard) sweep(now int64) {
 func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
 		res   backend.Result
+		slots [backend.MaxWindows]*gcraSlot
+		held  [backend.MaxWindows]int64 // what the claimed slots held
 		next  [backend.MaxWindows]int64
 		after [backend.MaxWindows]backend.WindowResult
 		ok    = true
+		t     = &sh.tb
 	)
+	// Room for every window's key first: an insert below must not rebuild
+	// the table under the slots claimed here.
+	t.reserve(len(req.Windows))
+	g := t.slots()
+	for i := range req.Windows {
+		if s := g.find(k.window(i)); s != nil {
+			slots[i], held[i] = s, claim(s)
+		}
+	}
 	for i, w := range req.Windows {
-		var tat int64
-		if p := sh.tb.get(k.window(i)); p != nil {
-			tat = *p
+		tat := held[i]
+		if tat < tatLeast {
+			tat = 0 // a tombstone: no bucket
 		}
 		n, before, a, delay, admit := algo.GCRA(tat, now, w, req.Cost, int64(req.MaxDelay))
 		next[i], res.Windows[i], after[i] = n, before, a
@@ -160,19 +171,31 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 	res.Allowed = ok
 	if !ok {
 		res.Delay = 0
-		return res
+	} else {
+		res.Windows = after
 	}
-	res.Windows = after
-	if req.Cost > 0 {
-		for i := range req.Windows {
-			*putNew(sh, &sh.tb, b, k.window(i), now) = next[i]
+	for i := range req.Windows {
+		s := slots[i]
+		switch {
+		case !ok || req.Cost == 0:
+			if s != nil {
+				s.v.Store(held[i]) // unchanged
+			}
+		case s != nil:
+			if held[i] < tatLeast {
+				t.n++ // the key's tombstone comes back to life
+			}
+			s.v.Store(next[i])
+		default:
+			if b.maxPer > 0 {
+				sh.admitNew(b, now) // evicting only marks tombstones: no rebuild
+			}
+			t.insert(k.window(i), next[i])
 		}
 	}
 	return res
 }
 
-// putNew returns the slot for k in t, making room under the key bound first
-// when k is new.
 func putNew[V any](sh *shard, t *table[V], b *Backend, k dkey, now int64) *V {
 	if b.maxPer > 0 && t.get(k) == nil {
 		sh.admitNew(b, now)
