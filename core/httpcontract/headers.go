@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/core"
 )
@@ -64,14 +65,13 @@ func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
 		return
 	}
 	denied := d.Outcome == core.Denied || d.Outcome == core.ShadowDenied
-	// Every value is formatted into one buffer and converted to one string,
-	// and every value slice shares one backing array: two allocations for
-	// all the fields.
+	// Every value is formatted into one buffer, and the buffer and the
+	// value slices the header map keeps are one allocation for all fields.
 	var (
-		buf  [256]byte
-		b    = buf[:0]
-		ends [5]int
-		keys [6]string
+		blk  = new(headerBlock)
+		b    = blk.buf[:0]
+		ends [len(blk.vals) - 1]int
+		keys [len(blk.vals)]string
 		n    int
 	)
 	field := func(k string) { keys[n], ends[n] = k, len(b); n++ }
@@ -102,8 +102,11 @@ func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
 		b = strconv.AppendInt(b, RetryAfter(d), 10)
 		field(keyRetryAfter)
 	}
-	all := string(b)
-	vals := make([]string, n+1)
+	// The bytes are never written again, so the string may share them (as
+	// strings.Builder does); long window names may have moved b off blk.buf
+	// to a slice of its own, which is shared the same way.
+	all := unsafe.String(unsafe.SliceData(b), len(b))
+	vals := blk.vals[:]
 	from := 0
 	for i := range n {
 		vals[i] = all[from:ends[i]]
@@ -114,6 +117,16 @@ func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
 		vals[n] = m.policy(d)
 		h[keyPolicy] = vals[n : n+1 : n+1]
 	}
+}
+
+// headerBlock is the memory behind one response's rate-limit fields: the
+// value slices the header map holds (up to five formatted fields and the
+// cached policy) and the bytes the formatted values share. 160 bytes hold
+// every field of a rule whose window names are short; longer names spill
+// into a slice of their own.
+type headerBlock struct {
+	vals [6]string
+	buf  [160]byte
 }
 
 // appendRateLimit appends the RateLimit field: every window of an admitted
