@@ -72,13 +72,14 @@ func WithObserver(o Observer) Option {
 	return optionFunc(func(c *config) { c.observer = o })
 }
 
-// WithLogger logs what the Limiter does to logger: denials at Warn, at most
-// once per client and rule until the denial lifts, so a flood of 429s is
-// one line; backend failures (fail-open, fail-closed, fail-local) at Error,
-// each distinct rule and outcome at most once per second with a count of the
-// repeats; allowed decisions at Debug when that level is enabled. Attributes
-// are rule, outcome, client, method, route, limit, remaining and
-// retry_after. The default logs nothing.
+// WithLogger logs what the Limiter does to logger: denials at Warn and
+// shadow denials at Info, each at most once per client and rule until the
+// denial lifts, so a flood of 429s, real or shadow, is one line; backend
+// failures (fail-open, fail-closed, fail-local) at Error, each distinct rule
+// and outcome at most once per second with a count of the repeats; allowed
+// decisions at Debug when that level is enabled. Attributes are rule,
+// outcome, client, method, route, limit, remaining and retry_after. The
+// default logs nothing.
 func WithLogger(logger *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = logger })
 }
@@ -107,6 +108,28 @@ func WithOnDecision(f func(r Request, d Decision), queue int) Option {
 		c.onDecision = f
 		c.onDecisionQueue = queue
 	})
+}
+
+// Logger returns the logger the Limiter logs to (see WithLogger), or nil
+// when it logs nothing. Components that work alongside the Limiter, such as
+// a configuration reloader, log there too.
+func (l *Limiter) Logger() *slog.Logger {
+	if l.watch == nil {
+		return nil
+	}
+	return l.watch.log
+}
+
+// Observer returns the Observer the Limiter reports to (see WithObserver),
+// or nil when there is none.
+func (l *Limiter) Observer() Observer {
+	if l.watch == nil {
+		return nil
+	}
+	if _, nop := l.watch.obs.(NopObserver); nop {
+		return nil
+	}
+	return l.watch.obs
 }
 
 // watcher holds the Limiter's observability: observer, logger and hook.
@@ -204,13 +227,7 @@ func (l *Limiter) logDecision(ctx context.Context, r *Request, d *Decision) {
 	w := l.watch
 	switch d.Outcome {
 	case Denied:
-		// Once per client and rule until the denial lifts.
-		ns := d.Rule
-		if _, seen := w.denials.get(ns, d.Client.String(), d.At, 0, 0); seen {
-			return
-		}
-		w.denials.put(ns, d.Client.String(), d.At, d.At.Add(max(d.RetryAfter, time.Second)), 0, &backend.Result{})
-		l.logAttrs(ctx, slog.LevelWarn, "sluice: request denied", r, d)
+		l.logDenial(ctx, slog.LevelWarn, "sluice: request denied", r, d)
 	case FailOpen, FailClosed:
 		l.logFailure(ctx, r, d, slog.String("error", errString(d.Err)))
 	case Allowed, Delayed, ShadowDenied:
@@ -218,14 +235,30 @@ func (l *Limiter) logDecision(ctx context.Context, r *Request, d *Decision) {
 			l.logFailure(ctx, r, d, slog.String("error", errString(d.Err)), slog.Bool("local", true))
 			return
 		}
-		level := slog.LevelDebug
 		if d.Outcome == ShadowDenied {
-			level = slog.LevelInfo
+			l.logDenial(ctx, slog.LevelInfo, "sluice: decision", r, d)
+			return
 		}
-		if w.log.Enabled(ctx, level) {
-			l.logAttrs(ctx, level, "sluice: decision", r, d)
+		if w.log.Enabled(ctx, slog.LevelDebug) {
+			l.logAttrs(ctx, slog.LevelDebug, "sluice: decision", r, d)
 		}
 	}
+}
+
+// logDenial logs a denial, real or shadow, at most once per client, rule
+// and outcome until the denial lifts (and at most once a second), so a
+// flood of 429s is one line per retry period.
+func (l *Limiter) logDenial(ctx context.Context, level slog.Level, msg string, r *Request, d *Decision) {
+	w := l.watch
+	if !w.log.Enabled(ctx, level) {
+		return
+	}
+	ns, client := d.Rule+"\x00"+d.Outcome.String(), d.Client.String()
+	if _, seen := w.denials.get(ns, client, d.At, 0, 0); seen {
+		return
+	}
+	w.denials.put(ns, client, d.At, d.At.Add(max(d.RetryAfter, time.Second)), 0, &backend.Result{})
+	l.logAttrs(ctx, level, msg, r, d)
 }
 
 // logFailure logs a backend failure at most once per second per rule and

@@ -122,6 +122,47 @@ func TestDenialsAreLoggedOncePerPeriod(t *testing.T) {
 	}
 }
 
+// TestShadowDenialsAreLoggedOncePerPeriod: a flood of shadow 429s is one
+// INFO line per client and rule per retry period, as real denials are.
+func TestShadowDenialsAreLoggedOncePerPeriod(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	lim, clk := newLimiter(t, core.WithLogger(logger), core.WithRules(
+		core.Rule{Name: "trial", Limits: []core.Limit{core.PerMinute(1)}, Shadow: true},
+	))
+	for range 100 {
+		if d := decide(t, lim, get("/x", "192.0.2.1:1")); d.Outcome == core.Denied {
+			t.Fatal("a shadow rule denied")
+		}
+	}
+	decide(t, lim, get("/x", "192.0.2.9:1")) // another client: allowed, not logged at INFO
+	decide(t, lim, get("/x", "192.0.2.9:1")) // shadow-denied: its own line
+	lines := logLines(t, &buf)
+	if len(lines) != 2 {
+		t.Fatalf("99 shadow denials of one client and 1 of another logged %d lines, want 2", len(lines))
+	}
+	for i, client := range []string{"ip:192.0.2.1", "ip:192.0.2.9"} {
+		l := lines[i]
+		for k, want := range map[string]any{
+			"level": "INFO", "rule": "trial", "outcome": "shadow_denied", "client": client,
+			"method": "GET", "route": "/x", "limit": 1.0, "remaining": 0.0, "retry_after": 60.0,
+		} {
+			if l[k] != want {
+				t.Errorf("line %d: %s = %v, want %v", i, k, l[k], want)
+			}
+		}
+	}
+	// After the period, a new flood logs again, once.
+	clk.Advance(61 * time.Second)
+	buf.Reset()
+	for range 5 {
+		decide(t, lim, get("/x", "192.0.2.1:1"))
+	}
+	if n := len(logLines(t, &buf)); n != 1 {
+		t.Errorf("the next shadow flood logged %d lines, want 1", n)
+	}
+}
+
 func TestFailuresAreLoggedWithRepeats(t *testing.T) {
 	var buf bytes.Buffer
 	f := newFlaky(t)
@@ -208,5 +249,23 @@ func TestOnDecisionHookNeverBlocks(t *testing.T) {
 	lim.Close()
 	if !strings.Contains(buf.String(), "falling behind") {
 		t.Errorf("dropped events were not logged: %s", buf.String())
+	}
+}
+
+// TestLimiterLoggerAndObserver: the accessors return what the options set,
+// and nil when none was.
+func TestLimiterLoggerAndObserver(t *testing.T) {
+	bare, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)))
+	if bare.Logger() != nil || bare.Observer() != nil {
+		t.Errorf("a Limiter without options: Logger %v, Observer %v; want nil, nil", bare.Logger(), bare.Observer())
+	}
+	logger, rec := slog.New(slog.DiscardHandler), &recorder{}
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithLogger(logger), core.WithObserver(rec))
+	if lim.Logger() != logger || lim.Observer() != core.Observer(rec) {
+		t.Errorf("Logger %p, Observer %v; want %p, %v", lim.Logger(), lim.Observer(), logger, rec)
+	}
+	onlyLog, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithLogger(logger))
+	if onlyLog.Observer() != nil {
+		t.Errorf("Observer = %v with only a logger, want nil", onlyLog.Observer())
 	}
 }
