@@ -598,8 +598,11 @@ var adapterCases = []struct {
 		})
 		url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, deny)
 		h.get(url + "/hello")
+		// The handler sets no header: the contract's own, Cache-Control
+		// included, are set before it runs, so that no handler can forget
+		// them and let a cache keep a 429.
 		h.expect("custom", h.get(url+"/hello"), http.StatusTeapot, map[string]string{
-			httpcontract.HeaderRetryAfter: "60", httpcontract.HeaderRemaining: "0",
+			httpcontract.HeaderRetryAfter: "60", httpcontract.HeaderRemaining: "0", "Cache-Control": "no-store",
 		}, ptr("slow down, default"))
 	}},
 }

@@ -103,7 +103,11 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 	case core.FailOpen:
 		m.cfg.onError(r, d.Err)
 	case core.Denied:
-		m.WriteHeaders(w.Header(), &d)
+		h := w.Header()
+		m.WriteHeaders(h, &d)
+		// Set before any deny handler runs, so that no handler can forget
+		// it: a cached 429 would deny a client after its quota came back.
+		h[keyCacheControl] = []string{"no-store"}
 		denied := d // only a denial pays for the copy the handler may keep
 		m.cfg.deny(w, r, &denied)
 		return false

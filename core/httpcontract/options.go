@@ -44,7 +44,8 @@ const (
 )
 
 // DenyHandler writes the response to a denied request. The rate-limit
-// headers and Retry-After are already set on w when it is called.
+// headers, Retry-After and Cache-Control: no-store are already set on w when
+// it is called; a handler that writes a status and a body keeps them.
 type DenyHandler func(w http.ResponseWriter, r *http.Request, d *core.Decision)
 
 type config struct {
@@ -88,7 +89,9 @@ func WithHeaders(s HeaderSet) Option { return optionFunc(func(c *config) { c.hea
 func WithResetFormat(f ResetFormat) Option { return optionFunc(func(c *config) { c.reset = f }) }
 
 // WithDenyHandler replaces the response to a denied request. The default
-// writes a 429 application/problem+json body (see WriteDenied).
+// writes a 429 application/problem+json body (see WriteDenied). Whatever h
+// writes, the response carries the rate-limit headers, Retry-After and
+// Cache-Control: no-store, set before h runs.
 func WithDenyHandler(h DenyHandler) Option { return optionFunc(func(c *config) { c.deny = h }) }
 
 // WithErrorHandler receives errors that are not sent to the client: a

@@ -63,10 +63,15 @@ func WriteUnavailable(w http.ResponseWriter, retryAfter int64) {
 		`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"The service cannot apply its rate limits right now; retry later."}`+"\n"))
 }
 
+// keyCacheControl is Cache-Control, canonical. Every denial and every 503
+// carries "no-store": a cached one would turn a client away after its quota
+// came back.
+var keyCacheControl = http.CanonicalHeaderKey("Cache-Control")
+
 func writeProblem(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
 	h["Content-Type"] = []string{ContentTypeProblem}
-	h["Cache-Control"] = []string{"no-store"}
+	h[keyCacheControl] = []string{"no-store"}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
