@@ -274,7 +274,7 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool, d *Decision
 		req.Cost = r.Cost
 	}
 	if peek {
-		req.Cost, req.MaxDelay = 0, 0
+		req.Cost = 0 // MaxDelay stays: it bounds how a stored state is read (algo.GCRA)
 	} else if rule.Algorithm == Concurrency {
 		if req.Lease = l.leases.Add(1); req.Lease == 0 { // 0 means "no lease"
 			req.Lease = l.leases.Add(1)

@@ -366,6 +366,38 @@ func TestSetRulesKeepsCounters(t *testing.T) {
 	}
 }
 
+// TestSetRulesChangesPeriod changes a rule's period, the reload a user
+// makes when "10 an hour" proves too strict and becomes "8 a minute". No
+// client may then wait longer than the new limit itself imposes.
+func TestSetRulesChangesPeriod(t *testing.T) {
+	for _, alg := range []core.Algorithm{core.TokenBucket, core.FixedWindow, core.SlidingWindow, core.SlidingLog} {
+		t.Run(alg.String(), func(t *testing.T) {
+			lim, clk := newLimiter(t, core.WithRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(10)}, Algorithm: alg}))
+			req := get("/", "192.0.2.1:1")
+			for range 6 {
+				decide(t, lim, req)
+			}
+			if err := lim.SetRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(8)}, Algorithm: alg}); err != nil {
+				t.Fatal(err)
+			}
+			d := decide(t, lim, req)
+			if d.Limit != 8 || d.RetryAfter > 8*time.Second && d.Outcome == core.Denied {
+				t.Fatalf("first request under 8/min: %v, Limit %d, RetryAfter %v; want no wait beyond one 7.5s token", d.Outcome, d.Limit, d.RetryAfter)
+			}
+			// Within one new period the client is admitted again, and a
+			// minute later it has the new limit's whole quota.
+			clk.Advance(8 * time.Second)
+			if d := decide(t, lim, req); d.Outcome != core.Allowed {
+				t.Fatalf("8s later: %v (RetryAfter %v), want allowed", d.Outcome, d.RetryAfter)
+			}
+			clk.Advance(2 * time.Minute)
+			if d := decide(t, lim, req); d.Outcome != core.Allowed || d.Remaining != 7 {
+				t.Fatalf("2m later: %v, Remaining %d; want allowed with 7 left", d.Outcome, d.Remaining)
+			}
+		})
+	}
+}
+
 func TestRequestCostOverride(t *testing.T) {
 	lim, _ := newLimiter(t, core.WithRules(core.Rule{Limits: []core.Limit{core.PerMinute(10)}, Cost: 2}))
 	req := get("/", "192.0.2.1:1")

@@ -145,6 +145,9 @@ type step struct {
 	cost    int64         // 0 peeks
 	lease   uint64        // Concurrency: the lease to acquire (or release)
 	release bool          // release lease instead of applying
+	// reload, when set, replaces the sequence's windows from this step
+	// on, as a configuration reload changes a rule's limits.
+	reload []backend.Window
 
 	allowed    bool
 	delay      time.Duration
@@ -156,6 +159,9 @@ type step struct {
 func (h *harness) steps(windows []backend.Window, maxDelay time.Duration, steps []step) {
 	h.t.Helper()
 	for i, s := range steps {
+		if s.reload != nil {
+			windows = s.reload
+		}
 		req := h.request("client", windows, s.at, s.cost)
 		req.MaxDelay, req.Lease = maxDelay, s.lease
 		if s.release {

@@ -54,6 +54,61 @@ var sequences = []struct {
 		},
 	},
 	{
+		// 6 of 10 per hour used, then a reload loosens the limit to 8 per
+		// minute (one token per 7.5s): the 36 minutes of the old bucket
+		// read as an empty new bucket, so the client waits one token, not
+		// the old limit's 35 minutes.
+		name: "reload-looser", alg: backend.TokenBucket,
+		windows: []backend.Window{{Limit: 10, Period: time.Hour}},
+		steps: []step{
+			{at: 0, cost: 6, allowed: true, remaining: 4, resetAfter: 36 * time.Minute},
+			{at: 0, cost: 1, reload: []backend.Window{{Limit: 8, Period: time.Minute}},
+				allowed: false, remaining: 0, resetAfter: time.Minute, retryAfter: 7500 * ms},
+			{at: 7500 * ms, cost: 1, allowed: true, remaining: 0, resetAfter: time.Minute},
+			{at: 67500 * ms, cost: 0, allowed: true, remaining: 8},
+		},
+	},
+	{
+		// 50 of 100 per minute used, then a reload tightens the limit to
+		// 10 per minute: a token bucket keeps its usage as time, so half
+		// the old bucket is half the new one.
+		name: "reload-tighter", alg: backend.TokenBucket,
+		windows: []backend.Window{{Limit: 100, Period: time.Minute}},
+		steps: []step{
+			{at: 0, cost: 50, allowed: true, remaining: 50, resetAfter: 30 * time.Second},
+			{at: 0, cost: 0, reload: []backend.Window{{Limit: 10, Period: time.Minute}},
+				allowed: true, remaining: 5, resetAfter: 30 * time.Second},
+			{at: 0, cost: 6, allowed: false, remaining: 5, resetAfter: 30 * time.Second, retryAfter: 6 * time.Second},
+			{at: 0, cost: 5, allowed: true, remaining: 0, resetAfter: time.Minute},
+		},
+	},
+	{
+		// 6 of 10 per hour used, then a reload to 8 per minute: the count
+		// is kept, in the current minute, which resets on its own
+		// boundary, not at the end of the hour.
+		name: "reload-shorter-period", alg: backend.FixedWindow,
+		windows: []backend.Window{{Limit: 10, Period: time.Hour}},
+		steps: []step{
+			{at: 10 * time.Minute, cost: 6, allowed: true, remaining: 4, resetAfter: 50 * time.Minute},
+			{at: 10*time.Minute + 30*time.Second, cost: 1, reload: []backend.Window{{Limit: 8, Period: time.Minute}},
+				allowed: true, remaining: 1, resetAfter: 30 * time.Second},
+			{at: 10*time.Minute + 45*time.Second, cost: 2, allowed: false, remaining: 1, resetAfter: 15 * time.Second, retryAfter: 15 * time.Second},
+			{at: 11 * time.Minute, cost: 0, allowed: true, remaining: 8},
+		},
+	},
+	{
+		// 6 of 10 per minute used, then a reload to 100 per hour: the
+		// count is kept, in the hour.
+		name: "reload-longer-period", alg: backend.FixedWindow,
+		windows: []backend.Window{{Limit: 10, Period: time.Minute}},
+		steps: []step{
+			{at: 30 * time.Second, cost: 6, allowed: true, remaining: 4, resetAfter: 30 * time.Second},
+			{at: 40 * time.Second, cost: 1, reload: []backend.Window{{Limit: 100, Period: time.Hour}},
+				allowed: true, remaining: 93, resetAfter: time.Hour - 40*time.Second},
+			{at: 61 * time.Second, cost: 0, allowed: true, remaining: 93, resetAfter: time.Hour - 61*time.Second},
+		},
+	},
+	{
 		// 3 per second, windows aligned to whole seconds; the first request
 		// comes 700ms into a window.
 		name: "aligned", alg: backend.FixedWindow,

@@ -97,6 +97,9 @@ func (t *gcraTable) tryApply(k dkey, now int64, req *backend.Request) (res backe
 	}
 	next, before, after, delay, admit := algo.GCRA(tat, now, req.Windows[0], req.Cost, int64(req.MaxDelay))
 	if !admit {
+		if req.Cost > 0 && next != tat {
+			s.v.CompareAndSwap(tat, next) // a tat from an old limit, corrected (algo.GCRA)
+		}
 		res.Windows[0] = before
 		return res, true
 	}

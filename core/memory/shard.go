@@ -146,6 +146,7 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		held  [backend.MaxWindows]int64 // what the claimed slots held
 		next  [backend.MaxWindows]int64
 		after [backend.MaxWindows]backend.WindowResult
+		fixed [backend.MaxWindows]bool // denied, with a tat from an old limit corrected
 		ok    = true
 		t     = &sh.tb
 	)
@@ -167,6 +168,7 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		next[i], res.Windows[i], after[i] = n, before, a
 		res.Delay = max(res.Delay, time.Duration(delay))
 		ok = ok && admit
+		fixed[i] = !admit && n != tat
 	}
 	res.Allowed = ok
 	if !ok {
@@ -178,9 +180,14 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		s := slots[i]
 		switch {
 		case !ok || req.Cost == 0:
-			if s != nil {
-				s.v.Store(held[i]) // unchanged
+			if s == nil {
+				continue // nothing was stored, nothing is
 			}
+			v := held[i] // unchanged
+			if fixed[i] && req.Cost > 0 {
+				v = next[i]
+			}
+			s.v.Store(v)
 		case s != nil:
 			if held[i] < tatLeast {
 				t.n++ // the key's tombstone comes back to life

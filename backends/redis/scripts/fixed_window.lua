@@ -1,5 +1,6 @@
 -- fixed_window.lua: algo.Fixed over every window. Each key holds
--- "end count": the end of the window the count belongs to, and expires at
+-- "end count period": the end of the window the count belongs to, and its
+-- length (absent in values written before it was stored), and expires at
 -- that end.
 
 local c, peek = ARGV[4] + 0, false
@@ -19,11 +20,17 @@ local function fixed(i)
   local v = redis.call('GET', KEYS[i])
   if v then
     local sp = string.find(v, ' ', 1, true)
+    local sp2 = string.find(v, ' ', sp + 1, true)
     local su, sn = parse_time(v, sp - 1)
-    -- Windows never move backwards: a later window, written by a caller
-    -- whose clock runs ahead, is the current one.
-    if su > eu or (su == eu and sn >= en) then
-      rel, eu, en, count = (su - now_u) * 1000 + (sn - now_n), su, sn, string.sub(v, sp + 1) + 0
+    local sc = string.sub(v, sp + 1, (sp2 or 0) - 1) + 0
+    if sp2 and string.sub(v, sp2 + 1) + 0 ~= period then
+      -- Written under another period (a reload changed the limit): the
+      -- count of a window still open is kept in the current window.
+      if su > now_u or (su == now_u and sn > now_n) then count = sc end
+    elseif su > eu or (su == eu and sn >= en) then
+      -- Windows never move backwards: a later window, written by a
+      -- caller whose clock runs ahead, is the current one.
+      rel, eu, en, count = (su - now_u) * 1000 + (sn - now_n), su, sn, sc
     end
   end
   local remaining, reset = 0, 0
@@ -32,9 +39,7 @@ local function fixed(i)
   if c > limit then return false, remaining, reset, period end
   if count + c > limit then return false, remaining, reset, rel end
   if peek then return true, remaining, reset, 0 end
-  local val
-  if eu == 0 then val = string.format('%d %.0f', en, count + c)
-  else val = string.format('%.0f%03d %.0f', eu, en, count + c) end
+  local val = format_time(eu, en) .. string.format(' %.0f %.0f', count + c, period)
   return true, remaining, reset, 0, limit - count - c, rel, val
 end
 

@@ -29,6 +29,15 @@ local function gcra(i)
   local capacity = limit
   if burst > 0 then capacity = burst end
   local tau = capacity * t
+  -- Under one limit tat never exceeds tau + max_delay. A later one was
+  -- written under another limit (before a reload): the bucket is empty
+  -- and refills at the new rate. A denied charge stores the corrected tat,
+  -- or every request would correct the old one again (algo.GCRA).
+  local most = tau + max_delay
+  if tat > most then
+    tat, tu, tn = most, add(now_u, now_n, most)
+    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn), 'PX', ttl(most)) end
+  end
   -- remaining is max(0, floor((tau-tat)/t)).
   local remaining = 0
   if tau > tat then

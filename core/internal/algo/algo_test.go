@@ -569,7 +569,7 @@ func TestSlidingHugeValuesMonotone(t *testing.T) {
 // used as it is, never reset.
 func TestFixedNowBackwards(t *testing.T) {
 	w := backend.Window{Limit: 3, Period: time.Second}
-	later := FixedState{End: base + 3*sec, Count: 2}
+	later := FixedState{End: base + 3*sec, Count: 2, Period: sec}
 	for _, tc := range []struct {
 		name       string
 		s          FixedState
@@ -581,7 +581,7 @@ func TestFixedNowBackwards(t *testing.T) {
 	}{
 		{
 			name: "one window behind", s: later, now: base + 1500*ms, cost: 1,
-			wantNext:   FixedState{End: base + 3*sec, Count: 3},
+			wantNext:   FixedState{End: base + 3*sec, Count: 3, Period: sec},
 			wantBefore: backend.WindowResult{Remaining: 1, ResetAfter: 1500 * time.Millisecond},
 			wantAfter:  backend.WindowResult{Remaining: 0, ResetAfter: 1500 * time.Millisecond},
 			wantOK:     true,
@@ -601,7 +601,7 @@ func TestFixedNowBackwards(t *testing.T) {
 		},
 		{
 			name: "same window", s: later, now: base + 2999*ms, cost: 1,
-			wantNext:   FixedState{End: base + 3*sec, Count: 3},
+			wantNext:   FixedState{End: base + 3*sec, Count: 3, Period: sec},
 			wantBefore: backend.WindowResult{Remaining: 1, ResetAfter: time.Millisecond},
 			wantAfter:  backend.WindowResult{Remaining: 0, ResetAfter: time.Millisecond},
 			wantOK:     true,
@@ -609,7 +609,7 @@ func TestFixedNowBackwards(t *testing.T) {
 		{
 			// Contrast: a state from an earlier window is forgotten.
 			name: "state behind now", s: later, now: base + 3*sec, cost: 1,
-			wantNext:   FixedState{End: base + 4*sec, Count: 1},
+			wantNext:   FixedState{End: base + 4*sec, Count: 1, Period: sec},
 			wantBefore: backend.WindowResult{Remaining: 3},
 			wantAfter:  backend.WindowResult{Remaining: 2, ResetAfter: time.Second},
 			wantOK:     true,
@@ -1014,5 +1014,91 @@ func TestSlowCallerDurations(t *testing.T) {
 	}
 	if got, want := r.ResetAfter, time.Duration(3000-1500); got != want {
 		t.Errorf("Log ResetAfter = %v, want %v", got, want)
+	}
+}
+
+// TestLimitChange covers states written under one limit and read under
+// another, as after a configuration reload.
+func TestLimitChange(t *testing.T) {
+	minute := backend.Window{Limit: 8, Period: time.Minute} // T = 7.5s
+	t.Run("gcra: a looser limit waits at most one emission interval", func(t *testing.T) {
+		// 6 of 10 per hour: tat is 36 minutes ahead.
+		tat := base + 6*360*sec
+		fixed, before, _, _, ok := GCRA(tat, base, minute, 1, 0)
+		if ok || before.RetryAfter != 7500*time.Millisecond || before.Remaining != 0 || before.ResetAfter != time.Minute {
+			t.Fatalf("first request under 8/min = %+v, %v; want denied for 7.5s with an empty bucket that is full in 1m", before, ok)
+		}
+		if fixed != base+60*sec {
+			t.Fatalf("denied: next = now%+d, want the corrected tat now+60s to store", fixed-base)
+		}
+		// Without the corrected tat stored, the old one is corrected again
+		// to an empty bucket: still denied.
+		if _, _, _, _, ok := GCRA(tat, base+7500*ms, minute, 1, 0); ok {
+			t.Fatalf("the old tat 7.5s later was admitted; the test premise is wrong")
+		}
+		next, _, after, _, ok := GCRA(fixed, base+7500*ms, minute, 1, 0)
+		if !ok || next != base+7500*ms+60*sec || after.Remaining != 0 {
+			t.Fatalf("7.5s later = tat %+d, %+v, %v; want admitted, tat now+60s", next-base, after, ok)
+		}
+		// A peek reads the state the same way.
+		if _, before, _, _, ok := GCRA(tat, base, minute, 0, 0); ok || before.RetryAfter != 7500*time.Millisecond {
+			t.Fatalf("peek = %+v, %v; want denied for 7.5s", before, ok)
+		}
+	})
+	t.Run("gcra: the clamp leaves throttled debt alone", func(t *testing.T) {
+		// An empty 8/min bucket with a request admitted 5s late: tat is
+		// 65s ahead, within tau+maxDelay, and must not be forgiven.
+		tat := base + 65*sec
+		_, before, _, delay, ok := GCRA(tat, base, minute, 1, int64(20*time.Second))
+		if !ok || delay != int64(12500*time.Millisecond) || before.ResetAfter != 65*time.Second {
+			t.Fatalf("GCRA = %+v, delay %v, %v; want admitted after 12.5s", before, time.Duration(delay), ok)
+		}
+	})
+	t.Run("fixed: a shorter period keeps the count until its own window ends", func(t *testing.T) {
+		hourStart := base - base%int64(time.Hour)
+		s := FixedState{End: hourStart + int64(time.Hour), Count: 6, Period: int64(time.Hour)}
+		now := hourStart + 10*60*sec + 30*sec // 10m30s into the hour
+		next, before, _, ok := Fixed(s, now, minute, 1)
+		if !ok || before.Remaining != 2 || next.Count != 7 || next.End != hourStart+11*60*sec || next.Period != int64(time.Minute) {
+			t.Fatalf("Fixed = %+v, %+v, %v; want 2 remaining, count 7 in the minute ending at 11m", next, before, ok)
+		}
+		// The next minute starts from zero, not at the end of the hour.
+		_, before, _, ok = Fixed(next, hourStart+11*60*sec, minute, 1)
+		if !ok || before.Remaining != 8 {
+			t.Fatalf("next minute: %+v, %v; want all 8 remaining", before, ok)
+		}
+	})
+	t.Run("fixed: a longer period keeps the count of the open window", func(t *testing.T) {
+		minuteStart := base - base%int64(time.Minute)
+		s := FixedState{End: minuteStart + 60*sec, Count: 6, Period: int64(time.Minute)}
+		day := backend.Window{Limit: 100, Period: 24 * time.Hour}
+		next, before, _, ok := Fixed(s, minuteStart+30*sec, day, 1)
+		dayEnd := (minuteStart/int64(24*time.Hour) + 1) * int64(24*time.Hour)
+		if !ok || before.Remaining != 94 || next.Count != 7 || next.End != dayEnd {
+			t.Fatalf("Fixed = %+v, %+v, %v; want 94 remaining, count 7 until midnight UTC", next, before, ok)
+		}
+	})
+	t.Run("fixed: a window that ended is forgotten", func(t *testing.T) {
+		s := FixedState{End: base, Count: 6, Period: int64(time.Hour)}
+		if _, before, _, _ := Fixed(s, base, minute, 1); before.Remaining != 8 {
+			t.Fatalf("Remaining = %d, want 8", before.Remaining)
+		}
+	})
+}
+
+// TestFixedDailyResetsAtMidnightUTC: a day window ends at 00:00 UTC
+// whatever the time of the first request.
+func TestFixedDailyResetsAtMidnightUTC(t *testing.T) {
+	day := backend.Window{Limit: 2, Period: 24 * time.Hour}
+	evening := time.Date(2031, 3, 14, 23, 59, 30, 0, time.UTC).UnixNano()
+	s, _, after, ok := Fixed(FixedState{}, evening, day, 2)
+	if !ok || after.Remaining != 0 || after.ResetAfter != 30*time.Second {
+		t.Fatalf("at 23:59:30: %+v, %v; want the day used up, resetting in 30s", after, ok)
+	}
+	if _, before, _, ok := Fixed(s, evening+29*sec, day, 1); ok || before.RetryAfter != time.Second {
+		t.Fatalf("at 23:59:59: %+v, %v; want denied for 1s", before, ok)
+	}
+	if _, before, _, ok := Fixed(s, evening+30*sec, day, 1); !ok || before.Remaining != 2 {
+		t.Fatalf("at 00:00:00: %+v, %v; want a fresh day", before, ok)
 	}
 }

@@ -11,21 +11,36 @@ import (
 type FixedState struct {
 	End   int64
 	Count int64
+	// Period is the length of the window Count belongs to, so that a
+	// state written under another limit is recognised (0, in states
+	// written before it was stored, means the current one).
+	Period int64
 }
 
 // Fixed evaluates a fixed window aligned to multiples of Period since the
 // Unix epoch. It returns the state to store if the request is admitted and
-// charged, and the window's result before and after the charge. Windows never move backwards: a state from a later window (written
-// by a caller whose clock runs ahead) is used as the current one.
+// charged, and the window's result before and after the charge. Windows
+// never move backwards: a state from a later window (written by a caller
+// whose clock runs ahead) is used as the current one. A state written
+// under another period (before a reload changed the limit) keeps its
+// count while its window is open, in the current window of the new period.
 func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedState, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
 	p := int64(w.Period)
 	end := floorDiv(now, p)*p + p
 	count := int64(0)
-	if s.End >= end {
+	switch {
+	case s.Period != 0 && s.Period != p:
+		// The limit changed (a reload): the count of a window still open
+		// is kept, but in the current window of the new period, which
+		// ends when the new limit says.
+		if s.End > now {
+			count = s.Count
+		}
+	case s.End >= end:
 		end, count = s.End, s.Count
 	}
-	cur := FixedState{End: end, Count: count}
+	cur := FixedState{End: end, Count: count, Period: p}
 	state := backend.WindowResult{Remaining: max(0, w.Limit-count)}
 	if count > 0 {
 		state.ResetAfter = time.Duration(end - now)
