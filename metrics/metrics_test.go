@@ -32,6 +32,8 @@ func (s *switchable) Apply(ctx context.Context, req backend.Request) (backend.Re
 	return s.Backend.Apply(ctx, req)
 }
 
+// TestScriptedTraffic drives a Limiter through every outcome, on a fake
+// clock, and checks each count exactly.
 func TestScriptedTraffic(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, err := sluiceprom.New(reg)
@@ -47,6 +49,9 @@ func TestScriptedTraffic(t *testing.T) {
 			core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(2)}},
 			core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(1)}, Failure: core.FailModeLocal},
 			core.Rule{Name: "status", Path: "/status", Exempt: true},
+			core.Rule{Name: "slow", Path: "/slow", Limits: []core.Limit{core.PerMinute(2)}, MaxDelay: time.Minute},
+			core.Rule{Name: "trial", Path: "/trial", Limits: []core.Limit{core.PerMinute(1)}, Shadow: true},
+			core.Rule{Name: "strict", Path: "/strict", Limits: []core.Limit{core.PerMinute(10)}, Failure: core.FailModeClosed},
 		))
 	if err != nil {
 		t.Fatal(err)
@@ -54,34 +59,62 @@ func TestScriptedTraffic(t *testing.T) {
 	defer lim.Close()
 	ctx := context.Background()
 	client := "192.0.2.1:1"
-	do := func(path string, n int) {
-		for range n {
-			if _, err := lim.Decide(ctx, core.Request{Method: "GET", Path: path, RemoteAddr: client}); err != nil {
+	do := func(path string, n int, want ...core.Outcome) {
+		t.Helper()
+		for i := range n {
+			d, err := lim.Decide(ctx, core.Request{Method: "GET", Path: path, RemoteAddr: client})
+			if err != nil {
 				t.Fatal(err)
+			}
+			if i < len(want) && d.Outcome != want[i] {
+				t.Fatalf("%s request %d: outcome %v, want %v", path, i, d.Outcome, want[i])
 			}
 		}
 	}
-	do("/", 5)       // 2 allowed, 1 denied by the backend, 2 by the deny cache
-	do("/status", 3) // exempt
+	A, D, L, S := core.Allowed, core.Denied, core.Delayed, core.ShadowDenied
+	do("/", 5, A, A, D, D, D)  // 2 allowed, 1 denied by the backend, 2 by the deny cache
+	do("/status", 3)           // exempt
+	do("/slow", 4, A, A, L, L) // a burst of 2, then delayed 30s and 60s
+	do("/trial", 3, A, S, S)   // shadow: over the limit, and proceeds
+	clk.Advance(time.Minute)   // the trial window refills
+	do("/trial", 2, A, S)      // allowed again, then shadow-denied again
+	do("/slow", 1, L)          // 30s of the 60s delay left: delayed again
 	b.down = true
-	do("/login", 2)        // fail_local: allowed, denied
+	do("/login", 2, A, D)  // fail_local: allowed, denied (2 failed calls)
+	do("/strict", 2)       // fail_closed: 1 failed call opens the breaker (3 in a row), then breaker_open
 	client = "192.0.2.2:1" // not in the deny cache
-	do("/", 4)             // 1 more failure opens the breaker (3 in a row), then fail_open
+	do("/", 4)             // fail_open, breaker open
 	m.ConfigReloaded(nil)
 	m.ConfigReloaded(errors.New("bad file"))
 	m.SetPenaltiesActive(7)
 
-	for _, c := range []struct {
+	want := []struct {
 		rule, outcome string
-		want          float64
+		n             float64
 	}{
-		{"api", "allowed", 2}, {"api", "denied", 3}, {"status", "exempt", 3},
-		{"login", "fail_local", 2}, {"api", "fail_open", 4}, {"api", "fail_closed", 0},
-	} {
+		{"api", "allowed", 2}, {"api", "denied", 3},
+		{"status", "exempt", 3},
+		{"slow", "allowed", 2}, {"slow", "delayed", 3},
+		{"trial", "allowed", 2}, {"trial", "shadow_denied", 3},
+		{"login", "fail_local", 2},
+		{"strict", "fail_closed", 2},
+		{"api", "fail_open", 4},
+	}
+	covered, total := map[string]bool{}, 0.0
+	for _, c := range want {
 		got := testutil.ToFloat64(mustCounter(t, reg, "sluice_decisions_total", map[string]string{"rule": c.rule, "outcome": c.outcome}))
-		if got != c.want {
-			t.Errorf("sluice_decisions_total{rule=%q,outcome=%q} = %v, want %v", c.rule, c.outcome, got, c.want)
+		if got != c.n {
+			t.Errorf("sluice_decisions_total{rule=%q,outcome=%q} = %v, want %v", c.rule, c.outcome, got, c.n)
 		}
+		covered[c.outcome], total = true, total+c.n
+	}
+	for _, o := range []string{"allowed", "denied", "delayed", "exempt", "shadow_denied", "fail_open", "fail_closed", "fail_local"} {
+		if !covered[o] {
+			t.Errorf("the script asserts no %s decision", o)
+		}
+	}
+	if got := sumSeries(t, reg, "sluice_decisions_total"); got != total {
+		t.Errorf("sluice_decisions_total sums to %v over all series, want %v: a decision counted where the script expects none", got, total)
 	}
 	expect := `
 # HELP sluice_local_deny_cache_hits_total Denials served by the local deny cache without a backend call.
@@ -99,7 +132,7 @@ sluice_config_reloads_total{result="success"} 1
 sluice_penalties_active 7
 # HELP sluice_backend_errors_total Failed backend calls by kind: timeout, breaker_open, canceled, error.
 # TYPE sluice_backend_errors_total counter
-sluice_backend_errors_total{backend="test",kind="breaker_open"} 3
+sluice_backend_errors_total{backend="test",kind="breaker_open"} 5
 sluice_backend_errors_total{backend="test",kind="error"} 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect),
@@ -107,10 +140,31 @@ sluice_backend_errors_total{backend="test",kind="error"} 3
 		"sluice_penalties_active", "sluice_backend_errors_total"); err != nil {
 		t.Error(err)
 	}
-	// Every backend call was timed: 3 good applies, 6 failed ones, 2 local.
+	if n := m.ReloadsCounted(); n != 2 {
+		t.Errorf("ReloadsCounted = %d, want 2", n)
+	}
+	// Every backend call was timed: good applies, failed ones, local ones.
 	if n := testutil.CollectAndCount(reg, "sluice_backend_request_duration_seconds"); n != 2 {
 		t.Errorf("duration series = %d, want 2 (test/apply and local/apply)", n)
 	}
+}
+
+// sumSeries sums a counter over all its series.
+func sumSeries(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, metric := range mf.GetMetric() {
+				sum += metric.GetCounter().GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 func mustCounter(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) prometheus.Collector {
