@@ -15,6 +15,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/sluicehq/sluice/core"
+	sluiceprom "github.com/sluicehq/sluice/metrics"
 )
 
 // ErrRestartRequired is wrapped by the error of a reload that changes a
@@ -36,8 +37,14 @@ const DefaultDebounce = 100 * time.Millisecond
 // headers, failure, metrics, logging) is rejected with ErrRestartRequired,
 // since the Limiter cannot change those while running. A file that does
 // not load or validate is rejected too. A rejected reload leaves the
-// running configuration in place; it is logged and reported to the
-// reload hook (see WithReloadHook; sluiceprom.Metrics.ConfigReloaded fits).
+// running configuration in place.
+//
+// Every reload attempt, from a file change or SIGHUP, is logged (see
+// WithWatchLogger) and reported to the reload hook (see WithReloadHook).
+// When the Limiter reports to a sluiceprom.Metrics, as a Service built
+// with metrics.enabled does, the attempt is counted there, in
+// sluice_config_reloads_total, without a hook; a hook that counts it there
+// too (svc.Metrics.ConfigReloaded) does not count it twice.
 //
 // The Watcher watches the file's directory with fsnotify, so that editors
 // that replace the file and Kubernetes ConfigMap symlink swaps are seen.
@@ -49,6 +56,7 @@ type Watcher struct {
 	debounce time.Duration
 	logger   *slog.Logger
 	hook     func(error)
+	metrics  *sluiceprom.Metrics // the Limiter's observer, if it is one
 
 	mu      sync.Mutex // serializes reloads and guards current
 	current *Config
@@ -64,10 +72,14 @@ type Watcher struct {
 type WatchOption func(*Watcher)
 
 // WithReloadHook calls f after every reload attempt with its error, nil on
-// success: pass sluiceprom.Metrics.ConfigReloaded to count reloads.
+// success. A Limiter that reports to a sluiceprom.Metrics has its reloads
+// counted there without a hook.
 func WithReloadHook(f func(error)) WatchOption { return func(w *Watcher) { w.hook = f } }
 
-// WithWatchLogger logs reloads to l; the default is slog.Default().
+// WithWatchLogger logs every reload attempt to l: a success at Info, a
+// rejection at Error. The default is the Limiter's logger (core.WithLogger,
+// which a Service passes when its file's logging section is on, or which
+// WithCoreOptions may set); with none, and no l, nothing is logged.
 func WithWatchLogger(l *slog.Logger) WatchOption { return func(w *Watcher) { w.logger = l } }
 
 // WithDebounce sets how long to wait after the last change before
@@ -82,12 +94,22 @@ func Watch(lim *core.Limiter, path string, running *Config, opts ...WatchOption)
 	}
 	w := &Watcher{
 		lim: lim, path: filepath.Clean(path), current: running,
-		debounce: DefaultDebounce, logger: slog.Default(), hook: func(error) {},
+		debounce: DefaultDebounce, hook: func(error) {},
 		sig: make(chan os.Signal, 1), done: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(w)
 	}
+	if w.hook == nil {
+		w.hook = func(error) {}
+	}
+	if w.logger == nil {
+		w.logger = lim.Logger()
+	}
+	if w.logger == nil {
+		w.logger = slog.New(slog.DiscardHandler)
+	}
+	w.metrics, _ = lim.Observer().(*sluiceprom.Metrics)
 	w.real, _ = filepath.EvalSymlinks(w.path)
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -183,8 +205,22 @@ func (w *Watcher) Reload() error {
 		w.logger.LogAttrs(context.Background(), slog.LevelInfo, "sluice: config reloaded",
 			slog.String("path", w.path), slog.Int("rules", len(w.current.Rules)))
 	}
-	w.hook(err)
+	w.count(err)
 	return err
+}
+
+// count reports a reload attempt to the hook and counts it in the
+// Limiter's metrics, once: not again when the hook counted it there.
+func (w *Watcher) count(err error) {
+	if w.metrics == nil {
+		w.hook(err)
+		return
+	}
+	before := w.metrics.ReloadsCounted()
+	w.hook(err)
+	if w.metrics.ReloadsCounted() == before {
+		w.metrics.ConfigReloaded(err)
+	}
 }
 
 func (w *Watcher) reload() error {

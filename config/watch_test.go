@@ -341,3 +341,198 @@ windows = ["10/minute"]
 		t.Fatalf("sluice_circuit_breaker_state{backend=\"redis\"} = %v after 3 failures, want 2 (open)", got)
 	}
 }
+
+// reloadCount reads sluice_config_reloads_total{result} from reg.
+func reloadCount(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_config_reloads_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if m.GetLabel()[0].GetValue() == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent use.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+const metricsOn = "[metrics]\nenabled = true\n"
+
+// manualReloads builds a Service from text and watches its file with a
+// debounce long enough that only Reload and SIGHUP reload.
+func manualReloads(t *testing.T, text string, bopts []BuildOption, wopts ...WatchOption) (string, *Service, *Watcher) {
+	t.Helper()
+	path := write(t, t.TempDir(), "sluice.toml", text)
+	svc, err := New(path, bopts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := Watch(svc.Limiter, path, svc.Config, append([]WatchOption{WithDebounce(time.Hour)}, wopts...)...)
+	if err != nil {
+		svc.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.Close()
+		svc.Close()
+	})
+	return path, svc, w
+}
+
+// TestReloadCountedWithoutHook: a Service with metrics.enabled counts its
+// watcher's reloads in sluice_config_reloads_total with no hook passed.
+func TestReloadCountedWithoutHook(t *testing.T) {
+	t.Parallel()
+	reg := prometheus.NewRegistry()
+	path, _, w := manualReloads(t, metricsOn+rulesFile(`windows = ["1/minute"]`), []BuildOption{WithRegisterer(reg)})
+	replace(t, path, metricsOn+rulesFile(`windows = ["1/x"]`))
+	if w.Reload() == nil {
+		t.Fatal("a broken file reloaded")
+	}
+	replace(t, path, metricsOn+rulesFile(`windows = ["2/minute"]`))
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if f, s := reloadCount(t, reg, "failure"), reloadCount(t, reg, "success"); f != 1 || s != 2 {
+		t.Errorf("sluice_config_reloads_total failure=%v success=%v, want 1 and 2", f, s)
+	}
+}
+
+// TestReloadCountedOnceWithHook: a user hook keeps working, and one that
+// counts into the Service's metrics too (as examples wire it by hand) does
+// not make a reload count twice; one that counts elsewhere does not stop
+// the Service's count.
+func TestReloadCountedOnceWithHook(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		hook func(svc *Service, seen *[]error) func(error)
+	}{
+		{"method value", func(svc *Service, seen *[]error) func(error) { return svc.Metrics.ConfigReloaded }},
+		{"wrapped", func(svc *Service, seen *[]error) func(error) {
+			return func(err error) { *seen = append(*seen, err); svc.Metrics.ConfigReloaded(err) }
+		}},
+		{"elsewhere", func(svc *Service, seen *[]error) func(error) {
+			return func(err error) { *seen = append(*seen, err) }
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			path := write(t, t.TempDir(), "sluice.toml", metricsOn+rulesFile(`windows = ["1/minute"]`))
+			svc, err := New(path, WithRegisterer(reg))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer svc.Close()
+			var seen []error
+			w, err := Watch(svc.Limiter, path, svc.Config, WithDebounce(time.Hour), WithReloadHook(tc.hook(svc, &seen)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.Close()
+			replace(t, path, metricsOn+rulesFile(`windows = ["1/x"]`))
+			w.Reload()
+			replace(t, path, metricsOn+rulesFile(`windows = ["2/minute"]`))
+			w.Reload()
+			if f, s := reloadCount(t, reg, "failure"), reloadCount(t, reg, "success"); f != 1 || s != 1 {
+				t.Errorf("sluice_config_reloads_total failure=%v success=%v, want 1 and 1", f, s)
+			}
+			if tc.name != "method value" && (len(seen) != 2 || seen[0] == nil || seen[1] != nil) {
+				t.Errorf("hook saw %v, want a failure then a success", seen)
+			}
+		})
+	}
+}
+
+// TestReloadSIGHUPCounted: a reload by SIGHUP is counted without a hook.
+func TestReloadSIGHUPCounted(t *testing.T) {
+	// Not parallel: the signal reaches every watcher of the process.
+	reg := prometheus.NewRegistry()
+	path, svc, _ := manualReloads(t, metricsOn+rulesFile(`windows = ["1/minute"]`), []BuildOption{WithRegisterer(reg)})
+	replace(t, path, metricsOn+rulesFile(`windows = ["7/minute"]`))
+	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "SIGHUP reload counted", func() bool { return reloadCount(t, reg, "success") == 1 })
+	if got := svc.Limiter.Rules()[0].Limits[0].N; got != 7 {
+		t.Errorf("limit = %d after SIGHUP, want 7", got)
+	}
+}
+
+// TestWatcherLogsToServiceLogger: with no WithWatchLogger, reloads are
+// logged to the logger the Service logs to, the one passed with
+// WithCoreOptions(core.WithLogger) or else the file's logging section.
+func TestWatcherLogsToServiceLogger(t *testing.T) {
+	t.Parallel()
+	var buf lockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&buf, nil))
+	path, _, w := manualReloads(t, rulesFile(`windows = ["1/minute"]`),
+		[]BuildOption{WithCoreOptions(core.WithLogger(logger))})
+	replace(t, path, rulesFile(`windows = ["1/x"]`))
+	w.Reload()
+	replace(t, path, rulesFile(`windows = ["2/minute"]`))
+	w.Reload()
+	out := buf.String()
+	if !contains(out, `"level":"ERROR","msg":"sluice: config reload rejected`) || !contains(out, `"level":"INFO","msg":"sluice: config reloaded"`) {
+		t.Errorf("the Service's logger got %q, want a rejected and a successful reload", out)
+	}
+
+	_, svc, w := manualReloads(t, "[logging]\nlevel = \"error\"\n"+rulesFile(`windows = ["1/minute"]`), nil)
+	if l := svc.Limiter.Logger(); l == nil || w.logger != l {
+		t.Errorf("watcher logger %p, want the logging section's %p", w.logger, l)
+	}
+
+	var mine lockedBuffer
+	path, _, w = manualReloads(t, rulesFile(`windows = ["1/minute"]`),
+		[]BuildOption{WithCoreOptions(core.WithLogger(logger))}, WithWatchLogger(slog.New(slog.NewTextHandler(&mine, nil))))
+	before := buf.String()
+	w.Reload()
+	if !contains(mine.String(), "sluice: config reloaded") || buf.String() != before {
+		t.Errorf("WithWatchLogger: it got %q, the Service's logger got %q more", mine.String(), strings.TrimPrefix(buf.String(), before))
+	}
+}
+
+// TestWatcherLogsNothingByDefault: with no logger anywhere, a reload logs
+// nothing, not even to slog.Default().
+func TestWatcherLogsNothingByDefault(t *testing.T) {
+	// Not parallel: it replaces slog.Default().
+	var buf lockedBuffer
+	old := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&buf, nil)))
+	defer slog.SetDefault(old)
+	path, _, w := manualReloads(t, rulesFile(`windows = ["1/minute"]`), nil)
+	replace(t, path, rulesFile(`windows = ["1/x"]`))
+	w.Reload()
+	replace(t, path, rulesFile(`windows = ["2/minute"]`))
+	w.Reload()
+	if out := buf.String(); out != "" {
+		t.Errorf("a watcher with no logger logged to slog.Default(): %q", out)
+	}
+}
