@@ -2,6 +2,7 @@ package httpcontract
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -31,6 +32,31 @@ func New(lim *core.Limiter, opts ...Option) *Middleware {
 		m.cfg.deny = WriteDenied
 	}
 	return m
+}
+
+// reportError hands err, which the client never sees, to the error handler.
+// Without one it logs err to the Limiter's logger, if it has one, unless
+// limiterLogged: the Limiter logs the backend failure behind a fail-open or
+// fail-closed decision itself, once a second per rule, where a line per
+// request would flood the log while the backend is down.
+func (m *Middleware) reportError(r *http.Request, route string, err error, limiterLogged bool) {
+	if m.cfg.onError != nil {
+		m.cfg.onError(r, err)
+		return
+	}
+	log := m.lim.Logger()
+	if log == nil || limiterLogged {
+		return
+	}
+	if route == "" {
+		route = m.route(r)
+	}
+	if route == "" {
+		route = r.URL.Path
+	}
+	log.LogAttrs(r.Context(), slog.LevelError, "sluice: answered 503 after an internal error",
+		slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
+		slog.String("error", err.Error()))
 }
 
 // Request builds the core.Request for r. route is the framework's route
@@ -88,7 +114,7 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return false // the client is gone; nobody reads a response
 		}
-		m.cfg.onError(r, err)
+		m.reportError(r, route, err, false)
 		WriteUnavailable(w, Seconds(m.cfg.unavailable))
 		return false
 	}
@@ -97,11 +123,11 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		next()
 		return true
 	case core.FailClosed:
-		m.cfg.onError(r, d.Err)
+		m.reportError(r, route, d.Err, true)
 		WriteUnavailable(w, Seconds(m.cfg.unavailable))
 		return false
 	case core.FailOpen:
-		m.cfg.onError(r, d.Err)
+		m.reportError(r, route, d.Err, true)
 	case core.Denied:
 		h := w.Header()
 		m.WriteHeaders(h, &d)
@@ -115,7 +141,7 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		if err := m.cfg.wait(r.Context(), d.Delay); err != nil {
 			d.Release()
 			if r.Context().Err() == nil { // the wait failed, not the client
-				m.cfg.onError(r, err)
+				m.reportError(r, route, err, false)
 				WriteUnavailable(w, Seconds(m.cfg.unavailable))
 			}
 			return false

@@ -62,7 +62,6 @@ type config struct {
 
 func newConfig(opts []Option) config {
 	c := config{
-		onError:     func(*http.Request, error) {},
 		wait:        sleep,
 		unavailable: time.Second,
 	}
@@ -95,8 +94,13 @@ func WithResetFormat(f ResetFormat) Option { return optionFunc(func(c *config) {
 func WithDenyHandler(h DenyHandler) Option { return optionFunc(func(c *config) { c.deny = h }) }
 
 // WithErrorHandler receives errors that are not sent to the client: a
-// backend failure behind a fail-open or fail-closed decision, or a Decide
-// error. Use it to log them. The default discards them.
+// backend failure behind a fail-open or fail-closed decision, a Decide error
+// (the identifier failed, the Limiter is closed) or a failed wait. The
+// default logs them at Error to the Limiter's logger (core.WithLogger), with
+// the request's method, route (its path when it has none) and path, and logs
+// nothing when the Limiter has no logger. Backend failures the Limiter logs
+// itself, at most once a second per rule, so the default does not repeat
+// them for every request while a backend is down.
 func WithErrorHandler(f func(r *http.Request, err error)) Option {
 	return optionFunc(func(c *config) { c.onError = f })
 }

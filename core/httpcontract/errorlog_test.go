@@ -1,0 +1,172 @@
+package httpcontract
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sluicehq/sluice/core"
+)
+
+// errIdentify is the identifier's error in these tests: internal text that
+// must reach the log and never the client.
+var errIdentify = errors.New("token cache at 10.9.8.7 unreachable")
+
+// failingIdentifier makes every Decide fail.
+var failingIdentifier = core.WithIdentifier(core.IdentifierFunc(func(context.Context, core.Request) (core.Identity, error) {
+	return core.Identity{}, errIdentify
+}))
+
+// logBuffer is a JSON slog handler's output, safe for concurrent writes.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) logger() *slog.Logger { return slog.New(slog.NewJSONHandler(b, nil)) }
+
+// records returns every line logged, decoded.
+func (b *logBuffer) records(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.SplitSeq(strings.TrimSpace(b.buf.String()), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// serveUser sends GET /users/7 through m wrapped around a mux that routes
+// "GET /users/{id}", and returns the response.
+func serveUser(t *testing.T, lim *core.Limiter, opts ...Option) *http.Response {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	h := New(lim, append(opts, WithServeMux(mux))...).Handler(mux)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/users/7", nil))
+	resp := w.Result()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if body := w.Body.String(); strings.Contains(body, errIdentify.Error()) || strings.Contains(body, errBackend.Error()) {
+		t.Fatalf("the 503 body carries the internal error: %s", body)
+	}
+	return resp
+}
+
+// TestDefaultErrorHandlerLogs checks that, without WithErrorHandler, an error
+// the client does not see is logged to the Limiter's logger with the
+// request's method, route and path.
+func TestDefaultErrorHandlerLogs(t *testing.T) {
+	var logs logBuffer
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
+	serveUser(t, lim)
+	recs := logs.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("logged %d lines, want 1: %v", len(recs), recs)
+	}
+	rec := recs[0]
+	for k, want := range map[string]string{
+		"level": "ERROR", "method": "GET", "route": "/users/{id}", "path": "/users/7",
+	} {
+		if got, _ := rec[k].(string); got != want {
+			t.Errorf("log %s = %q, want %q; line: %v", k, got, want, rec)
+		}
+	}
+	if got, _ := rec["error"].(string); !strings.Contains(got, errIdentify.Error()) {
+		t.Errorf("log error = %q, want it to contain %q", got, errIdentify)
+	}
+}
+
+// TestDefaultErrorHandlerRouteFallsBackToPath checks that a request with no
+// route template is logged with its path as the route.
+func TestDefaultErrorHandlerRouteFallsBackToPath(t *testing.T) {
+	var logs logBuffer
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
+	h := New(lim).Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/upload", nil))
+	recs := logs.records(t)
+	if len(recs) != 1 {
+		t.Fatalf("logged %d lines, want 1: %v", len(recs), recs)
+	}
+	if got, _ := recs[0]["route"].(string); got != "/upload" {
+		t.Errorf("log route = %q, want the path, /upload", got)
+	}
+	if got, _ := recs[0]["method"].(string); got != "POST" {
+		t.Errorf("log method = %q, want POST", got)
+	}
+}
+
+// TestDefaultErrorHandlerSilentWithoutLogger checks that a Limiter without a
+// logger logs nothing, not even to slog's default logger. It replaces the
+// default logger, so it does not run in parallel.
+func TestDefaultErrorHandlerSilentWithoutLogger(t *testing.T) {
+	var logs logBuffer
+	old := slog.Default()
+	slog.SetDefault(logs.logger())
+	t.Cleanup(func() { slog.SetDefault(old) })
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier)
+	serveUser(t, lim)
+	if recs := logs.records(t); len(recs) != 0 {
+		t.Errorf("a Limiter without a logger logged %v", recs)
+	}
+}
+
+// TestErrorHandlerReplacesLog checks that WithErrorHandler receives the
+// error instead of the log.
+func TestErrorHandlerReplacesLog(t *testing.T) {
+	var logs logBuffer
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
+	var got []error
+	serveUser(t, lim, WithErrorHandler(func(r *http.Request, err error) { got = append(got, err) }))
+	if len(got) != 1 || !errors.Is(got[0], errIdentify) {
+		t.Errorf("error handler got %v, want one error wrapping %v", got, errIdentify)
+	}
+	if recs := logs.records(t); len(recs) != 0 {
+		t.Errorf("logged %v; the error handler replaces the log", recs)
+	}
+}
+
+// TestDefaultErrorHandlerBackendFailureLoggedOnce checks that a backend
+// failure behind fail-closed decisions reaches the log with its error, once:
+// the Limiter logs it (at most once a second per rule), and the middleware
+// does not add a line per request.
+func TestDefaultErrorHandlerBackendFailureLoggedOnce(t *testing.T) {
+	var logs logBuffer
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), core.WithBackend(failingBackend{}),
+		core.WithFailureMode(core.FailModeClosed), core.WithLogger(logs.logger()))
+	for range 3 {
+		serveUser(t, lim)
+	}
+	var lines int
+	for _, rec := range logs.records(t) {
+		if e, _ := rec["error"].(string); strings.Contains(e, errBackend.Error()) {
+			lines++
+		}
+	}
+	if lines != 1 {
+		t.Errorf("the backend error is on %d log lines, want 1: %v", lines, logs.records(t))
+	}
+}
