@@ -196,7 +196,7 @@ func TestMaxKeysBound(t *testing.T) {
 		maxKeys  int
 		alg      backend.Algorithm
 		windows  int
-		wantMax  int // the bound after per-shard rounding
+		wantMax  int // the bound: the shards' shares add up to it
 		wantLast int // Len at the end; -1 to check only the bound
 	}{
 		{name: "token bucket", shards: 1, maxKeys: 50, alg: backend.TokenBucket, windows: 1, wantMax: 50, wantLast: 50},
@@ -207,22 +207,32 @@ func TestMaxKeysBound(t *testing.T) {
 		{name: "three windows per key", shards: 1, maxKeys: 50, alg: backend.TokenBucket, windows: 3, wantMax: 50, wantLast: 50},
 		{name: "four windows per key", shards: 1, maxKeys: 10, alg: backend.SlidingWindow, windows: 4, wantMax: 10, wantLast: 10},
 		{name: "bound of one", shards: 1, maxKeys: 1, alg: backend.FixedWindow, windows: 1, wantMax: 1, wantLast: 1},
-		// ceil(10/4) = 3 per shard.
-		{name: "rounded per shard", shards: 4, maxKeys: 10, alg: backend.TokenBucket, windows: 1, wantMax: 12, wantLast: -1},
-		// Fewer keys than shards: each shard holds one.
-		{name: "bound below shards", shards: 8, maxKeys: 3, alg: backend.TokenBucket, windows: 1, wantMax: 8, wantLast: -1},
+		// 10 states are too few for 4 shards: one shard holds them all.
+		{name: "small bound, one shard", shards: 4, maxKeys: 10, alg: backend.TokenBucket, windows: 1, wantMax: 10, wantLast: 10},
+		{name: "bound below shards", shards: 8, maxKeys: 3, alg: backend.TokenBucket, windows: 1, wantMax: 3, wantLast: 3},
+		// 1000/64: 15 or 16 per shard, exactly 1000 in all; with more
+		// keys than the bound, every shard fills.
+		{name: "shares add up", shards: 64, maxKeys: 1000, alg: backend.TokenBucket, windows: 1, wantMax: 1000, wantLast: 1000},
+		{name: "default shards", shards: 256, maxKeys: 5000, alg: backend.FixedWindow, windows: 1, wantMax: 5000, wantLast: -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := newTestBackend(t, WithShards(tc.shards), WithMaxKeys(tc.maxKeys))
-			if got, want := b.maxPer*len(b.shards), tc.wantMax; got != want {
-				t.Fatalf("maxPer %d * %d shards = %d, want %d", b.maxPer, len(b.shards), got, want)
+			total := 0
+			for i := range b.shards {
+				if b.shards[i].max < minShardKeys && len(b.shards) > 1 {
+					t.Errorf("shard %d of %d holds %d states, fewer than %d", i, len(b.shards), b.shards[i].max, minShardKeys)
+				}
+				total += b.shards[i].max
+			}
+			if total != tc.wantMax {
+				t.Fatalf("the shards' bounds add up to %d, want %d", total, tc.wantMax)
 			}
 			windows := make([]backend.Window, tc.windows)
 			for i := range windows {
 				windows[i] = backend.Window{Limit: 100, Period: time.Duration(i+1) * time.Minute}
 			}
-			for i := range 1000 {
+			for i := range 3000 {
 				key := fmt.Sprint("key-", i)
 				if res := apply(t, b, req(key, tc.alg, 1, time.Duration(i)*time.Millisecond, windows...)); !res.Allowed {
 					t.Fatalf("new key %d denied: %+v", i, res)

@@ -47,7 +47,6 @@ type Backend struct {
 	mask      uint64
 	seeds     [2]maphash.Seed
 	clock     clock.Clock
-	maxPer    int // max entries per shard; 0 is unbounded
 	sweepStop chan struct{}
 	sweepDone chan struct{}
 	closeOnce sync.Once
@@ -64,6 +63,11 @@ func New(opts ...Option) *Backend {
 	for n < cfg.shards {
 		n <<= 1
 	}
+	// A bound leaves every shard at least minShardKeys states (or one
+	// shard): fewer shards rather than shards too small to evict well.
+	for cfg.maxKeys > 0 && n > 1 && cfg.maxKeys/n < minShardKeys {
+		n >>= 1
+	}
 	b := &Backend{
 		shards: make([]shard, n),
 		mask:   uint64(n - 1),
@@ -71,7 +75,13 @@ func New(opts ...Option) *Backend {
 		clock:  cfg.clock,
 	}
 	if cfg.maxKeys > 0 {
-		b.maxPer = max(1, (cfg.maxKeys+n-1)/n)
+		// The shards' bounds add up to exactly maxKeys.
+		for i := range b.shards {
+			b.shards[i].max = max(1, cfg.maxKeys/n)
+			if i < cfg.maxKeys%n {
+				b.shards[i].max++
+			}
+		}
 	}
 	if cfg.sweep > 0 {
 		b.sweepStop = make(chan struct{})

@@ -9,6 +9,9 @@ import (
 const (
 	defaultShards = 256
 	defaultSweep  = 30 * time.Second
+	// minShardKeys is the fewest states a bounded shard holds: a smaller
+	// WithMaxKeys means fewer shards.
+	minShardKeys = 16
 )
 
 type config struct {
@@ -32,8 +35,11 @@ func WithShards(n int) Option {
 }
 
 // WithMaxKeys bounds the number of stored window states (a key with three
-// windows stores three). The bound is split evenly across shards. When a new
-// state would exceed its shard's share, the backend evicts, from a random
+// windows stores three) to exactly n. The bound is split across shards, each
+// holding its share (and the backend uses fewer shards than WithShards asks
+// for when n leaves fewer than 16 states per shard), so a shard may evict
+// while others still have room. When a new state would exceed its shard's
+// share, the backend evicts, from a random
 // sample of 8 states in that shard, the one that expires first: an expired
 // state if the sample holds one, otherwise the state closest to being
 // forgotten anyway. An evicted client starts afresh, so a bound set too low

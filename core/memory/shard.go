@@ -20,6 +20,7 @@ type shard struct {
 	sl table[*logEntry]
 	cc table[*leaseEntry]
 	pn table[penaltyEntry] // penalty.go; keyed by the key's digest itself
+	max int                // the most states the shard holds; 0 is unbounded
 	_  [64]byte            // keep neighbouring shards' mutexes off one cache line
 }
 
@@ -39,8 +40,8 @@ func (sh *shard) len() int { return sh.tb.n + sh.fw.n + sh.sw.n + sh.sl.n + sh.c
 
 // admitNew makes room for one new entry if the shard is at its bound.
 func (sh *shard) admitNew(b *Backend, now int64) {
-	if b.maxPer > 0 {
-		for sh.len() >= b.maxPer {
+	if sh.max > 0 {
+		for sh.len() >= sh.max {
 			if !sh.evict(now) {
 				return // nothing evictable: exceed the bound rather than spin
 			}
@@ -194,7 +195,7 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 			}
 			s.v.Store(next[i])
 		default:
-			if b.maxPer > 0 {
+			if sh.max > 0 {
 				sh.admitNew(b, now) // evicting only marks tombstones: no rebuild
 			}
 			t.insert(k.window(i), next[i])
@@ -204,7 +205,7 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 }
 
 func putNew[V any](sh *shard, t *table[V], b *Backend, k dkey, now int64) *V {
-	if b.maxPer > 0 && t.get(k) == nil {
+	if sh.max > 0 && t.get(k) == nil {
 		sh.admitNew(b, now)
 	}
 	return t.put(k)
