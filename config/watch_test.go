@@ -510,7 +510,7 @@ func TestWatcherLogsToServiceLogger(t *testing.T) {
 	}
 
 	var mine lockedBuffer
-	path, _, w = manualReloads(t, rulesFile(`windows = ["1/minute"]`),
+	_, _, w = manualReloads(t, rulesFile(`windows = ["1/minute"]`),
 		[]BuildOption{WithCoreOptions(core.WithLogger(logger))}, WithWatchLogger(slog.New(slog.NewTextHandler(&mine, nil))))
 	before := buf.String()
 	w.Reload()
