@@ -270,19 +270,28 @@ func (sh *shard) applySliding(b *Backend, k dkey, now int64, req backend.Request
 func (sh *shard) applyLog(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
 		res   backend.Result
-		logs  [backend.MaxWindows]*logEntry
+		logs  [backend.MaxWindows]*logEntry // nil: no log yet
 		at    [backend.MaxWindows]int64
 		after [backend.MaxWindows]backend.WindowResult
-		empty [backend.MaxWindows]logEntry // evaluated only; stored below if charged
 		ok    = true
 	)
 	for i, w := range req.Windows {
-		l := &empty[i]
+		var (
+			t      int64
+			before backend.WindowResult
+			a      backend.WindowResult
+			admit  bool
+		)
 		if p := sh.sl.get(k.window(i)); p != nil {
-			l = *p
+			logs[i] = *p
+			t, before, a, admit = logs[i].Eval(now, w, req.Cost)
+		} else {
+			// An empty log, evaluated only. A value of its own, never
+			// addressed by what is stored, so it stays on the stack.
+			var empty logEntry
+			t, before, a, admit = empty.Eval(now, w, req.Cost)
 		}
-		t, before, a, admit := l.Eval(now, w, req.Cost)
-		logs[i], at[i], res.Windows[i], after[i] = l, t, before, a
+		at[i], res.Windows[i], after[i] = t, before, a
 		ok = ok && admit
 	}
 	res.Allowed = ok
@@ -292,7 +301,7 @@ func (sh *shard) applyLog(b *Backend, k dkey, now int64, req backend.Request) ba
 	if ok && req.Cost > 0 {
 		for i, w := range req.Windows {
 			l := logs[i]
-			if l == &empty[i] {
+			if l == nil {
 				l = new(logEntry)
 				*putNew(sh, &sh.sl, b, k.window(i), now) = l
 			}
@@ -305,25 +314,29 @@ func (sh *shard) applyLog(b *Backend, k dkey, now int64, req backend.Request) ba
 
 func (sh *shard) applyLeases(b *Backend, k dkey, now int64, req backend.Request) backend.Result {
 	var (
-		res   backend.Result
-		empty leaseEntry
-		w     = req.Windows[0]
-		wk    = k.window(0)
-		ls    = &empty
+		res backend.Result
+		w   = req.Windows[0]
+		wk  = k.window(0)
+		ls  *leaseEntry // nil: no leases yet
+		r   backend.WindowResult
+		ok  bool
 	)
 	if p := sh.cc.get(wk); p != nil {
 		ls = *p
+		r, ok = ls.Eval(now, w, req.Cost)
+	} else {
+		var empty leaseEntry // evaluated only, so it stays on the stack
+		r, ok = empty.Eval(now, w, req.Cost)
 	}
-	r, ok := ls.Eval(now, w, req.Cost)
 	res.Windows[0], res.Allowed = r, ok
 	switch {
 	case ok && req.Cost > 0:
-		if ls == &empty {
+		if ls == nil {
 			ls = new(leaseEntry)
 			*putNew(sh, &sh.cc, b, wk, now) = ls
 		}
 		ls.Add(req.Lease, now+int64(w.Period), req.Cost)
-	case ls != &empty && ls.Len() == 0:
+	case ls != nil && ls.Len() == 0:
 		sh.cc.del(wk)
 	}
 	return res

@@ -1,0 +1,41 @@
+package core_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/core"
+)
+
+// TestDecideDoesNotAllocate: a decision for a client whose state exists
+// allocates nothing, for every algorithm but the concurrency limit (whose
+// lease is a new slot) and for a denial as for an admission. The
+// benchmarks report the same; this test fails the build when it changes.
+func TestDecideDoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	for _, alg := range []core.Algorithm{core.TokenBucket, core.FixedWindow, core.SlidingWindow, core.SlidingLog} {
+		for _, limit := range []int64{1 << 40, 1} { // admitted, then denied
+			t.Run(alg.String(), func(t *testing.T) {
+				lim, clk := newLimiter(t, core.WithRules(core.Rule{Name: "api", Algorithm: alg, Limits: []core.Limit{core.PerSecond(limit)}}))
+				req := get("/", "203.0.113.7:51234")
+				want := decide(t, lim, req).Outcome // creates the state
+				if limit == 1 {
+					want = core.Denied
+				}
+				ctx := t.Context()
+				allocs := testing.AllocsPerRun(200, func() {
+					clk.Advance(time.Microsecond)
+					d, err := lim.Decide(ctx, req)
+					if err != nil || d.Outcome != want {
+						t.Fatalf("Decide = %v, %v; want %v", d.Outcome, err, want)
+					}
+				})
+				if allocs != 0 {
+					t.Errorf("Decide (%v) allocates %v times per call, want 0", want, allocs)
+				}
+			})
+		}
+	}
+}
