@@ -12,8 +12,8 @@
 //	svc, err := sluiceconfig.New("sluice.toml")    // load, validate, build
 //	if err != nil { log.Fatal(err) }                // lists every problem
 //	defer svc.Close()
-//	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config,
-//		sluiceconfig.WithReloadHook(svc.Metrics.ConfigReloaded))
+//	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config)
+//	if err != nil { log.Fatal(err) }                // reloads on change and SIGHUP
 //	defer w.Close()
 //
 // Validation collects every problem, each with its path and bad value

@@ -43,8 +43,7 @@ const DefaultDebounce = 100 * time.Millisecond
 // WithWatchLogger) and reported to the reload hook (see WithReloadHook).
 // When the Limiter reports to a sluiceprom.Metrics, as a Service built
 // with metrics.enabled does, the attempt is counted there, in
-// sluice_config_reloads_total, without a hook; a hook that counts it there
-// too (svc.Metrics.ConfigReloaded) does not count it twice.
+// sluice_config_reloads_total: no hook is needed for that.
 //
 // The Watcher watches the file's directory with fsnotify, so that editors
 // that replace the file and Kubernetes ConfigMap symlink swaps are seen.
@@ -210,15 +209,10 @@ func (w *Watcher) Reload() error {
 }
 
 // count reports a reload attempt to the hook and counts it in the
-// Limiter's metrics, once: not again when the hook counted it there.
+// Limiter's metrics.
 func (w *Watcher) count(err error) {
-	if w.metrics == nil {
-		w.hook(err)
-		return
-	}
-	before := w.metrics.ReloadsCounted()
 	w.hook(err)
-	if w.metrics.ReloadsCounted() == before {
+	if w.metrics != nil {
 		w.metrics.ConfigReloaded(err)
 	}
 }

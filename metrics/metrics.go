@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,7 +27,6 @@ type Metrics struct {
 	breakerState  *prometheus.GaugeVec
 	denyCacheHits prometheus.Counter
 	reloads       *prometheus.CounterVec
-	reloadCalls   atomic.Uint64 // calls of ConfigReloaded
 	penalties     prometheus.GaugeFunc
 
 	blockedMu sync.Mutex
@@ -202,19 +200,12 @@ func (m *Metrics) BreakerStateChanged(backend string) func(from, to breaker.Stat
 // ConfigReloaded counts a configuration reload: a success when err is nil.
 // A sluiceconfig Watcher of a Limiter that reports to m calls it by itself.
 func (m *Metrics) ConfigReloaded(err error) {
-	m.reloadCalls.Add(1)
 	if err != nil {
 		m.reloads.WithLabelValues("failure").Inc()
 		return
 	}
 	m.reloads.WithLabelValues("success").Inc()
 }
-
-// ReloadsCounted returns how many reloads ConfigReloaded has counted, of
-// either result. A caller that counts reloads itself compares it before and
-// after running a hook that may count them too, so as not to count one
-// reload twice.
-func (m *Metrics) ReloadsCounted() uint64 { return m.reloadCalls.Load() }
 
 // SetPenaltiesActive overrides sluice_penalties_active with n, for a caller
 // that knows the number across all instances. By default the gauge counts

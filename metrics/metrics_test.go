@@ -140,9 +140,6 @@ sluice_backend_errors_total{backend="test",kind="error"} 3
 		"sluice_penalties_active", "sluice_backend_errors_total"); err != nil {
 		t.Error(err)
 	}
-	if n := m.ReloadsCounted(); n != 2 {
-		t.Errorf("ReloadsCounted = %d, want 2", n)
-	}
 	// Every backend call was timed: good applies, failed ones, local ones.
 	if n := testutil.CollectAndCount(reg, "sluice_backend_request_duration_seconds"); n != 2 {
 		t.Errorf("duration series = %d, want 2 (test/apply and local/apply)", n)
