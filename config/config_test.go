@@ -522,3 +522,70 @@ func TestFailedBuildRegistersNothing(t *testing.T) {
 	}
 	svc.Close()
 }
+
+// TestEnvArrays sets fields of array elements from the environment,
+// SLUICE_<ARRAY>_<i>_<FIELD>, in every file format, and adds an element
+// one past the end.
+func TestEnvArrays(t *testing.T) {
+	for _, f := range []struct{ name, text string }{{"sluice.toml", tomlConfig}, {"sluice.yaml", yamlConfig}, {"sluice.json", jsonConfig}} {
+		t.Run(f.name, func(t *testing.T) {
+			path := write(t, t.TempDir(), f.name, f.text)
+			t.Setenv("SLUICE_RULES_0_WINDOWS", "7/s,70/minute")
+			t.Setenv("SLUICE_RULES_1_SHADOW", "false")
+			t.Setenv("SLUICE_RULES_1_PENALTY_THRESHOLD", "3")
+			t.Setenv("SLUICE_RULES_1_PENALTY_BASE", "1m")
+			t.Setenv("SLUICE_RULES_1_PENALTY_WINDOW", "1m")
+			t.Setenv("SLUICE_RULES_3_NAME", "search")
+			t.Setenv("SLUICE_RULES_3_PATH", "/search")
+			t.Setenv("SLUICE_RULES_3_METHODS", "GET,HEAD")
+			t.Setenv("SLUICE_RULES_3_WINDOWS", "2/s")
+			t.Setenv("SLUICE_IDENTIFY_API_KEYS_HEADER", "X-API-Key")
+			t.Setenv("SLUICE_IDENTIFY_API_KEYS_KEYS_0_KEY", "k-123")
+			t.Setenv("SLUICE_IDENTIFY_API_KEYS_KEYS_0_TIER", "gold")
+			c, err := Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(c.Rules) != 4 {
+				t.Fatalf("%d rules, want the file's 3 and one from the environment", len(c.Rules))
+			}
+			api, login, search := c.Rules[0], c.Rules[1], c.Rules[3]
+			if got := []string{api.Windows[0].Text, api.Windows[1].Text}; len(api.Windows) != 2 || got[0] != "7/s" || got[1] != "70/minute" {
+				t.Errorf("rules[0].windows = %+v, want 7/s and 70/minute", api.Windows)
+			}
+			if api.Cost != 2 || api.Path != "/api/**" {
+				t.Errorf("rules[0] lost its other fields: %+v", api)
+			}
+			if login.Shadow || login.Penalty == nil || login.Penalty.Threshold != 3 || login.Penalty.Base != "1m" || login.Name != "login" {
+				t.Errorf("rules[1] = %+v, penalty %+v; want shadow off and the penalty set", login, login.Penalty)
+			}
+			if search.Name != "search" || search.Path != "/search" || !reflect.DeepEqual(search.Methods, []string{"GET", "HEAD"}) || len(search.Windows) != 1 {
+				t.Errorf("rules[3] = %+v, want the rule the environment added", search)
+			}
+			if keys := c.Identify.APIKeys.Keys; len(keys) != 1 || keys[0].Key != "k-123" || keys[0].Tier != "gold" {
+				t.Errorf("identify.api_keys.keys = %+v", keys)
+			}
+		})
+	}
+}
+
+func TestEnvArraysErrors(t *testing.T) {
+	path := write(t, t.TempDir(), "sluice.toml", tomlConfig)
+	t.Setenv("SLUICE_RULES_5_NAME", "far")   // skips rules[3] and [4]
+	t.Setenv("SLUICE_RULES_0_WINDOW", "1/s") // typo: no such field
+	t.Setenv("SLUICE_RULES_X_NAME", "x")     // not an index
+	t.Setenv("SLUICE_RULES_01_NAME", "x")    // not how an index is written
+	_, err := Load(path)
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Load = %v, want Errors", err)
+	}
+	for _, want := range []string{"env SLUICE_RULES_5_NAME", "env SLUICE_RULES_0_WINDOW", "env SLUICE_RULES_X_NAME", "env SLUICE_RULES_01_NAME"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %s", err, want)
+		}
+	}
+	if len(errs) != 4 {
+		t.Errorf("%d errors, want 4: %v", len(errs), err)
+	}
+}

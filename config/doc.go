@@ -4,10 +4,11 @@
 //	import sluiceconfig "github.com/sluicehq/sluice/config"
 //
 // The file is TOML (the documented format, see config.example.toml), YAML
-// or JSON, read with github.com/spf13/viper. Every key outside arrays of
-// tables can be overridden by an environment variable named SLUICE_ and
-// the key's path in upper case joined by "_": backend.redis.url is
-// SLUICE_BACKEND_REDIS_URL. Lists from the environment are comma-separated.
+// or JSON, read with github.com/spf13/viper. Every key can be overridden by
+// an environment variable named SLUICE_ and the key's path in upper case
+// joined by "_": backend.redis.url is SLUICE_BACKEND_REDIS_URL, and an
+// element of an array of tables is reached by its index: rules[0].windows
+// is SLUICE_RULES_0_WINDOWS. Lists from the environment are comma-separated.
 //
 //	svc, err := sluiceconfig.New("sluice.toml")    // load, validate, build
 //	if err != nil { log.Fatal(err) }                // lists every problem

@@ -49,8 +49,8 @@ func load(path string, environ []string) (*Config, error) {
 			return nil, fmt.Errorf("sluiceconfig: read %s: %w", path, err)
 		}
 	}
-	var errs Errors
-	errs = append(errs, unknownEnv(environ, keys)...)
+	used, errs := applyEnvArrays(v, environ)
+	errs = append(errs, unknownEnv(environ, keys, used)...)
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		windowHook, mapstructure.StringToSliceHookFunc(","))))
@@ -144,10 +144,11 @@ func walkKeys(t reflect.Type, prefix string, leaf func(key string), array func(k
 	}
 }
 
-// unknownEnv reports SLUICE_ variables that name no key, so that a typo in
-// an override cannot silently do nothing.
-func unknownEnv(environ []string, keys []string) Errors {
-	known := map[string]bool{}
+// unknownEnv reports SLUICE_ variables that name no key and were not
+// applied to an array (used), so that a typo in an override cannot
+// silently do nothing.
+func unknownEnv(environ []string, keys []string, used map[string]bool) Errors {
+	known := used
 	for _, k := range keys {
 		known[EnvName(k)] = true
 	}
@@ -155,7 +156,7 @@ func unknownEnv(environ []string, keys []string) Errors {
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
 		if strings.HasPrefix(name, EnvPrefix+"_") && !known[name] {
-			out = append(out, &FieldError{Path: "env " + name, Value: val, Err: errors.New("names no configuration key (arrays such as rules cannot be set from the environment)")})
+			out = append(out, &FieldError{Path: "env " + name, Value: val, Err: errors.New("names no configuration key")})
 		}
 	}
 	return out
