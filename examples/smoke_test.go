@@ -21,7 +21,7 @@ import (
 )
 
 // examples are the directories of the example servers; each applies the
-// policy of package policy with its own framework.
+// same policy with its own framework.
 var examples = []string{"nethttp", "chi", "gin", "echo"}
 
 // rateLimitHeaders are the fields an exempt response must not carry.

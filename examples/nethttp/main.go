@@ -1,48 +1,161 @@
 // Command nethttp is a small API server on net/http's ServeMux, limited by
-// Sluice through package sluicehttp on the in-memory backend. Its policy,
-// shared by every example, is in package policy: 5 requests per 10 seconds
-// per client IP by default, 3 login attempts per minute, 10 user lookups per
-// minute for all users together, and /healthz exempt.
+// Sluice through package sluicehttp. Copy this file to start your own: it
+// builds on its own, in a module of yours.
 //
-//	go run ./examples/nethttp      # listens on :8080; ADDR overrides
+// Its policy: 5 requests per 10 seconds per client IP by default, 3 login
+// attempts per minute, 10 user lookups per minute for all users together
+// (rules match the route, /users/{id}, not the path), and /healthz exempt.
+// Counters live in memory; with REDIS_URL set (redis://, redis+sentinel://,
+// redis+cluster://) every instance shares them in Redis. With CONFIG_FILE
+// set, a configuration file (see config.example.toml) sets the whole policy
+// instead, and editing it (or SIGHUP) reloads the rules. /metrics serves
+// Prometheus metrics and /readyz checks the backend; neither is limited.
+//
+// Clients are identified by the connection's IP address, trusting no
+// header. Behind a proxy every request would share the proxy's address:
+// pass core.WithIdentifier an identifier that trusts only your proxies.
+//
+//	go run ./examples/nethttp  # listens on :8080; ADDR overrides
 //	curl -i localhost:8080/hello
 package main
 
 import (
+	"cmp"
+	"context"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
+	sluiceredis "github.com/sluicehq/sluice/backends/redis"
+	sluiceconfig "github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/breaker"
 	"github.com/sluicehq/sluice/core/httpcontract"
-	"github.com/sluicehq/sluice/examples/internal/policy"
+	sluiceprom "github.com/sluicehq/sluice/metrics"
 )
 
-func main() {
-	policy.Main("nethttp", func(lim *core.Limiter, opts ...httpcontract.Option) http.Handler {
-		mux := http.NewServeMux()
-		mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "hello")
-		})
-		mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "welcome")
-		})
-		mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "user %s\n", r.PathValue("id"))
-		})
-		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintln(w, "ok")
-		})
-		// Everything under /api/: a configuration file can limit its
-		// subtrees separately ("/api/search/**"), since rules match the path
-		// as well as the route.
-		mux.HandleFunc("GET /api/{rest...}", func(w http.ResponseWriter, r *http.Request) {
-			fmt.Fprintf(w, "api /%s\n", r.PathValue("rest"))
-		})
+// rules is the policy; a configuration file replaces it.
+var rules = []core.Rule{
+	{Name: "default", Limits: []core.Limit{core.Every(5, 10*time.Second)}},
+	{Name: "login", Path: "/login", Methods: []string{"POST"},
+		Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerMinute(3)}},
+	{Name: "users", Path: "/users/{id}", Methods: []string{"GET"},
+		Limits: []core.Limit{core.PerMinute(10)}},
+	// HEAD too: net/http serves HEAD for GET routes, and probes use it.
+	{Name: "health", Path: "/healthz", Methods: []string{"GET", "HEAD"}, Exempt: true},
+}
 
-		// The middleware runs before the mux; WithServeMux lets it find the
-		// pattern, so /users/1 and /users/2 share the "/users/{id}" rule.
-		limit := sluicehttp.Middleware(lim, append(opts, httpcontract.WithServeMux(mux))...)
-		return limit(mux)
+func main() {
+	if err := run(); err != nil {
+		slog.Error("nethttp", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	reg := prometheus.NewRegistry()
+	var (
+		lim  *core.Limiter
+		opts []sluicehttp.Option
+	)
+	if path := os.Getenv("CONFIG_FILE"); path != "" {
+		svc, err := sluiceconfig.New(path, sluiceconfig.WithRegisterer(reg))
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		// Reloads the rules when the file changes or on SIGHUP.
+		w, err := sluiceconfig.Watch(svc.Limiter, path, svc.Config)
+		if err != nil {
+			return err
+		}
+		defer w.Close()
+		lim, opts = svc.Limiter, svc.HTTP
+	} else {
+		m, err := sluiceprom.New(reg)
+		if err != nil {
+			return err
+		}
+		copts := []core.Option{core.WithRules(rules...), core.WithObserver(m), core.WithLogger(slog.Default())}
+		if url := os.Getenv("REDIS_URL"); url != "" {
+			b, err := sluiceredis.NewFromURL(url)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			// If Redis fails, requests proceed (the default failure mode);
+			// the breaker stops waiting on Redis while it keeps failing.
+			br := breaker.New(breaker.WithName("redis"), breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
+			copts = append(copts, core.WithBackend(b), core.WithBreaker(br))
+		}
+		if lim, err = core.New(copts...); err != nil {
+			return err
+		}
+		defer lim.Close()
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello")
 	})
+	mux.HandleFunc("POST /login", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "welcome")
+	})
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "user %s\n", r.PathValue("id"))
+	})
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	// Everything under /api/: a configuration file can limit its subtrees
+	// separately ("/api/search/**"), since rules match the path as well as
+	// the route.
+	mux.HandleFunc("GET /api/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "api /%s\n", r.PathValue("rest"))
+	})
+
+	// /metrics and /readyz sit beside the limited mux, never limited. The
+	// middleware runs before the mux; WithServeMux lets it find the pattern,
+	// so /users/1 and /users/2 share the "/users/{id}" rule.
+	root := http.NewServeMux()
+	root.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	root.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if _, err := lim.Ping(r.Context()); err != nil {
+			http.Error(w, "backend unavailable", http.StatusServiceUnavailable)
+		}
+	})
+	root.Handle("/", sluicehttp.Middleware(lim, append(opts, httpcontract.WithServeMux(mux))...)(mux))
+	return serve(root)
+}
+
+// serve runs h on $ADDR (default ":8080") until SIGINT or SIGTERM, then
+// shuts down gracefully: requests in flight finish, for up to 10 seconds.
+func serve(h http.Handler) error {
+	ln, err := net.Listen("tcp", cmp.Or(os.Getenv("ADDR"), ":8080"))
+	if err != nil {
+		return err
+	}
+	slog.Info("listening", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	stop() // a second signal ends the process at once
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(ctx)
 }
