@@ -72,7 +72,7 @@ func run() error {
 			return err
 		}
 		defer svc.Close()
-		// Reloads the rules when the file changes or on SIGHUP.
+		// The Watcher reloads the rules when the file changes or on SIGHUP.
 		w, err := sluiceconfig.Watch(svc.Limiter, path, svc.Config)
 		if err != nil {
 			return err
@@ -84,6 +84,7 @@ func run() error {
 		if err != nil {
 			return err
 		}
+		// The log gets denials, backend failures and errors no client sees.
 		copts := []core.Option{core.WithRules(rules...), core.WithObserver(m), core.WithLogger(slog.Default())}
 		if url := os.Getenv("REDIS_URL"); url != "" {
 			b, err := sluiceredis.NewFromURL(url)
