@@ -26,8 +26,8 @@ func Example_configuration() {
 	defer svc.Close()
 	handler := sluicehttp.Middleware(svc.Limiter, svc.HTTP...)(mux)
 
-	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config,
-		sluiceconfig.WithReloadHook(svc.Metrics.ConfigReloaded)) // when metrics.enabled
+	// Reload the rules when the file changes or on SIGHUP.
+	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config)
 	if err != nil {
 		log.Fatal(err)
 	}

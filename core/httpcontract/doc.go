@@ -28,5 +28,6 @@
 //   - Exempt requests get no rate-limit fields; nor do shadow rules, unless
 //     WithShadowHeaders is set.
 //   - No internal error text ever reaches a client: errors go to the
-//     WithErrorHandler function.
+//     WithErrorHandler function, or by default to the Limiter's logger
+//     (core.WithLogger).
 package httpcontract
