@@ -20,6 +20,7 @@ import (
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 	"github.com/sluicehq/sluice/core/httpcontract"
+	"github.com/sluicehq/sluice/core/identify"
 )
 
 // Route is one route the adapter under test must serve through its
@@ -590,6 +591,40 @@ var adapterCases = []struct {
 		h.expect("unix reset", h.get(url+"/hello"), 200, map[string]string{
 			httpcontract.HeaderReset: fmt.Sprint(Epoch.Add(time.Minute).Unix()),
 		}, nil)
+	}},
+	{"client-behind-trusted-proxy", func(h *adapterHarness) {
+		// The test client is the proxy (127.0.0.1, trusted): each client
+		// named in X-Forwarded-For has its own counter, and a forged
+		// leftmost entry does not make one client into another. The
+		// adapter must hand the connection's address and every header
+		// line to the limiter untouched.
+		id, err := identify.New(identify.WithTrustedProxies("127.0.0.1/32", "::1/128"))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		url := h.serve([]core.Option{core.WithIdentifier(id), defaultRule(core.PerMinute(1))})
+		as := func(xff ...string) response {
+			h.t.Helper()
+			req, err := http.NewRequestWithContext(h.t.Context(), http.MethodGet, url+"/hello", nil)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			for _, v := range xff {
+				req.Header.Add("X-Forwarded-For", v)
+			}
+			res, err := client.Do(req)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			res.Body.Close()
+			return response{status: res.StatusCode, header: res.Header}
+		}
+		h.expect("client A", as("198.51.100.7"), 200, nil, nil)
+		h.expect("client A again", as("198.51.100.7"), 429, nil, nil)
+		h.expect("client B", as("198.51.100.8"), 200, nil, nil)
+		h.expect("client A forging a leftmost B", as("198.51.100.8, 198.51.100.7"), 429, nil, nil)
+		h.expect("client A on a second header line", as("203.0.113.1", "198.51.100.7"), 429, nil, nil)
+		h.expect("client C", as("203.0.113.1", "198.51.100.9"), 200, nil, nil)
 	}},
 	{"custom-deny", func(h *adapterHarness) {
 		deny := httpcontract.WithDenyHandler(func(w http.ResponseWriter, r *http.Request, d *core.Decision) {
