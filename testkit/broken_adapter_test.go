@@ -97,6 +97,13 @@ var brokenAdapters = []struct {
 		pass: []string{"allow-then-deny", "exempt", "concurrency-release", "concurrency-release-on-panic"},
 	},
 	{
+		name: "first-header-line-only",
+		new:  firstHeaderLineOnly,
+		fail: "client-behind-trusted-proxy",
+		msg:  "client A on a second header line: status 200, want 429",
+		pass: []string{"allow-then-deny", "exempt", "route-template-shares-a-counter", "header-sets"},
+	},
+	{
 		// The suite waits 5s for the wait to end before it fails this one.
 		name: "wait-outlives-client",
 		new:  waitOutlivesClient,
@@ -258,6 +265,23 @@ func (a byHand) adapter(t *testing.T, lim *core.Limiter, routes []testkit.Route,
 // /users/{id} is a path of its own and matches no "/users/{id}" rule.
 func withoutServeMux(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	return httpcontract.New(lim, opts...).Handler(brokenMux(routes))
+}
+
+// firstHeaderLineOnly hands the limiter only the first line of each
+// header, as an adapter reading a framework's Header.Get would: the client
+// named on a later X-Forwarded-For line is lost.
+func firstHeaderLineOnly(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+	mux := brokenMux(routes)
+	next := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...).Handler(mux)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := http.Header{}
+		for k, v := range r.Header {
+			h[k] = v[:1]
+		}
+		r2 := r.Clone(r.Context())
+		r2.Header = h
+		next.ServeHTTP(w, r2)
+	})
 }
 
 // alwaysSetsLimit writes X-RateLimit-Limit on every response, so the
