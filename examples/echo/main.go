@@ -93,7 +93,8 @@ func run() error {
 			defer b.Close()
 			// If Redis fails, requests proceed (the default failure mode);
 			// the breaker stops waiting on Redis while it keeps failing.
-			br := breaker.New(breaker.WithName("redis"), breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
+			br := breaker.New(breaker.WithName("redis"), breaker.WithLogger(slog.Default()),
+				breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
 			copts = append(copts, core.WithBackend(b), core.WithBreaker(br))
 		}
 		if lim, err = core.New(copts...); err != nil {
