@@ -58,9 +58,11 @@ func BenchmarkMemoryBackend(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				r := req
+				lease := rand.Uint64() // then counting: unique, and cheaper than a random number per call
 				for i := 0; pb.Next(); i++ {
 					r.Now = start.Add(time.Duration(i) * time.Microsecond)
-					r.Lease = rand.Uint64()
+					lease++
+					r.Lease = lease
 					if _, err := m.Apply(ctx, r); err != nil {
 						b.Error(err)
 						return
@@ -78,10 +80,12 @@ func BenchmarkMemoryBackend(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				r := req
 				i := rand.IntN(len(keys))
+				lease := rand.Uint64()
 				for n := 0; pb.Next(); n++ {
 					r.Key = keys[i]
 					r.Now = start.Add(time.Duration(n) * time.Microsecond)
-					r.Lease = rand.Uint64()
+					lease++
+					r.Lease = lease
 					if _, err := m.Apply(ctx, r); err != nil {
 						b.Error(err)
 						return
