@@ -262,27 +262,10 @@ func TestReloadCountedInMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	count := func(result string) float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			if mf.GetName() != "sluice_config_reloads_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				if m.GetLabel()[0].GetValue() == result {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-		return 0
-	}
 	replace(t, path, "[metrics]\nenabled = true\n"+rulesFile(`windows = ["1/x"]`))
-	waitFor(t, "failure counted", func() bool { return count("failure") == 1 })
+	waitFor(t, "failure counted", func() bool { return reloadCount(t, reg, "failure") == 1 })
 	replace(t, path, "[metrics]\nenabled = true\n"+rulesFile(`windows = ["2/minute"]`))
-	waitFor(t, "success counted", func() bool { return count("success") == 1 })
+	waitFor(t, "success counted", func() bool { return reloadCount(t, reg, "success") == 1 })
 }
 
 // TestBreakerStateInMetrics builds a Service whose Redis is unreachable with
