@@ -69,6 +69,19 @@ var sequences = []struct {
 		},
 	},
 	{
+		// A request whose now is behind the writer's (out of order, or a
+		// skewed clock) under the same limit is denied and changes
+		// nothing: it must not read the bucket as written under another
+		// limit and give capacity back.
+		name: "stale-now", alg: backend.TokenBucket,
+		windows: []backend.Window{{Limit: 10, Period: time.Second}},
+		steps: []step{
+			{at: 1000 * ms, cost: 10, allowed: true, remaining: 0, resetAfter: time.Second},
+			{at: 500 * ms, cost: 1, allowed: false, remaining: 0, resetAfter: 1500 * ms, retryAfter: 600 * ms},
+			{at: 1000 * ms, cost: 1, allowed: false, remaining: 0, resetAfter: time.Second, retryAfter: 100 * ms},
+		},
+	},
+	{
 		// 50 of 100 per minute used, then a reload tightens the limit to
 		// 10 per minute: a token bucket keeps its usage as time, so half
 		// the old bucket is half the new one.

@@ -265,8 +265,8 @@ func TestKeys(t *testing.T) {
 		{"ns", "key"}, {"", ""}, {"{a}", "}{"}, {"a\nb", "c:d"}, {huge, huge},
 	} {
 		keys := b.allKeys(pair[0], pair[1])
-		if len(keys) != 18 { // 4 algorithms × 4 windows, concurrency, penalty
-			t.Fatalf("allKeys = %d keys, want 18", len(keys))
+		if len(keys) != 26 { // (4 algorithms + 2 old formats) × 4 windows, concurrency, penalty
+			t.Fatalf("allKeys = %d keys, want 26", len(keys))
 		}
 		tag := keys[0][strings.IndexByte(keys[0], '{') : strings.IndexByte(keys[0], '}')+1]
 		for _, k := range keys {
@@ -281,8 +281,8 @@ func TestKeys(t *testing.T) {
 	if a, c := b.keys("ns", "ab", backend.TokenBucket, 1)[0], b.keys("nsa", "b", backend.TokenBucket, 1)[0]; a == c {
 		t.Errorf("(ns, ab) and (nsa, b) share key %q", a)
 	}
-	if got := b.keys("ns", "k", backend.FixedWindow, 3); !strings.HasSuffix(got[2], "}f2") {
-		t.Errorf("third fixed-window key = %q, want suffix }f2", got[2])
+	if got := b.keys("ns", "k", backend.FixedWindow, 3); !strings.HasSuffix(got[2], "}F2") {
+		t.Errorf("third fixed-window key = %q, want suffix }F2", got[2])
 	}
 }
 
@@ -447,4 +447,31 @@ func FuzzCommaHosts(f *testing.F) {
 			t.Fatalf("commaHosts(%q) = %q, then %q", rest, once, twice)
 		}
 	})
+}
+
+// TestResetDeletesOldFormats: Reset deletes a client's keys of the value
+// formats that earlier versions wrote (t and f), which the backend no
+// longer reads, as well as the current ones.
+func TestResetDeletesOldFormats(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv.Addr)
+	b := New(client)
+	ctx := t.Context()
+	base := string(b.keyBase("ns", "client", 0))
+	old := []string{base + "t0", base + "f1"}
+	for _, k := range old {
+		if err := client.Set(ctx, k, "1", time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Apply(ctx, backend.Request{Namespace: "ns", Key: "client", Algorithm: backend.TokenBucket,
+		Windows: []backend.Window{{Limit: 10, Period: time.Minute}}, Cost: 1, Now: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Reset(ctx, "ns", "client"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := client.Exists(ctx, append(old, base+"T0")...).Result(); err != nil || n != 0 {
+		t.Fatalf("after Reset, %d of the client's keys remain (err %v), want 0", n, err)
+	}
 }

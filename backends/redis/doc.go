@@ -78,10 +78,13 @@
 // digest of the namespace and the key, which may hold any bytes (braces,
 // newlines, 64 KiB of them), so keys stay short:
 //
-//	sluice:{3q2-7wEjRBaT4zS9bL1_xw}t0
+//	sluice:{3q2-7wEjRBaT4zS9bL1_xw}T0
 //
-// is the token bucket of one client's first window; f, w, l and c are the
-// fixed window, sliding window, sliding log and concurrency keys. Every key
+// is the token bucket of one client's first window; F, w, l and c are the
+// fixed window, sliding window, sliding log and concurrency keys. (Versions
+// before the token bucket stored its limit's tag and the fixed window its
+// period used t and f: during a rolling upgrade the two versions keep
+// separate counters rather than misread each other's values.) Every key
 // expires (PEXPIRE) exactly when its window has fully reset, rounded up to
 // a millisecond: a bucket once full again, a fixed window at its end, a
 // sliding window counter when both of its windows have passed, a sliding
@@ -100,15 +103,17 @@
 // MEMORY USAGE per key with the default prefix, on Redis 7.0 (the expiry
 // adds a few dozen bytes more per key in the expires table):
 //
-//	token bucket     88 bytes per window
-//	fixed window    120 bytes per window
+//	token bucket    120 bytes per window
+//	fixed window    136 bytes per window
 //	sliding window  120 bytes per window
 //	sliding log     136 bytes per window, plus about 20 bytes per request in it
 //	concurrency     120 bytes, plus about 20 bytes per lease held
 //
 // A client with a "10/s and 1000/h" token-bucket rule costs two keys,
-// about 2 x 88 bytes, while it is active, and nothing once its windows have
-// reset.
+// about 2 x 120 bytes, while it is active, and nothing once its windows have
+// reset. (A token bucket's value would be a bare integer, which Redis
+// stores in 8 bytes, but it carries its limit's tag, so that a request out
+// of order is never mistaken for one under a reloaded limit.)
 //
 // # Deployment
 //

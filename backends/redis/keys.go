@@ -14,14 +14,23 @@ import (
 var tagLen = base64.RawURLEncoding.EncodedLen(16)
 
 // suffixes name each algorithm's keys; the window index follows, except for
-// Concurrency, which has one window.
+// Concurrency, which has one window. A suffix changes with the format of
+// its values, so that instances of two versions, side by side during a
+// rolling upgrade, never read each other's values (each keeps its own
+// counters until the upgrade is done): T and F replaced t and f when token
+// buckets began to store their limit's tag and fixed windows their period.
 var suffixes = [...]byte{
-	backend.TokenBucket:   't',
+	backend.TokenBucket:   'T',
 	backend.SlidingLog:    'l',
 	backend.SlidingWindow: 'w',
-	backend.FixedWindow:   'f',
+	backend.FixedWindow:   'F',
 	backend.Concurrency:   'c',
 }
+
+// oldSuffixes are the suffixes of earlier value formats. Reset deletes
+// those keys too; the rest of the backend never reads them, and they
+// expire on their own.
+var oldSuffixes = [...]byte{'t', 'f'}
 
 // keyBase returns the part of every key of (namespace, key) before its
 // suffix: prefix{tag}. The tag is a digest of the length-prefixed namespace
@@ -64,8 +73,8 @@ func (b *Backend) keys(namespace, key string, alg backend.Algorithm, windows int
 // windows' and its penalty state's (p, see penalty.go).
 func (b *Backend) allKeys(namespace, key string) []string {
 	base := b.keyBase(namespace, key, 2)
-	keys := make([]string, 0, 4*backend.MaxWindows+2)
-	for _, s := range suffixes[:backend.Concurrency] {
+	keys := make([]string, 0, (4+len(oldSuffixes))*backend.MaxWindows+2)
+	for _, s := range append(suffixes[:backend.Concurrency:backend.Concurrency], oldSuffixes[:]...) {
 		for i := range backend.MaxWindows {
 			keys = append(keys, string(append(base, s, byte('0'+i))))
 		}

@@ -157,7 +157,7 @@ var ErrInvalidRequest = errors.New("backend: invalid request")
 
 // Validate reports whether req keeps the contract: 1 to MaxWindows windows
 // (exactly one for Concurrency), a known algorithm, positive periods, and no
-// negative limit, burst or cost. Backends call it before doing anything.
+// negative limit, burst, cost or max delay. Backends call it before doing anything.
 func (req Request) Validate() error {
 	if n := len(req.Windows); n == 0 || n > MaxWindows {
 		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, MaxWindows)
@@ -175,6 +175,9 @@ func (req Request) Validate() error {
 	}
 	if req.Cost < 0 {
 		return fmt.Errorf("%w: negative cost %d", ErrInvalidRequest, req.Cost)
+	}
+	if req.MaxDelay < 0 {
+		return fmt.Errorf("%w: negative max delay %v", ErrInvalidRequest, req.MaxDelay)
 	}
 	return nil
 }

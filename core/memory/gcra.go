@@ -40,13 +40,39 @@ const (
 )
 
 // gcraSlot is one key's TAT. Every field is accessed atomically: the
-// lock-free path reads slots while the mutex's holder writes them.
+// lock-free path reads slots while the mutex's holder writes them. The top
+// byte of b is not the digest's but the tag of the limit the TAT was
+// written under (see slotTag); it is never zero, so a used slot never
+// looks empty, and the digest keeps 120 bits.
 type gcraSlot struct {
-	a, b atomic.Uint64 // the digest; both zero marks an empty slot
+	a, b atomic.Uint64 // the digest and tag; both zero marks an empty slot
 	v    atomic.Int64
 }
 
+const (
+	tagShift = 56
+	tagMask  = uint64(0xff) << tagShift
+)
+
 func (s *gcraSlot) empty() bool { return s.a.Load() == 0 && s.b.Load() == 0 }
+
+// is reports whether s holds the key k, whatever its tag.
+func (s *gcraSlot) is(k dkey) bool {
+	return s.a.Load() == k.a && (s.b.Load()^k.b)&^tagMask == 0
+}
+
+func (s *gcraSlot) tag() uint64 { return s.b.Load() >> tagShift }
+
+// setTag records that the TAT is now written under tag. The caller holds
+// the mutex and has claimed the value, so no lock-free charge can land
+// between the tag and the value it goes with.
+func (s *gcraSlot) setTag(tag uint64) { s.b.Store(s.b.Load()&^tagMask | tag<<tagShift) }
+
+// slotTag is the tag a slot keeps for a window: the top bits of
+// algo.GCRATag, with the lowest set so that it is never zero.
+func slotTag(w backend.Window, maxDelay time.Duration) uint64 {
+	return algo.GCRATag(w, int64(maxDelay))>>tagShift | 1
+}
 
 // gcraSlots is one generation of the table. Its length is a power of two and
 // never changes: a rebuild makes a new generation.
@@ -64,7 +90,7 @@ func (g *gcraSlots) find(k dkey) *gcraSlot {
 	for i := k.b & mask; ; i = (i + 1) & mask {
 		s := &g.s[i]
 		a, b := s.a.Load(), s.b.Load()
-		if a == k.a && b == k.b {
+		if a == k.a && (b^k.b)&^tagMask == 0 {
 			return s
 		}
 		if a == 0 && b == 0 {
@@ -88,18 +114,17 @@ type gcraTable struct {
 // key is absent, deleted, claimed or moved.
 func (t *gcraTable) tryApply(k dkey, now int64, req *backend.Request) (res backend.Result, ok bool) {
 	s := t.cur.Load().find(k)
-	if s == nil {
-		return res, false
+	if s == nil || s.tag() != slotTag(req.Windows[0], req.MaxDelay) {
+		return res, false // absent, or written under another limit
 	}
+	// A holder of the mutex changes the tag only with a new value, so a
+	// tag that changes after the check fails the compare-and-swap below.
 	tat := s.v.Load()
 	if tat < tatLeast {
 		return res, false
 	}
 	next, before, after, delay, admit := algo.GCRA(tat, now, req.Windows[0], req.Cost, int64(req.MaxDelay))
 	if !admit {
-		if req.Cost > 0 && next != tat {
-			s.v.CompareAndSwap(tat, next) // a tat from an old limit, corrected (algo.GCRA)
-		}
 		res.Windows[0] = before
 		return res, true
 	}
@@ -142,16 +167,16 @@ func (t *gcraTable) reserve(extra int) {
 	t.rebuild(size)
 }
 
-// insert adds k, which is absent, with the value v. reserve must have made
-// room for it.
-func (t *gcraTable) insert(k dkey, v int64) {
+// insert adds k, which is absent, with the value v written under tag.
+// reserve must have made room for it.
+func (t *gcraTable) insert(k dkey, v int64, tag uint64) {
 	g := t.slots()
 	mask := uint64(len(g.s) - 1)
 	for i := k.b & mask; ; i = (i + 1) & mask {
 		if s := &g.s[i]; s.empty() {
 			s.v.Store(v)
 			s.a.Store(k.a)
-			s.b.Store(k.b)
+			s.b.Store(k.b&^tagMask | tag<<tagShift)
 			t.n++
 			t.used++
 			return
@@ -265,7 +290,7 @@ func (t *gcraTable) sample(start uint64, n int, f func(k dkey, tat int64) bool) 
 			continue
 		}
 		seen++
-		if !f(dkey{s.a.Load(), s.b.Load()}, v) {
+		if !f(dkey{s.a.Load(), s.b.Load() &^ tagMask}, v) { // find ignores those bits
 			break
 		}
 	}

@@ -56,7 +56,7 @@ func TestGCRATableModel(t *testing.T) {
 						}
 						s.v.Store(next)
 					} else {
-						tb.insert(k, next)
+						tb.insert(k, next, 1)
 					}
 					model[k] = next
 				case op < pDel:
@@ -104,9 +104,9 @@ func TestGCRATableModel(t *testing.T) {
 				if len(seen) != len(model) {
 					t.Fatalf("step %d: after %s, sample saw %d keys, want %d", step, desc, len(seen), len(model))
 				}
-				for k, v := range seen {
-					if model[k] != v {
-						t.Fatalf("step %d: sample saw %v = %d, want %d", step, k, v, model[k])
+				for k, want := range model {
+					if v, ok := seen[dkey{k.a, k.b &^ tagMask}]; !ok || v != want {
+						t.Fatalf("step %d: sample saw %v = %d (%v), want %d", step, k, v, ok, want)
 					}
 				}
 			}

@@ -248,6 +248,21 @@ func TestMaxKeysBound(t *testing.T) {
 	}
 }
 
+// TestMaxKeysBoundWithReturningKeys cycles more keys than the bound, so
+// that evicted keys come back (a token bucket's tombstone comes back to
+// life): the bound holds through every round.
+func TestMaxKeysBoundWithReturningKeys(t *testing.T) {
+	b := newTestBackend(t, WithShards(1), WithMaxKeys(16))
+	for round := range 3 {
+		for i := range 40 {
+			apply(t, b, req(fmt.Sprint("key-", i), backend.TokenBucket, 1, time.Duration(round*40+i)*time.Millisecond, perSecond(100)))
+			if n := b.Len(); n > 16 {
+				t.Fatalf("round %d, key %d: Len() = %d, want at most 16", round, i, n)
+			}
+		}
+	}
+}
+
 // TestMaxKeysEvictsExpiredFirst fills a one-shard backend to its bound with
 // a few long-lived states and many short ones, lets the short ones expire,
 // and inserts new keys. As long as fewer than 8 states are live, every

@@ -145,9 +145,11 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		res   backend.Result
 		slots [backend.MaxWindows]*gcraSlot
 		held  [backend.MaxWindows]int64 // what the claimed slots held
+		tags  [backend.MaxWindows]uint64
+		read  [backend.MaxWindows]int64 // the tat read: held, or reconfigured
 		next  [backend.MaxWindows]int64
 		after [backend.MaxWindows]backend.WindowResult
-		fixed [backend.MaxWindows]bool // denied, with a tat from an old limit corrected
+		retag [backend.MaxWindows]bool // written under another limit
 		ok    = true
 		t     = &sh.tb
 	)
@@ -161,15 +163,19 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		}
 	}
 	for i, w := range req.Windows {
+		tags[i] = slotTag(w, req.MaxDelay)
 		tat := held[i]
-		if tat < tatLeast {
-			tat = 0 // a tombstone: no bucket
+		switch {
+		case slots[i] == nil || tat < tatLeast:
+			tat = 0 // no slot, or a tombstone: no bucket
+		case slots[i].tag() != tags[i]:
+			tat, retag[i] = algo.Reconfigured(tat, now, w, int64(req.MaxDelay)), true
 		}
+		read[i] = tat
 		n, before, a, delay, admit := algo.GCRA(tat, now, w, req.Cost, int64(req.MaxDelay))
 		next[i], res.Windows[i], after[i] = n, before, a
 		res.Delay = max(res.Delay, time.Duration(delay))
 		ok = ok && admit
-		fixed[i] = !admit && n != tat
 	}
 	res.Allowed = ok
 	if !ok {
@@ -185,20 +191,30 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 				continue // nothing was stored, nothing is
 			}
 			v := held[i] // unchanged
-			if fixed[i] && req.Cost > 0 {
-				v = next[i]
+			if retag[i] && req.Cost > 0 {
+				// Stored as read under the new limit, even for a denial:
+				// else every request would reconfigure the old tat again
+				// and the client would wait for the old limit after all.
+				s.setTag(tags[i])
+				v = read[i]
 			}
 			s.v.Store(v)
 		case s != nil:
 			if held[i] < tatLeast {
-				t.n++ // the key's tombstone comes back to life
+				// The key's tombstone comes back to life: a new state, as
+				// far as the bound goes.
+				if sh.max > 0 {
+					sh.admitNew(b, now) // evicting only marks tombstones, and skips claimed slots
+				}
+				t.n++
 			}
+			s.setTag(tags[i])
 			s.v.Store(next[i])
 		default:
 			if sh.max > 0 {
 				sh.admitNew(b, now) // evicting only marks tombstones: no rebuild
 			}
-			t.insert(k.window(i), next[i])
+			t.insert(k.window(i), next[i], tags[i])
 		}
 	}
 	return res

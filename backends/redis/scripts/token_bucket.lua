@@ -1,6 +1,7 @@
--- token_bucket.lua: algo.GCRA over every window. Each key holds the
--- window's theoretical arrival time (tat), and expires at it: a bucket is
--- full again once tat has passed.
+-- token_bucket.lua: algo.GCRA over every window. Each key holds "tat tag":
+-- the window's theoretical arrival time, and the tag of the limit it was
+-- written under (algo.GCRATag: the emission interval and tau+max_delay). It
+-- expires at tat: a bucket is full again once tat has passed.
 
 local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
@@ -16,8 +17,11 @@ local function gcra(i)
   -- tat relative to now, never before it, and as an absolute time.
   local tat, tu, tn = 0, now_u, now_n
   local v = redis.call('GET', KEYS[i])
+  local stag
   if v then
-    local u, n = parse_time(v)
+    local sp = string.find(v, ' ', 1, true) or #v + 1
+    local u, n = parse_time(v, sp - 1)
+    stag = string.sub(v, sp + 1)
     local rel = (u - now_u) * 1000 + (n - now_n)
     if rel > 0 then tat, tu, tn = rel, u, n end
   end
@@ -29,14 +33,16 @@ local function gcra(i)
   local capacity = limit
   if burst > 0 then capacity = burst end
   local tau = capacity * t
-  -- Under one limit tat never exceeds tau + max_delay. A later one was
-  -- written under another limit (before a reload): the bucket is empty
-  -- and refills at the new rate. A denied charge stores the corrected tat,
-  -- or every request would correct the old one again (algo.GCRA).
   local most = tau + max_delay
-  if tat > most then
-    tat, tu, tn = most, add(now_u, now_n, most)
-    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn), 'PX', ttl(most)) end
+  -- Any deterministic tag will do: it is only compared with itself.
+  local tag = string.format('%.0f', fmod(t * 1000003 + most, 2147483647))
+  if tat > 0 and stag ~= tag then
+    -- Written under another limit, before a reload (algo.Reconfigured):
+    -- a tat beyond what this limit allows reads as an empty bucket. It is
+    -- stored with the new tag even for a denial, or every request would
+    -- reconfigure the old tat again and wait for the old limit after all.
+    if tat > most then tat, tu, tn = most, add(now_u, now_n, most) end
+    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn) .. ' ' .. tag, 'PX', ttl(tat)) end
   end
   -- remaining is max(0, floor((tau-tat)/t)).
   local remaining = 0
@@ -61,15 +67,15 @@ local function gcra(i)
   -- The new tat as an absolute time: add(tu, tn, ct) for ct >= 0.
   local nt = tn + ct
   local nn = fmod(nt, 1000)
-  return true, remaining, tat, 0, wait, left, new, tu + (nt - nn) / 1000, nn
+  return true, remaining, tat, 0, wait, left, new, tu + (nt - nn) / 1000, nn, tag
 end
 
 local nk = #KEYS
 if nk == 1 then
-  local ok, remaining, reset, retry, wait, left, new, nu, nn = gcra(1)
+  local ok, remaining, reset, retry, wait, left, new, nu, nn, tag = gcra(1)
   if not ok then return {0, 0, remaining, reset, retry} end
   if peek then return {1, 0, remaining, reset, retry} end
-  redis.call('SET', KEYS[1], format_time(nu, nn), 'PX', ttl(new))
+  redis.call('SET', KEYS[1], format_time(nu, nn) .. ' ' .. tag, 'PX', ttl(new))
   if wait < 0 then wait = 0 end
   return {1, wait, left, new, 0}
 end
@@ -79,13 +85,13 @@ end
 local out, st = {0, 0}, {}
 local ok, delay = true, 0
 for i = 1, nk do
-  local oki, remaining, reset, retry, wait, left, new, nu, nn = gcra(i)
+  local oki, remaining, reset, retry, wait, left, new, nu, nn, tag = gcra(i)
   out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
   if not oki then
     ok = false
   elseif not peek then
     if wait > delay then delay = wait end
-    st[4 * i - 3], st[4 * i - 2], st[4 * i - 1], st[4 * i] = left, new, nu, nn
+    st[5 * i - 4], st[5 * i - 3], st[5 * i - 2], st[5 * i - 1], st[5 * i] = left, new, nu, nn, tag
   end
 end
 if not ok then return out end
@@ -93,8 +99,8 @@ out[1] = 1
 if peek then return out end
 out[2] = delay
 for i = 1, nk do
-  local j = 4 * i
-  redis.call('SET', KEYS[i], format_time(st[j - 1], st[j]), 'PX', ttl(st[j - 2]))
-  out[3 * i], out[3 * i + 1], out[3 * i + 2] = st[j - 3], st[j - 2], 0
+  local j = 5 * i
+  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j], 'PX', ttl(st[j - 3]))
+  out[3 * i], out[3 * i + 1], out[3 * i + 2] = st[j - 4], st[j - 3], 0
 end
 return out

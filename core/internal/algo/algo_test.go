@@ -1024,34 +1024,40 @@ func TestLimitChange(t *testing.T) {
 	t.Run("gcra: a looser limit waits at most one emission interval", func(t *testing.T) {
 		// 6 of 10 per hour: tat is 36 minutes ahead.
 		tat := base + 6*360*sec
-		fixed, before, _, _, ok := GCRA(tat, base, minute, 1, 0)
+		hour := backend.Window{Limit: 10, Period: time.Hour}
+		if GCRATag(hour, 0) == GCRATag(minute, 0) {
+			t.Fatal("10/h and 8/min have the same tag")
+		}
+		fixed := Reconfigured(tat, base, minute, 0)
+		if fixed != base+60*sec {
+			t.Fatalf("Reconfigured = now%+d, want now+60s: an empty 8/min bucket", fixed-base)
+		}
+		_, before, _, _, ok := GCRA(fixed, base, minute, 1, 0)
 		if ok || before.RetryAfter != 7500*time.Millisecond || before.Remaining != 0 || before.ResetAfter != time.Minute {
 			t.Fatalf("first request under 8/min = %+v, %v; want denied for 7.5s with an empty bucket that is full in 1m", before, ok)
-		}
-		if fixed != base+60*sec {
-			t.Fatalf("denied: next = now%+d, want the corrected tat now+60s to store", fixed-base)
-		}
-		// Without the corrected tat stored, the old one is corrected again
-		// to an empty bucket: still denied.
-		if _, _, _, _, ok := GCRA(tat, base+7500*ms, minute, 1, 0); ok {
-			t.Fatalf("the old tat 7.5s later was admitted; the test premise is wrong")
 		}
 		next, _, after, _, ok := GCRA(fixed, base+7500*ms, minute, 1, 0)
 		if !ok || next != base+7500*ms+60*sec || after.Remaining != 0 {
 			t.Fatalf("7.5s later = tat %+d, %+v, %v; want admitted, tat now+60s", next-base, after, ok)
 		}
-		// A peek reads the state the same way.
-		if _, before, _, _, ok := GCRA(tat, base, minute, 0, 0); ok || before.RetryAfter != 7500*time.Millisecond {
-			t.Fatalf("peek = %+v, %v; want denied for 7.5s", before, ok)
+		// A tat within the new bucket is read as it is: usage converted by time.
+		if got := Reconfigured(base+30*sec, base, minute, 0); got != base+30*sec {
+			t.Fatalf("Reconfigured(now+30s) = now%+d, want it unchanged", got-base)
 		}
 	})
-	t.Run("gcra: the clamp leaves throttled debt alone", func(t *testing.T) {
+	t.Run("gcra: throttled debt is within the bound", func(t *testing.T) {
 		// An empty 8/min bucket with a request admitted 5s late: tat is
-		// 65s ahead, within tau+maxDelay, and must not be forgiven.
-		tat := base + 65*sec
-		_, before, _, delay, ok := GCRA(tat, base, minute, 1, int64(20*time.Second))
-		if !ok || delay != int64(12500*time.Millisecond) || before.ResetAfter != 65*time.Second {
-			t.Fatalf("GCRA = %+v, delay %v, %v; want admitted after 12.5s", before, time.Duration(delay), ok)
+		// 65s ahead, within tau+maxDelay, and is not forgiven.
+		if got := Reconfigured(base+65*sec, base, minute, int64(20*time.Second)); got != base+65*sec {
+			t.Fatalf("Reconfigured = now%+d, want now+65s", got-base)
+		}
+		if GCRATag(minute, int64(20*time.Second)) == GCRATag(minute, 0) {
+			t.Fatal("a new max delay does not change the tag")
+		}
+	})
+	t.Run("gcra: the same limit written differently has one tag", func(t *testing.T) {
+		if GCRATag(backend.Window{Limit: 10, Period: time.Second}, 0) != GCRATag(backend.Window{Limit: 10, Period: time.Second, Burst: 10}, 0) {
+			t.Fatal("burst 0 and burst = limit read a tat the same way but have different tags")
 		}
 	})
 	t.Run("fixed: a shorter period keeps the count until its own window ends", func(t *testing.T) {

@@ -18,51 +18,37 @@ import (
 //
 // GCRA returns the tat to store if the request is admitted (ok) and charged
 // (cost > 0), the window's state before and after the charge (the same for a
-// denial or a peek), and the delay to wait before serving. For a denial or a
-// peek, next is the tat passed in, unless it was corrected as below.
+// denial or a peek), and the delay to wait before serving.
 //
-// A tat later than now+Capacity*T+maxDelay cannot come from this window (it
-// was written under another limit, before a configuration change) and is
-// read as now+Capacity*T+maxDelay: the bucket is empty and refills at the
-// new rate. Then next is that corrected tat even for a denial, and callers
-// store it when they charge (cost > 0) but are denied: otherwise every
-// request would find the old tat and correct it again to an empty bucket,
-// and the client would wait for the old limit after all. Peeks must pass
-// the rule's maxDelay too, so they read a tat as charges do.
+// The tat must have been written under this window and maxDelay (see
+// [GCRATag]); one written under another limit goes through [Reconfigured]
+// first.
 func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, before, after backend.WindowResult, delay int64, ok bool) {
 	c, peek := unit(cost)
-	stored := tat
 	if tat < now {
 		tat = now
 	}
 	if w.Limit <= 0 {
 		r := backend.WindowResult{RetryAfter: time.Duration(never(w))}
-		return stored, r, r, 0, false
+		return tat, r, r, 0, false
 	}
 	t := ceilDiv(int64(w.Period), w.Limit)
 	capacity := w.Capacity(backend.TokenBucket)
 	tau := capacity * t
-	// Under one limit, a stored tat is never later than now+tau+maxDelay
-	// (an empty bucket and the longest delay). A later one was written under
-	// another limit, before a reload: the client gets the new bucket empty,
-	// never a wait longer than the new limit itself can impose.
-	if most := now + tau + maxDelay; most >= now && tat > most { // most < now: overflow, no limit
-		tat, stored = most, most
-	}
 	state := backend.WindowResult{
 		Remaining:  max(0, floorDiv(now+tau-tat, t)),
 		ResetAfter: time.Duration(tat - now),
 	}
 	if c > capacity {
 		state.RetryAfter = time.Duration(never(w))
-		return stored, state, state, 0, false
+		return tat, state, state, 0, false
 	}
 	newTAT := tat + c*t
 	wait := newTAT - tau - now
 	switch {
 	case peek:
 		state.RetryAfter = time.Duration(max(0, wait))
-		return stored, state, state, 0, wait <= 0
+		return tat, state, state, 0, wait <= 0
 	case wait <= 0 || wait <= maxDelay:
 		delay = max(0, wait)
 		return newTAT, state, backend.WindowResult{
@@ -71,6 +57,50 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, b
 		}, delay, true
 	default:
 		state.RetryAfter = time.Duration(wait)
-		return stored, state, state, 0, false
+		return tat, state, state, 0, false
 	}
+}
+
+// GCRATag identifies how a window reads a stored tat: its emission interval
+// and the most a tat may run ahead of now under it, Capacity*T+maxDelay.
+// Backends store it with the tat. A tat whose tag differs from the
+// request's was written under another limit, before a configuration
+// change, and is read through [Reconfigured]; one with the same tag is read
+// as it is, even when the request's now is older than the writer's (out of
+// order, or skewed), so that such a request never gives capacity back.
+// Backends keep as many bits of it as they have room for: a collision only
+// means that a changed limit reads an old tat as it is.
+func GCRATag(w backend.Window, maxDelay int64) uint64 {
+	if w.Limit <= 0 {
+		return mix(0, uint64(w.Period))
+	}
+	t := ceilDiv(int64(w.Period), w.Limit)
+	return mix(uint64(t), uint64(w.Capacity(backend.TokenBucket)*t+maxDelay))
+}
+
+// Reconfigured returns the tat to read in place of one written under
+// another limit: the same, unless it runs further ahead of now than this
+// window allows (Capacity*T+maxDelay), when the bucket is read as empty
+// under the new limit. So no client waits longer than the new limit itself
+// could make it: 6 of 10 per hour used leaves a 36-minute tat, which under
+// 8 per minute means one token's wait, not 35 minutes. The caller stores
+// the result, with the new tag, even when it denies the request.
+func Reconfigured(tat, now int64, w backend.Window, maxDelay int64) int64 {
+	if w.Limit <= 0 {
+		return tat
+	}
+	t := ceilDiv(int64(w.Period), w.Limit)
+	if most := now + w.Capacity(backend.TokenBucket)*t + maxDelay; most >= now && tat > most { // most < now: overflow
+		return most
+	}
+	return tat
+}
+
+// mix combines two words into a well-spread 64-bit value.
+func mix(a, b uint64) uint64 {
+	h := a*0x9e3779b97f4a7c15 ^ b
+	h ^= h >> 31
+	h *= 0xbf58476d1ce4e5b9
+	h ^= h >> 29
+	return h
 }
