@@ -535,6 +535,7 @@ func TestEnvArrays(t *testing.T) {
 			t.Setenv("SLUICE_RULES_1_PENALTY_THRESHOLD", "3")
 			t.Setenv("SLUICE_RULES_1_PENALTY_BASE", "1m")
 			t.Setenv("SLUICE_RULES_1_PENALTY_WINDOW", "1m")
+			t.Setenv("SLUICE_RULES_2_TIERS", "") // an empty list, not [""]
 			t.Setenv("SLUICE_RULES_3_NAME", "search")
 			t.Setenv("SLUICE_RULES_3_PATH", "/search")
 			t.Setenv("SLUICE_RULES_3_METHODS", "GET,HEAD")
@@ -561,6 +562,9 @@ func TestEnvArrays(t *testing.T) {
 			}
 			if search.Name != "search" || search.Path != "/search" || !reflect.DeepEqual(search.Methods, []string{"GET", "HEAD"}) || len(search.Windows) != 1 {
 				t.Errorf("rules[3] = %+v, want the rule the environment added", search)
+			}
+			if tiers := c.Rules[2].Tiers; len(tiers) != 0 {
+				t.Errorf("rules[2].tiers = %q, want empty", tiers)
 			}
 			if keys := c.Identify.APIKeys.Keys; len(keys) != 1 || keys[0].Key != "k-123" || keys[0].Tier != "gold" {
 				t.Errorf("identify.api_keys.keys = %+v", keys)

@@ -125,9 +125,11 @@ func applyEnvArrays(v *viper.Viper, environ []string) (map[string]bool, Errors) 
 			}
 			var value any = s.value
 			if a.lists[s.field] {
-				var items []any
-				for _, item := range strings.Split(s.value, ",") {
-					items = append(items, strings.TrimSpace(item))
+				items := []any{} // an empty value is an empty list
+				if s.value != "" {
+					for _, item := range strings.Split(s.value, ",") {
+						items = append(items, strings.TrimSpace(item))
+					}
 				}
 				value = items
 			}

@@ -72,7 +72,8 @@ type WatchOption func(*Watcher)
 
 // WithReloadHook calls f after every reload attempt with its error, nil on
 // success. A Limiter that reports to a sluiceprom.Metrics has its reloads
-// counted there without a hook.
+// counted there without a hook: a hook that calls Metrics.ConfigReloaded
+// too counts each reload twice.
 func WithReloadHook(f func(error)) WatchOption { return func(w *Watcher) { w.hook = f } }
 
 // WithWatchLogger logs every reload attempt to l: a success at Info, a

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicehq/sluice/core"
 )
@@ -168,5 +169,39 @@ func TestDefaultErrorHandlerBackendFailureLoggedOnce(t *testing.T) {
 	}
 	if lines != 1 {
 		t.Errorf("the backend error is on %d log lines, want 1: %v", lines, logs.records(t))
+	}
+}
+
+// TestDefaultErrorHandlerLogIsRateLimited: an identifier that fails on
+// every request (as one may on clients' input) does not turn a flood of
+// requests into a flood of lines: at most one a second, and the next line
+// says how many were left out.
+func TestDefaultErrorHandlerLogIsRateLimited(t *testing.T) {
+	var logs logBuffer
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {})
+	m := New(lim, WithServeMux(mux))
+	h := m.Handler(mux)
+	for range 100 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/users/7", nil))
+	}
+	// 100 requests take milliseconds; a stall of a second or more in the
+	// middle could let a second line through, never a hundred.
+	recs := logs.records(t)
+	if len(recs) == 0 || len(recs) > 2 {
+		t.Fatalf("100 failing requests logged %d lines, want 1 (2 at most if the run stalled a second)", len(recs))
+	}
+	// The next line, a second later, counts the requests left out.
+	m.errLogged.Store(time.Now().Add(-time.Second).UnixNano())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/users/7", nil))
+	recs = logs.records(t)
+	dropped := 0
+	for _, rec := range recs {
+		n, _ := rec["dropped"].(float64)
+		dropped += int(n)
+	}
+	if logged := len(recs) - 1; logged+dropped != 100 {
+		t.Fatalf("after a second: the first 100 requests made %d lines and %d were counted as dropped, want 100 in all", logged, dropped)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/sluicehq/sluice/core"
 )
@@ -19,6 +20,12 @@ type Middleware struct {
 	lim      *core.Limiter
 	cfg      config
 	policies sync.Map // rule name -> *policyEntry
+
+	// The default error log writes at most one line a second (errors can
+	// come from clients' input, through an identifier), with the number
+	// it left out since the last.
+	errLogged  atomic.Int64 // Unix nanoseconds of the last line
+	errDropped atomic.Int64
 }
 
 // New returns a Middleware for lim. It panics if lim is nil: that is a
@@ -35,10 +42,10 @@ func New(lim *core.Limiter, opts ...Option) *Middleware {
 }
 
 // reportError hands err, which the client never sees, to the error handler.
-// Without one it logs err to the Limiter's logger, if it has one, unless
-// limiterLogged: the Limiter logs the backend failure behind a fail-open or
-// fail-closed decision itself, once a second per rule, where a line per
-// request would flood the log while the backend is down.
+// Without one it logs err to the Limiter's logger, if it has one, at most
+// once a second, unless limiterLogged: the Limiter logs the backend failure
+// behind a fail-open or fail-closed decision itself, once a second per rule,
+// where a line per request would flood the log while the backend is down.
 func (m *Middleware) reportError(r *http.Request, route string, err error, limiterLogged bool) {
 	if m.cfg.onError != nil {
 		m.cfg.onError(r, err)
@@ -46,6 +53,11 @@ func (m *Middleware) reportError(r *http.Request, route string, err error, limit
 	}
 	log := m.lim.Logger()
 	if log == nil || limiterLogged {
+		return
+	}
+	now := time.Now().UnixNano()
+	if last := m.errLogged.Load(); now-last < int64(time.Second) || !m.errLogged.CompareAndSwap(last, now) {
+		m.errDropped.Add(1)
 		return
 	}
 	if route == "" {
@@ -56,7 +68,7 @@ func (m *Middleware) reportError(r *http.Request, route string, err error, limit
 	}
 	log.LogAttrs(r.Context(), slog.LevelError, "sluice: answered 503 after an internal error",
 		slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
-		slog.String("error", err.Error()))
+		slog.String("error", err.Error()), slog.Int64("dropped", m.errDropped.Swap(0)))
 }
 
 // Request builds the core.Request for r. route is the framework's route
