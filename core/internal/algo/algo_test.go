@@ -1059,6 +1059,9 @@ func TestLimitChange(t *testing.T) {
 		if GCRATag(backend.Window{Limit: 10, Period: time.Second}, 0) != GCRATag(backend.Window{Limit: 10, Period: time.Second, Burst: 10}, 0) {
 			t.Fatal("burst 0 and burst = limit read a tat the same way but have different tags")
 		}
+		if GCRATag(backend.Window{Limit: 10, Period: time.Second, Burst: 20}, 0) == GCRATag(backend.Window{Limit: 10, Period: time.Second}, 0) {
+			t.Fatal("a new burst does not change the tag")
+		}
 	})
 	t.Run("fixed: a shorter period keeps the count until its own window ends", func(t *testing.T) {
 		hourStart := base - base%int64(time.Hour)

@@ -61,21 +61,18 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, b
 	}
 }
 
-// GCRATag identifies how a window reads a stored tat: its emission interval
-// and the most a tat may run ahead of now under it, Capacity*T+maxDelay.
-// Backends store it with the tat. A tat whose tag differs from the
-// request's was written under another limit, before a configuration
-// change, and is read through [Reconfigured]; one with the same tag is read
-// as it is, even when the request's now is older than the writer's (out of
-// order, or skewed), so that such a request never gives capacity back.
-// Backends keep as many bits of it as they have room for: a collision only
-// means that a changed limit reads an old tat as it is.
+// GCRATag identifies the limit a stored tat was written under: the window
+// (its limit, period and capacity) and maxDelay. Backends store it with the
+// tat. A tat whose tag differs from the request's was written under another
+// limit, before a configuration change, and is read through
+// [Reconfigured]; one with the same tag is read as it is, even when the
+// request's now is older than the writer's (out of order, or skewed), so
+// that such a request never gives capacity back. Backends keep as many
+// bits of it as they have room for: a collision only means that a changed
+// limit reads an old tat as it is. It takes no division: it is on every
+// decision's path.
 func GCRATag(w backend.Window, maxDelay int64) uint64 {
-	if w.Limit <= 0 {
-		return mix(0, uint64(w.Period))
-	}
-	t := ceilDiv(int64(w.Period), w.Limit)
-	return mix(uint64(t), uint64(w.Capacity(backend.TokenBucket)*t+maxDelay))
+	return mix(mix(uint64(w.Limit), uint64(w.Period)), uint64(w.Capacity(backend.TokenBucket))^uint64(maxDelay)*0x94d049bb133111eb)
 }
 
 // Reconfigured returns the tat to read in place of one written under
