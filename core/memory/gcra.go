@@ -56,11 +56,6 @@ const (
 
 func (s *gcraSlot) empty() bool { return s.a.Load() == 0 && s.b.Load() == 0 }
 
-// is reports whether s holds the key k, whatever its tag.
-func (s *gcraSlot) is(k dkey) bool {
-	return s.a.Load() == k.a && (s.b.Load()^k.b)&^tagMask == 0
-}
-
 func (s *gcraSlot) tag() uint64 { return s.b.Load() >> tagShift }
 
 // setTag records that the TAT is now written under tag. The caller holds
