@@ -58,6 +58,10 @@ func ParseFailureMode(s string) (FailureMode, error) {
 // returns a function to report the call's outcome, nil for success. The
 // two-step breaker of github.com/sony/gobreaker/v2 implements it; package
 // core/breaker builds one with sensible defaults.
+//
+// A Breaker that also has a method SetDefaultLogger(*slog.Logger), as
+// core/breaker's has, is given the Limiter's logger (WithLogger) for its
+// state changes, so that they are logged wherever decisions are.
 type Breaker interface {
 	Allow() (done func(err error), err error)
 }

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"log/slog"
 	"context"
 	"fmt"
 	"io"
@@ -116,6 +117,9 @@ func New(opts ...Option) (*Limiter, error) {
 	}
 	if l.onError == nil {
 		l.onError = func(error) {}
+	}
+	if b, ok := cfg.breaker.(interface{ SetDefaultLogger(*slog.Logger) }); ok && cfg.logger != nil {
+		b.SetDefaultLogger(cfg.logger)
 	}
 	if l.backend == nil {
 		m := memory.New(memory.WithClock(l.clock))

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -39,7 +40,8 @@ const (
 // Breaker is a two-step circuit breaker. It implements core.Breaker and is
 // safe for concurrent use.
 type Breaker struct {
-	cb *gobreaker.TwoStepCircuitBreaker[struct{}]
+	cb     *gobreaker.TwoStepCircuitBreaker[struct{}]
+	logger atomic.Pointer[slog.Logger] // nil: state changes are not logged
 }
 
 type config struct {
@@ -89,7 +91,8 @@ func WithProbes(n uint32) Option { return func(c *config) { c.probes = max(1, n)
 func WithOnStateChange(f func(from, to State)) Option { return func(c *config) { c.onChange = f } }
 
 // WithLogger logs every state change at WARN (closing again at INFO) with
-// the breaker's name.
+// the breaker's name. Without it, a Limiter the breaker is given to
+// (core.WithBreaker) passes its own logger (core.WithLogger), if any.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 // New returns a closed breaker configured by opts.
@@ -111,22 +114,33 @@ func New(opts ...Option) *Breaker {
 			return c.ratio > 0 && n.Requests >= c.minCalls && float64(n.TotalFailures) >= c.ratio*float64(n.Requests)
 		},
 	}
-	if c.onChange != nil || c.logger != nil {
-		s.OnStateChange = func(name string, from, to gobreaker.State) {
-			if c.logger != nil {
-				level := slog.LevelWarn
-				if to == StateClosed {
-					level = slog.LevelInfo
-				}
-				c.logger.LogAttrs(context.Background(), level, "sluice: circuit breaker "+to.String(),
-					slog.String("breaker", name), slog.String("from", from.String()), slog.String("to", to.String()))
+	b := &Breaker{}
+	if c.logger != nil {
+		b.logger.Store(c.logger)
+	}
+	s.OnStateChange = func(name string, from, to gobreaker.State) {
+		if l := b.logger.Load(); l != nil {
+			level := slog.LevelWarn
+			if to == StateClosed {
+				level = slog.LevelInfo
 			}
-			if c.onChange != nil {
-				c.onChange(from, to)
-			}
+			l.LogAttrs(context.Background(), level, "sluice: circuit breaker "+to.String(),
+				slog.String("breaker", name), slog.String("from", from.String()), slog.String("to", to.String()))
+		}
+		if c.onChange != nil {
+			c.onChange(from, to)
 		}
 	}
-	return &Breaker{cb: gobreaker.NewTwoStepCircuitBreaker[struct{}](s)}
+	b.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](s)
+	return b
+}
+
+// SetDefaultLogger logs state changes to l unless WithLogger gave the
+// breaker a logger already. core.New calls it with the Limiter's logger.
+func (b *Breaker) SetDefaultLogger(l *slog.Logger) {
+	if l != nil {
+		b.logger.CompareAndSwap(nil, l)
+	}
 }
 
 // Allow reports whether a backend call may go ahead; call done with the

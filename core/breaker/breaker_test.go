@@ -2,6 +2,7 @@ package breaker_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/breaker"
 )
 
@@ -104,4 +106,44 @@ func TestLogger(t *testing.T) {
 			}
 		}
 	})
+}
+
+// downBackend fails every call, as an unreachable Redis does.
+type downBackend struct{}
+
+func (downBackend) Apply(context.Context, backend.Request) (backend.Result, error) {
+	return backend.Result{}, errDown
+}
+func (downBackend) Release(context.Context, backend.Request) error { return errDown }
+func (downBackend) Reset(context.Context, string, string) error    { return errDown }
+
+// TestLimiterGivesItsLogger: a breaker built without WithLogger and given
+// to a Limiter with a logger logs its transitions there; one with a logger
+// of its own keeps it.
+func TestLimiterGivesItsLogger(t *testing.T) {
+	for _, own := range []bool{false, true} {
+		var limiterLog, breakerLog bytes.Buffer
+		opts := []breaker.Option{breaker.WithName("redis"), breaker.WithConsecutiveFailures(2)}
+		if own {
+			opts = append(opts, breaker.WithLogger(slog.New(slog.NewTextHandler(&breakerLog, nil))))
+		}
+		lim, err := core.New(core.WithDefault(core.PerMinute(10)), core.WithBackend(downBackend{}),
+			core.WithBreaker(breaker.New(opts...)), core.WithLogger(slog.New(slog.NewTextHandler(&limiterLog, nil))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if d, err := lim.Decide(t.Context(), core.Request{Method: "GET", Path: "/", RemoteAddr: "192.0.2.1:1"}); err != nil || d.Outcome != core.FailOpen {
+				t.Fatalf("Decide = %v, %v; want fail-open", d.Outcome, err)
+			}
+		}
+		lim.Close()
+		want, other := &limiterLog, &breakerLog
+		if own {
+			want, other = &breakerLog, &limiterLog
+		}
+		if !strings.Contains(want.String(), "sluice: circuit breaker open") || strings.Contains(other.String(), "circuit breaker") {
+			t.Errorf("own logger %v: the transition went to the wrong log:\nwanted in: %s\nother: %s", own, want, other)
+		}
+	}
 }

@@ -92,9 +92,9 @@ func run() error {
 			}
 			defer b.Close()
 			// If Redis fails, requests proceed (the default failure mode);
-			// the breaker stops waiting on Redis while it keeps failing.
-			br := breaker.New(breaker.WithName("redis"), breaker.WithLogger(slog.Default()),
-				breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
+			// the breaker stops waiting on Redis while it keeps failing, and
+			// logs its state changes to the Limiter's log.
+			br := breaker.New(breaker.WithName("redis"), breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
 			copts = append(copts, core.WithBackend(b), core.WithBreaker(br))
 		}
 		if lim, err = core.New(copts...); err != nil {
