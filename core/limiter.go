@@ -1,10 +1,10 @@
 package core
 
 import (
-	"log/slog"
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
