@@ -245,19 +245,20 @@ func (l *Limiter) logDecision(ctx context.Context, r *Request, d *Decision) {
 	}
 }
 
-// logDenial logs a denial, real or shadow, at most once per client, rule
-// and outcome until the denial lifts (and at most once a second), so a
-// flood of 429s is one line per retry period.
+// logDenial logs a denial, real or shadow, at most once per client and
+// rule until the denial lifts (and at most once a second), so a flood of
+// 429s is one line per retry period. (A rule's denials are all real or all
+// shadow, but for a reload that turns shadow mode on or off.)
 func (l *Limiter) logDenial(ctx context.Context, level slog.Level, msg string, r *Request, d *Decision) {
 	w := l.watch
 	if !w.log.Enabled(ctx, level) {
 		return
 	}
-	ns, client := d.Rule+"\x00"+d.Outcome.String(), d.Client.String()
-	if _, seen := w.denials.get(ns, client, d.At, 0, 0); seen {
+	client := d.Client.String()
+	if _, seen := w.denials.get(d.Rule, client, d.At, 0, 0); seen {
 		return
 	}
-	w.denials.put(ns, client, d.At, d.At.Add(max(d.RetryAfter, time.Second)), 0, &backend.Result{})
+	w.denials.put(d.Rule, client, d.At, d.At.Add(max(d.RetryAfter, time.Second)), 0, &backend.Result{})
 	l.logAttrs(ctx, level, msg, r, d)
 }
 

@@ -112,8 +112,9 @@ func (t *gcraTable) tryApply(k dkey, now int64, req *backend.Request) (res backe
 	if s == nil || s.tag() != slotTag(req.Windows[0], req.MaxDelay) {
 		return res, false // absent, or written under another limit
 	}
-	// A holder of the mutex changes the tag only with a new value, so a
-	// tag that changes after the check fails the compare-and-swap below.
+	// A holder of the mutex that changes the tag after this check either
+	// stores a new value with it, and the compare-and-swap below fails, or
+	// keeps the value, which then reads the same under either tag.
 	tat := s.v.Load()
 	if tat < tatLeast {
 		return res, false
