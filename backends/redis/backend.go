@@ -55,7 +55,7 @@ func New(client Client, opts ...Option) *Backend {
 	if client == nil {
 		panic("sluiceredis: New with a nil client")
 	}
-	cfg := config{prefix: DefaultPrefix, lanes: DefaultBatchLanes}
+	cfg := config{prefix: DefaultPrefix, lanes: -1}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
@@ -65,11 +65,29 @@ func New(client Client, opts ...Option) *Backend {
 		caller: cfg.callerClock,
 		slack:  int64((cfg.slack + time.Millisecond - 1) / time.Millisecond),
 	}
+	if cfg.lanes < 0 { // the default
+		cfg.lanes = DefaultBatchLanes
+		if sharded(client) {
+			cfg.lanes = 0
+		}
+	}
 	// go-redis's auto-pipelining client batches by itself.
 	if pc, ok := client.(pipeClient); ok && cfg.lanes > 0 && !isAutoPipeliner(client) {
 		b.batch = newBatcher(pc, cfg.lanes)
 	}
 	return b
+}
+
+// sharded reports whether c spreads keys over several servers. A pipeline
+// on such a client returns when its slowest server has answered, so a
+// batch would make one slow or paused node stall the decisions on every
+// other: batching is off by default there.
+func sharded(c Client) bool {
+	switch c.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		return true
+	}
+	return false
 }
 
 func isAutoPipeliner(c Client) bool {

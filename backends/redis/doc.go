@@ -46,9 +46,12 @@
 // round trip in flight. A pipeline is sent by one of its own callers, the
 // one with the latest deadline, on its context without its cancellation,
 // so a caller that gives up while it waits returns at once, and none
-// fails another's script. Scripts stay never retried in a pipeline too, a NOSCRIPT or
-// TRYAGAIN reply is handled per script, and a Cluster pipeline is split by
-// node. On a shared two-core test machine batching raised throughput at
+// fails another's script. Scripts stay never retried in a pipeline too, and
+// a NOSCRIPT or TRYAGAIN reply is handled per script. Batching is on by
+// default for a single server (standalone or Sentinel) and off for a Redis
+// Cluster or Ring, where a pipeline waits for its slowest node, so that one
+// slow node would stall every other's decisions (see [WithBatching]). On a
+// shared two-core test machine batching raised throughput at
 // 64 concurrent callers 1.8 times, above the ceiling of unpipelined
 // EVALSHA, with p99 latency no worse, and left a lone caller's latency as
 // it was; see BenchmarkRedisApply and docs/redis.md. WithBatching(0) sends

@@ -16,6 +16,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/breaker"
 	"github.com/sluicehq/sluice/testkit/redistest"
 )
@@ -645,4 +646,88 @@ func testClusterFailover(t *testing.T, kill bool) {
 	}
 	t.Logf("cluster started in %v; %s: %d attempts, %d failed, decisions resumed on the new primary after %v; %d remaining (exact: %v); slowest decision %v",
 		c.StartTime, how, attempts-before, failures, resumed, last.Remaining, last.Remaining == failLimit-int64(allowed), slowest)
+}
+
+// TestClusterSlowNodeStallsOnlyItsKeys pauses one of three primaries while
+// decisions run on keys of all three: on a default backend the decisions
+// on the healthy primaries go on, and only the paused one's keys fail. A
+// batched pipeline waits for its slowest node, which is why batching is
+// off by default on a Cluster: with WithBatching(4) here, nearly every
+// decision failed.
+func TestClusterSlowNodeStallsOnlyItsKeys(t *testing.T) {
+	awaitRedialers(t)
+	c := redistest.StartCluster(t)
+	rc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), ContextTimeoutEnabled: true})
+	t.Cleanup(func() { rc.Close() })
+	if err := rc.ForEachMaster(t.Context(), func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }); err != nil {
+		t.Fatal(err)
+	}
+	b := New(rc)
+	if b.batch != nil {
+		t.Fatal("New batches on a Cluster client by default")
+	}
+	win := []backend.Window{{Limit: 1 << 40, Period: time.Hour}}
+	// 64 clients, and the address of the primary that holds each one's key.
+	owner := map[string]string{}
+	var keys []string
+	for i := range 64 {
+		k := fmt.Sprint("client-", i)
+		m, err := rc.MasterForKey(t.Context(), b.keys("ns", k, backend.TokenBucket, 1)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, owner[k] = append(keys, k), m.Options().Addr
+	}
+	// Every primary has the script and every connection is made before
+	// the pause: the pause is to slow one node, not the client's start.
+	for _, k := range keys {
+		if _, err := b.Apply(t.Context(), backend.Request{Namespace: "ns", Key: k, Algorithm: backend.TokenBucket, Windows: win, Cost: 1, Now: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	paused := owner[keys[0]]
+	var node *redistest.Server
+	for _, n := range c.Nodes {
+		if n.Addr == paused {
+			node = n
+		}
+	}
+	if _, err := node.Do("CLIENT", "PAUSE", "1500", "ALL"); err != nil {
+		t.Fatal(err)
+	}
+	var okHealthy, failHealthy, okPaused, failPaused atomic.Int64
+	stop := time.Now().Add(time.Second)
+	var wg sync.WaitGroup
+	for g := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; time.Now().Before(stop); i++ {
+				k := keys[i%len(keys)]
+				ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+				_, err := b.Apply(ctx, backend.Request{Namespace: "ns", Key: k, Algorithm: backend.TokenBucket, Windows: win, Cost: 1, Now: time.Now()})
+				cancel()
+				switch {
+				case owner[k] == paused && err == nil:
+					okPaused.Add(1)
+				case owner[k] == paused:
+					failPaused.Add(1)
+				case err == nil:
+					okHealthy.Add(1)
+				default:
+					failHealthy.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("healthy primaries: %d ok, %d failed; paused primary: %d ok, %d failed",
+		okHealthy.Load(), failHealthy.Load(), okPaused.Load(), failPaused.Load())
+	if failPaused.Load() == 0 {
+		t.Fatal("no decision on the paused primary failed: the pause did not take")
+	}
+	// A loaded machine may time out a few; a coupled pipeline fails most.
+	if ok, failed := okHealthy.Load(), failHealthy.Load(); ok < 10*failed || ok < 100 {
+		t.Errorf("healthy primaries: %d ok, %d failed; want them to go on while one primary is paused", ok, failed)
+	}
 }

@@ -51,7 +51,11 @@ func withExpirySlack(d time.Duration) Option {
 // WithBatching sets how many pipelined round trips the backend keeps in
 // flight at once (its lanes); 0 or less turns batching off, so that every
 // script is one round trip of its own, as before. The default is
-// [DefaultBatchLanes].
+// [DefaultBatchLanes] on a single server (standalone or Sentinel) and off on
+// a Redis Cluster or Ring: a pipeline there returns only when every node in
+// it has answered, so one slow, paused or failing node would stall the
+// batched decisions of every healthy one. Turn it on there only if that
+// coupling is acceptable.
 //
 // With batching, the scripts of concurrent decisions share round trips: a
 // decision that finds a lane idle sends its script at once, exactly as
