@@ -2,6 +2,7 @@ package sluiceredis
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,10 +98,8 @@ func (bt *batcher) do(ctx context.Context, cmd *redis.Cmd) error {
 		}
 		l.mu.Unlock()
 		if state == leading {
-			// Others wait on the batch this call was given: send it
-			// without us waiting for it.
 			<-c.done
-			go bt.send(l, c)
+			go bt.sendWithout(l, c)
 		}
 		return ctx.Err()
 	}
@@ -165,8 +164,18 @@ func (bt *batcher) handoff(l *lane) {
 	leader.done <- struct{}{}
 }
 
+// sendWithout sends the batch that leader was given after its caller gave
+// up: the others wait on it, but leader's own command is left out, since its
+// caller has returned ctx.Err() and must not be charged for a script it
+// can still stop.
+func (bt *batcher) sendWithout(l *lane, leader *call) {
+	leader.lead = slices.DeleteFunc(leader.lead, func(c *call) bool { return c == leader })
+	bt.send(l, leader)
+}
+
 // send sends leader.lead as one pipeline, wakes the batch's other callers
-// and hands the lane on.
+// and hands the lane on. The leader is not always in its batch (see
+// sendWithout).
 func (bt *batcher) send(l *lane, leader *call) {
 	batch := leader.lead
 	defer func() {
@@ -179,10 +188,12 @@ func (bt *batcher) send(l *lane, leader *call) {
 		// last first, and the lane waits for it.
 		bt.handoff(l)
 	}()
-	if len(batch) == 1 {
+	switch {
+	case len(batch) == 0:
+	case len(batch) == 1 && batch[0] == leader:
 		// Nobody else to fail: the leader's own context as it is.
 		_ = bt.client.Process(leader.ctx, noRetryCmd{leader.cmd})
-	} else {
+	default:
 		ctx := context.WithoutCancel(leader.ctx)
 		if d, ok := leader.ctx.Deadline(); ok {
 			var cancel context.CancelFunc

@@ -537,3 +537,49 @@ func TestBatchNoDoubleCharge(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchLeaderGaveUp: when the caller chosen to send a batch has
+// already given up, the batch still goes, so the others get their results,
+// but without the leader's own command: its caller returned ctx.Err() and
+// is not charged.
+func TestBatchLeaderGaveUp(t *testing.T) {
+	srv := redistest.Start(t)
+	client := newClient(t, srv.Addr)
+	bt := newBatcher(client, 1)
+	l := &bt.lanes[0]
+	l.busy.Store(true) // as handoff leaves it for a leader
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	newCall := func(ctx context.Context, key string) *call {
+		return &call{ctx: ctx, cmd: redis.NewCmd(ctx, "SET", key, "1"), done: make(chan struct{}, 1)}
+	}
+	leader, other := newCall(gone, "leader"), newCall(t.Context(), "other")
+	leader.state, other.state = leading, taken
+	leader.lead = []*call{leader, other}
+	bt.sendWithout(l, leader)
+	select {
+	case <-other.done:
+	default:
+		t.Fatal("the other caller was not woken")
+	}
+	if err := other.cmd.Err(); err != nil {
+		t.Fatalf("the other caller's command: %v", err)
+	}
+	if n, err := client.Exists(t.Context(), "leader").Result(); err != nil || n != 0 {
+		t.Fatalf("the leader's command ran (EXISTS = %d, %v); its caller had given up", n, err)
+	}
+	if n, _ := client.Exists(t.Context(), "other").Result(); n != 1 {
+		t.Fatal("the other caller's command did not run")
+	}
+	if l.busy.Load() {
+		t.Error("the lane was not handed on")
+	}
+	// A leader alone in its batch sends nothing and hands the lane on.
+	l.busy.Store(true)
+	alone := newCall(gone, "alone")
+	alone.state, alone.lead = leading, []*call{alone}
+	bt.sendWithout(l, alone)
+	if n, _ := client.Exists(t.Context(), "alone").Result(); n != 0 || l.busy.Load() {
+		t.Errorf("a lone leader that gave up: EXISTS = %d, lane busy %v; want nothing sent and the lane idle", n, l.busy.Load())
+	}
+}
