@@ -427,11 +427,31 @@ func TestURLCommaSeeds(t *testing.T) {
 		"u:p@h1:1,h2:2?x=1&y=2": "u:p@h1:1?x=1&y=2&addr=h2%3A2",
 		"h1:1?addr=h2:2":        "h1:1?addr=h2:2",
 		"h1:1":                  "h1:1",
-		"h1:1,,":                "h1:1",
 	} {
-		if got := commaHosts(in); got != want {
-			t.Errorf("commaHosts(%q) = %q, want %q", in, got, want)
+		if got, err := commaHosts(in); err != nil || got != want {
+			t.Errorf("commaHosts(%q) = %q, %v; want %q", in, got, err, want)
 		}
+	}
+	// An empty seed would become localhost:6379 in go-redis.
+	for _, in := range []string{"h1:1,,", ",h2:2", "h1:1,,h3:3/0", "u:p@,h2:2?x=1"} {
+		if got, err := commaHosts(in); err == nil {
+			t.Errorf("commaHosts(%q) = %q, want an error for the empty seed", in, got)
+		}
+	}
+	if _, err := NewFromURL("redis+sentinel://,s2:26379?master_name=m"); err == nil || !strings.Contains(err.Error(), "empty") {
+		t.Errorf("a Sentinel URL with an empty seed: err = %v, want one naming it", err)
+	}
+	// Sentinel: the rewritten URL parses to every seed.
+	rest, err := commaHosts("u:p@s1:26379,s2:26379,s3:26379?master_name=m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo, err := redis.ParseFailoverURL("redis://" + rest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"s1:26379", "s2:26379", "s3:26379"}; !slices.Equal(fo.SentinelAddrs, want) || fo.MasterName != "m" {
+		t.Errorf("sentinel options: %v, master %q; want %v, m", fo.SentinelAddrs, fo.MasterName, want)
 	}
 }
 
@@ -442,9 +462,12 @@ func FuzzCommaHosts(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, rest string) {
-		once := commaHosts(rest)
-		if twice := commaHosts(once); twice != once {
-			t.Fatalf("commaHosts(%q) = %q, then %q", rest, once, twice)
+		once, err := commaHosts(rest)
+		if err != nil {
+			return
+		}
+		if twice, err := commaHosts(once); err != nil || twice != once {
+			t.Fatalf("commaHosts(%q) = %q, then %q, %v", rest, once, twice, err)
 		}
 	})
 }

@@ -88,7 +88,10 @@ func NewFromURL(url string, opts ...Option) (*Backend, error) {
 	}
 	base, kind, _ := strings.Cut(scheme, "+")
 	if kind != "" {
-		rest = commaHosts(rest)
+		var err error
+		if rest, err = commaHosts(rest); err != nil {
+			return nil, fmt.Errorf("sluiceredis: URL %q: %w", redactURL(url), err)
+		}
 	}
 	switch kind {
 	case "":
@@ -114,8 +117,9 @@ func NewFromURL(url string, opts ...Option) (*Backend, error) {
 }
 
 // commaHosts rewrites "host1,host2,host3/path?q" (after the scheme) into
-// go-redis's "host1/path?q&addr=host2&addr=host3".
-func commaHosts(rest string) string {
+// go-redis's "host1/path?q&addr=host2&addr=host3". An empty address in the
+// list is an error: go-redis would put localhost:6379 in its place.
+func commaHosts(rest string) (string, error) {
 	end := strings.IndexAny(rest, "/?")
 	if end < 0 {
 		end = len(rest)
@@ -124,11 +128,14 @@ func commaHosts(rest string) string {
 	at := strings.LastIndexByte(authority, '@') + 1
 	hosts := strings.Split(authority[at:], ",")
 	if len(hosts) < 2 {
-		return rest
+		return rest, nil
 	}
-	var extra []string
-	for _, h := range hosts[1:] {
-		if h != "" {
+	extra := make([]string, 0, len(hosts)-1)
+	for i, h := range hosts {
+		if h == "" {
+			return "", fmt.Errorf("seed address %d of %d is empty", i+1, len(hosts))
+		}
+		if i > 0 {
 			extra = append(extra, "addr="+url.QueryEscape(h))
 		}
 	}
@@ -136,10 +143,7 @@ func commaHosts(rest string) string {
 	if !strings.Contains(tail, "?") {
 		sep = "?"
 	}
-	if len(extra) == 0 {
-		return authority[:at] + hosts[0] + tail
-	}
-	return authority[:at] + hosts[0] + tail + sep + strings.Join(extra, "&")
+	return authority[:at] + hosts[0] + tail + sep + strings.Join(extra, "&"), nil
 }
 
 // redactURL drops the user information of a URL for error messages.
