@@ -1,7 +1,6 @@
 -- fixed_window.lua: algo.Fixed over every window. Each key holds
--- "end count period": the end of the window the count belongs to, and its
--- length (absent in values written before it was stored), and expires at
--- that end.
+-- "end count period": the end of the window the count belongs to, the
+-- count, and the window's length; it expires at that end.
 
 local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
@@ -22,8 +21,8 @@ local function fixed(i)
     local sp = string.find(v, ' ', 1, true)
     local sp2 = string.find(v, ' ', sp + 1, true)
     local su, sn = parse_time(v, sp - 1)
-    local sc = string.sub(v, sp + 1, (sp2 or 0) - 1) + 0
-    if sp2 and string.sub(v, sp2 + 1) + 0 ~= period then
+    local sc = string.sub(v, sp + 1, sp2 - 1) + 0
+    if string.sub(v, sp2 + 1) + 0 ~= period then
       -- Written under another period (a reload changed the limit): the
       -- count of a window still open is kept in the current window.
       if su > now_u or (su == now_u and sn > now_n) then count = sc end

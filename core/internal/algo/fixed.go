@@ -12,8 +12,8 @@ type FixedState struct {
 	End   int64
 	Count int64
 	// Period is the length of the window Count belongs to, so that a
-	// state written under another limit is recognised (0, in states
-	// written before it was stored, means the current one).
+	// state written under another limit is recognised (0 in the zero
+	// state: no window yet).
 	Period int64
 }
 
