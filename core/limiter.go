@@ -148,7 +148,10 @@ func New(opts ...Option) (*Limiter, error) {
 // See [Limiter] for how the rule is chosen and when an error is returned.
 func (l *Limiter) Decide(ctx context.Context, r Request) (d Decision, err error) {
 	err = l.decide(ctx, &r, false, &d)
-	if l.watch != nil && err == nil {
+	switch {
+	case err != nil:
+		l.logError(ctx, &r, err)
+	case l.watch != nil:
 		l.observe(ctx, &r, &d, d.cached)
 	}
 	return d, err

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -76,8 +77,10 @@ func WithObserver(o Observer) Option {
 // shadow denials at Info, each at most once per client and rule until the
 // denial lifts, so a flood of 429s, real or shadow, is one line; backend
 // failures (fail-open, fail-closed, fail-local) at Error, each distinct rule
-// and outcome at most once per second with a count of the repeats; allowed
-// decisions at Debug when that level is enabled. Attributes are rule,
+// and outcome at most once per second with a count of the repeats; errors
+// Decide returns instead of a decision (an identifier that failed) at
+// Error, at most once per second; allowed decisions at Debug when that
+// level is enabled. Attributes are rule,
 // outcome, client, method, route, limit, remaining and retry_after. The
 // default logs nothing.
 func WithLogger(logger *slog.Logger) Option {
@@ -265,22 +268,48 @@ func (l *Limiter) logDenial(ctx context.Context, level slog.Level, msg string, r
 // logFailure logs a backend failure at most once per second per rule and
 // outcome, with the number of repeats since the last line.
 func (l *Limiter) logFailure(ctx context.Context, r *Request, d *Decision, extra ...slog.Attr) {
-	w := l.watch
-	key := d.Rule + "\x00" + d.Outcome.String()
-	v, _ := w.failures.LoadOrStore(key, &failureLog{})
+	repeats, ok := l.oncePerSecond(d.Rule + "\x00" + d.Outcome.String())
+	if !ok {
+		return
+	}
+	extra = append(extra, slog.Int("repeats", repeats), slog.String("backend", l.watch.name))
+	l.logAttrs(ctx, slog.LevelError, "sluice: backend failed; failure mode applied", r, d, extra...)
+}
+
+// logError logs an error Decide returns instead of a decision (an
+// identifier that failed, a closed Limiter), at most once a second, with
+// the number of repeats since the last line: an identifier can fail on
+// clients' input, and a flood of such requests must not flood the log.
+// A caller that went away is not an error.
+func (l *Limiter) logError(ctx context.Context, r *Request, err error) {
+	if l.watch == nil || l.watch.log == nil || ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return
+	}
+	repeats, ok := l.oncePerSecond("\x00no decision")
+	if !ok {
+		return
+	}
+	l.watch.log.LogAttrs(ctx, slog.LevelError, "sluice: no decision",
+		slog.String("method", r.Method), slog.String("route", routeOf(r)), slog.String("path", r.Path),
+		slog.String("error", err.Error()), slog.Int("repeats", repeats))
+}
+
+// oncePerSecond reports whether a line for key may be logged now, at most
+// once a second on the Limiter's clock, and how many were held back since
+// the last.
+func (l *Limiter) oncePerSecond(key string) (repeats int, ok bool) {
+	v, _ := l.watch.failures.LoadOrStore(key, &failureLog{})
 	f := v.(*failureLog)
 	now := l.clock.Now()
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if !f.last.IsZero() && now.Sub(f.last) < time.Second {
 		f.repeat++
-		f.mu.Unlock()
-		return
+		return 0, false
 	}
-	repeats := f.repeat
+	repeats = f.repeat
 	f.last, f.repeat = now, 0
-	f.mu.Unlock()
-	extra = append(extra, slog.Int("repeats", repeats), slog.String("backend", w.name))
-	l.logAttrs(ctx, slog.LevelError, "sluice: backend failed; failure mode applied", r, d, extra...)
+	return repeats, true
 }
 
 func (l *Limiter) logAttrs(ctx context.Context, level slog.Level, msg string, r *Request, d *Decision, extra ...slog.Attr) {

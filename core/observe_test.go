@@ -2,7 +2,9 @@ package core_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -182,6 +184,43 @@ func TestFailuresAreLoggedWithRepeats(t *testing.T) {
 	}
 	if lines[1]["repeats"] != 49.0 {
 		t.Errorf("second line repeats = %v, want 49", lines[1]["repeats"])
+	}
+}
+
+// TestDecideErrorsAreLogged: an error Decide returns instead of a decision
+// is logged once a second with its repeats, and a caller that went away is
+// not an error.
+func TestDecideErrorsAreLogged(t *testing.T) {
+	var buf bytes.Buffer
+	errID := errors.New("token service unreachable")
+	failing := core.WithIdentifier(core.IdentifierFunc(func(ctx context.Context, _ core.Request) (core.Identity, error) {
+		if err := ctx.Err(); err != nil {
+			return core.Identity{}, err
+		}
+		return core.Identity{}, errID
+	}))
+	lim, clk := newLimiter(t, core.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))), failing, core.WithDefault(core.PerMinute(1)))
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := lim.Decide(gone, get("/x", "192.0.2.1:1")); err == nil {
+		t.Fatal("Decide with a canceled context: no error")
+	}
+	if lines := logLines(t, &buf); len(lines) != 0 {
+		t.Fatalf("a caller that went away was logged: %v", lines)
+	}
+	for range 10 {
+		if _, err := lim.Decide(t.Context(), get("/x", "192.0.2.1:1")); !errors.Is(err, errID) {
+			t.Fatalf("Decide error = %v, want %v", err, errID)
+		}
+	}
+	clk.Advance(time.Second)
+	lim.Decide(t.Context(), get("/x", "192.0.2.1:1"))
+	lines := logLines(t, &buf)
+	if len(lines) != 2 || lines[0]["level"] != "ERROR" || lines[0]["path"] != "/x" || !strings.Contains(lines[0]["error"].(string), errID.Error()) {
+		t.Fatalf("11 failed decisions over 1s logged %v, want 2 lines with the error and path", lines)
+	}
+	if lines[1]["repeats"] != 9.0 {
+		t.Errorf("second line repeats = %v, want 9", lines[1]["repeats"])
 	}
 }
 

@@ -135,9 +135,9 @@ func TestDefaultErrorHandlerSilentWithoutLogger(t *testing.T) {
 	}
 }
 
-// TestErrorHandlerReplacesLog checks that WithErrorHandler receives the
-// error instead of the log.
-func TestErrorHandlerReplacesLog(t *testing.T) {
+// TestErrorHandlerReceivesErrors checks that WithErrorHandler receives the
+// error; the Limiter's own log line stays.
+func TestErrorHandlerReceivesErrors(t *testing.T) {
 	var logs logBuffer
 	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
 	var got []error
@@ -145,8 +145,8 @@ func TestErrorHandlerReplacesLog(t *testing.T) {
 	if len(got) != 1 || !errors.Is(got[0], errIdentify) {
 		t.Errorf("error handler got %v, want one error wrapping %v", got, errIdentify)
 	}
-	if recs := logs.records(t); len(recs) != 0 {
-		t.Errorf("logged %v; the error handler replaces the log", recs)
+	if recs := logs.records(t); len(recs) != 1 {
+		t.Errorf("logged %v, want the Limiter's one line", recs)
 	}
 }
 
@@ -174,34 +174,24 @@ func TestDefaultErrorHandlerBackendFailureLoggedOnce(t *testing.T) {
 
 // TestDefaultErrorHandlerLogIsRateLimited: an identifier that fails on
 // every request (as one may on clients' input) does not turn a flood of
-// requests into a flood of lines: at most one a second, and the next line
-// says how many were left out.
+// requests into a flood of lines: one a second on the Limiter's clock, and
+// the next line counts the repeats left out.
 func TestDefaultErrorHandlerLogIsRateLimited(t *testing.T) {
 	var logs logBuffer
-	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {})
-	m := New(lim, WithServeMux(mux))
-	h := m.Handler(mux)
+	lim, clk := newLimiter(t, core.WithDefault(core.PerMinute(10)), failingIdentifier, core.WithLogger(logs.logger()))
 	for range 100 {
-		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/users/7", nil))
+		serveUser(t, lim)
 	}
-	// 100 requests take milliseconds; a stall of a second or more in the
-	// middle could let a second line through, never a hundred.
+	if recs := logs.records(t); len(recs) != 1 {
+		t.Fatalf("100 failing requests logged %d lines, want 1", len(recs))
+	}
+	clk.Advance(time.Second)
+	serveUser(t, lim)
 	recs := logs.records(t)
-	if len(recs) == 0 || len(recs) > 2 {
-		t.Fatalf("100 failing requests logged %d lines, want 1 (2 at most if the run stalled a second)", len(recs))
+	if len(recs) != 2 {
+		t.Fatalf("a second later: %d lines, want 2", len(recs))
 	}
-	// The next line, a second later, counts the requests left out.
-	m.errLogged.Store(time.Now().Add(-time.Second).UnixNano())
-	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/users/7", nil))
-	recs = logs.records(t)
-	dropped := 0
-	for _, rec := range recs {
-		n, _ := rec["dropped"].(float64)
-		dropped += int(n)
-	}
-	if logged := len(recs) - 1; logged+dropped != 100 {
-		t.Fatalf("after a second: the first 100 requests made %d lines and %d were counted as dropped, want 100 in all", logged, dropped)
+	if n, _ := recs[1]["repeats"].(float64); n != 99 {
+		t.Errorf("the second line counts %v repeats, want the 99 left out", n)
 	}
 }

@@ -2,12 +2,10 @@ package httpcontract
 
 import (
 	"errors"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/sluicehq/sluice/core"
 )
@@ -21,11 +19,6 @@ type Middleware struct {
 	cfg      config
 	policies sync.Map // rule name -> *policyEntry
 
-	// The default error log writes at most one line a second (errors can
-	// come from clients' input, through an identifier), with the number
-	// it left out since the last.
-	errLogged  atomic.Int64 // Unix nanoseconds of the last line
-	errDropped atomic.Int64
 }
 
 // New returns a Middleware for lim. It panics if lim is nil: that is a
@@ -41,34 +34,14 @@ func New(lim *core.Limiter, opts ...Option) *Middleware {
 	return m
 }
 
-// reportError hands err, which the client never sees, to the error handler.
-// Without one it logs err to the Limiter's logger, if it has one, at most
-// once a second, unless limiterLogged: the Limiter logs the backend failure
-// behind a fail-open or fail-closed decision itself, once a second per rule,
-// where a line per request would flood the log while the backend is down.
-func (m *Middleware) reportError(r *http.Request, route string, err error, limiterLogged bool) {
+// reportError hands err, which the client never sees, to the error handler
+// (WithErrorHandler). Without one it is already logged, at most once a
+// second: the Limiter logs the errors of Decide and the backend failures
+// behind fail-open and fail-closed decisions to its logger (core.WithLogger).
+func (m *Middleware) reportError(r *http.Request, err error) {
 	if m.cfg.onError != nil {
 		m.cfg.onError(r, err)
-		return
 	}
-	log := m.lim.Logger()
-	if log == nil || limiterLogged {
-		return
-	}
-	now := time.Now().UnixNano()
-	if last := m.errLogged.Load(); now-last < int64(time.Second) || !m.errLogged.CompareAndSwap(last, now) {
-		m.errDropped.Add(1)
-		return
-	}
-	if route == "" {
-		route = m.route(r)
-	}
-	if route == "" {
-		route = r.URL.Path
-	}
-	log.LogAttrs(r.Context(), slog.LevelError, "sluice: answered 503 after an internal error",
-		slog.String("method", r.Method), slog.String("route", route), slog.String("path", r.URL.Path),
-		slog.String("error", err.Error()), slog.Int64("dropped", m.errDropped.Swap(0)))
 }
 
 // Request builds the core.Request for r. route is the framework's route
@@ -126,7 +99,7 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return false // the client is gone; nobody reads a response
 		}
-		m.reportError(r, route, err, false)
+		m.reportError(r, err)
 		WriteUnavailable(w, Seconds(m.cfg.unavailable))
 		return false
 	}
@@ -135,11 +108,11 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		next()
 		return true
 	case core.FailClosed:
-		m.reportError(r, route, d.Err, true)
+		m.reportError(r, d.Err)
 		WriteUnavailable(w, Seconds(m.cfg.unavailable))
 		return false
 	case core.FailOpen:
-		m.reportError(r, route, d.Err, true)
+		m.reportError(r, d.Err)
 	case core.Denied:
 		h := w.Header()
 		m.WriteHeaders(h, &d)
@@ -153,7 +126,7 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 		if err := m.cfg.wait(r.Context(), d.Delay); err != nil {
 			d.Release()
 			if r.Context().Err() == nil { // the wait failed, not the client
-				m.reportError(r, route, err, false)
+				m.reportError(r, err)
 				WriteUnavailable(w, Seconds(m.cfg.unavailable))
 			}
 			return false

@@ -95,12 +95,11 @@ func WithDenyHandler(h DenyHandler) Option { return optionFunc(func(c *config) {
 
 // WithErrorHandler receives errors that are not sent to the client: a
 // backend failure behind a fail-open or fail-closed decision, a Decide error
-// (the identifier failed, the Limiter is closed) or a failed wait. The
-// default logs them at Error to the Limiter's logger (core.WithLogger), with
-// the request's method, route (its path when it has none) and path, and logs
-// nothing when the Limiter has no logger. Backend failures the Limiter logs
-// itself, at most once a second per rule, so the default does not repeat
-// them for every request while a backend is down.
+// (the identifier failed, the Limiter is closed) or a failed wait (see
+// WithWait). Without it, the Limiter logs the first two itself to its
+// logger (core.WithLogger), at most once a second, with the request's
+// method, route and path, and nothing when it has no logger; a failed wait
+// is the WithWait function's to report.
 func WithErrorHandler(f func(r *http.Request, err error)) Option {
 	return optionFunc(func(c *config) { c.onError = f })
 }
@@ -117,7 +116,9 @@ func WithCost(f func(r *http.Request) int64) Option {
 }
 
 // WithWait replaces how a Delayed request waits. It must return ctx's error
-// when ctx ends first. The default uses a timer; tests pass their own.
+// when ctx ends first. Another error answers 503 and goes to the error
+// handler (WithErrorHandler), if any. The default uses a timer, which fails
+// only when ctx ends; tests pass their own.
 func WithWait(f func(ctx context.Context, d time.Duration) error) Option {
 	return optionFunc(func(c *config) { c.wait = f })
 }
