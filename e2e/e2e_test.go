@@ -21,7 +21,7 @@ func TestE2E(t *testing.T) {
 	defer rep.write(t)
 	for _, sc := range []struct {
 		name string
-		run  func(*harness, *scenarioReport, *report)
+		run  func(*harness, *scenarioReport)
 	}{
 		{"1-exactness", scenarioExactness},
 		{"2-tiers-endpoints", scenarioTiers},
@@ -36,7 +36,7 @@ func TestE2E(t *testing.T) {
 			start := time.Now()
 			defer func() { sr.duration = time.Since(start) }()
 			h.t = t
-			sc.run(h, sr, rep)
+			sc.run(h, sr)
 		})
 	}
 	t.Logf("end-to-end run: %v", time.Since(begin).Round(time.Millisecond))

@@ -15,7 +15,6 @@ import (
 // clusterNode is one line of CLUSTER NODES.
 type clusterNode struct {
 	addr   string // host:port
-	flags  string
 	master bool
 	failed bool
 	slots  bool // serves slots
@@ -35,7 +34,7 @@ func (h *harness) nodes() []clusterNode {
 				continue
 			}
 			addr, _, _ := strings.Cut(f[1], "@")
-			out = append(out, clusterNode{addr: addr, flags: f[2],
+			out = append(out, clusterNode{addr: addr,
 				master: strings.Contains(f[2], "master"), failed: strings.Contains(f[2], "fail"), slots: len(f) > 8})
 		}
 		return out
@@ -80,7 +79,7 @@ func (p phase) has(t time.Time) bool { return !t.Before(p.begin) && t.Before(p.e
 // back. Fail-open serves no 5xx; fail-closed answers 503 with Retry-After;
 // fail-local keeps limits per instance; latency stays bounded by the
 // backend timeout; exactness returns within seconds of Redis.
-func scenarioFaults(h *harness, sr *scenarioReport, rep *report) {
+func scenarioFaults(h *harness, sr *scenarioReport) {
 	ins := h.onCluster
 	var targets []vegeta.Target
 	for _, rule := range []string{"open", "closed", "local"} {
@@ -93,6 +92,8 @@ func scenarioFaults(h *harness, sr *scenarioReport, rep *report) {
 		}
 	}
 	stop := h.attack(vegeta.NewStaticTargeter(targets...), 150, "faults")
+	// Stopped at the end, or by this when a Fatalf ends the scenario early.
+	defer stop()
 	var phases []phase
 	mark := func(name string, begin time.Time) {
 		if n := len(phases); n > 0 {
@@ -117,7 +118,7 @@ func scenarioFaults(h *harness, sr *scenarioReport, rep *report) {
 		nodes := h.nodes()
 		return healthyPrimaries(nodes) == 3 && slices.ContainsFunc(nodes, func(n clusterNode) bool { return n.addr == victim && n.failed })
 	})
-	sr.expect(true, "Cluster failover after a primary is killed", "a replica promoted", "after "+failover.Round(time.Millisecond).String())
+	h.t.Logf("failover: a replica of %s promoted after %v", victim, failover.Round(time.Millisecond))
 	mark("after failover", time.Now())
 	time.Sleep(2 * time.Second)
 
@@ -228,8 +229,8 @@ func scenarioFaults(h *harness, sr *scenarioReport, rep *report) {
 		fmt.Sprintf("%d each (%d/h ÷ %d)", perInstance, localLimit, localDivisor), countsSummary(counts))
 	for _, rs := range down {
 		noFailures(sr, "fail-local, all Redis down", rs)
-		sr.record(rs)
 	}
+	sr.recordAll(down)
 
 	// Latency while Redis fails stays bounded by the backend timeout.
 	var lat []time.Duration
@@ -250,7 +251,6 @@ func scenarioFaults(h *harness, sr *scenarioReport, rep *report) {
 			p.name, s.requests, s.admitted, s.denied, s.unavailable, s.other5xx, s.errors, s.p99.Round(100*time.Microsecond))
 	}
 	sr.record(bg, exact)
-	rep.latencies(sr.name, bg, exact)
 }
 
 func first(s []string, n int) []string { return s[:min(n, len(s))] }

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ func mutationNames() []string {
 	for n := range mutations {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	return names
 }
 
@@ -182,6 +184,7 @@ func (h *harness) start(bin, server, group string, env []string) *instance {
 	go func() {
 		defer close(in.done)
 		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			fmt.Fprintln(logf, line)
@@ -191,6 +194,15 @@ func (h *harness) start(bin, server, group string, env []string) *instance {
 				default:
 				}
 			}
+		}
+		// A line over the scanner's limit ends the scan: keep reading, into
+		// the log unparsed, so that the server never blocks writing to a
+		// full pipe.
+		if err := sc.Err(); err != nil {
+			fmt.Fprintf(logf, "\ne2e: reading stderr: %v; the rest is copied as is\n", err)
+		}
+		if _, err := io.Copy(logf, stderr); err != nil {
+			io.Copy(io.Discard, stderr) // the log failed: drain all the same
 		}
 		in.cmd.Wait()
 		logf.Close()

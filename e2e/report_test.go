@@ -88,6 +88,7 @@ type scenarioReport struct {
 	checks   []check
 	duration time.Duration
 	t        *testing.T
+	rep      *report // for the latencies
 }
 
 // expect records a check and fails the test when it does not hold.
@@ -99,17 +100,29 @@ func (sr *scenarioReport) expect(ok bool, what, expected, observed string) {
 	}
 }
 
-// expectf is expect with fmt-formatted expected and observed values.
+// expectEq is expect with expected and observed printed by fmt.Sprint; the
+// check holds when the two print the same.
 func (sr *scenarioReport) expectEq(what string, expected, observed any) {
 	sr.t.Helper()
 	e, o := fmt.Sprint(expected), fmt.Sprint(observed)
 	sr.expect(e == o, what, e, o)
 }
 
-// traffic adds results to the scenario's traffic summary.
+// record adds results to the scenario's traffic summary and to its
+// latencies in the report.
 func (sr *scenarioReport) record(rs ...[]result) {
 	for _, g := range rs {
 		sr.traffic.add(summarise(g))
+	}
+	sr.rep.latencies(sr.name, rs...)
+}
+
+// recordAll records every group of results of each burst.
+func (sr *scenarioReport) recordAll(bursts ...map[string][]result) {
+	for _, m := range bursts {
+		for _, rs := range m {
+			sr.record(rs)
+		}
 	}
 }
 
@@ -122,7 +135,7 @@ type report struct {
 }
 
 func (r *report) begin(t *testing.T, name string) *scenarioReport {
-	sr := &scenarioReport{name: name, t: t}
+	sr := &scenarioReport{name: name, t: t, rep: r}
 	r.mu.Lock()
 	r.scenarios = append(r.scenarios, sr)
 	r.mu.Unlock()

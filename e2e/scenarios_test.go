@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -67,7 +68,7 @@ func avoidHourBoundary(h *harness) {
 // Scenario 1: for a limit L per window, the total admitted over all
 // instances is exactly L per client, under every algorithm, on the Cluster
 // and on the standalone Redis.
-func scenarioExactness(h *harness, sr *scenarioReport, rep *report) {
+func scenarioExactness(h *harness, sr *scenarioReport) {
 	avoidHourBoundary(h)
 	const clients, requests = 6, 3 * exactLimit
 	for _, g := range h.groups() {
@@ -94,13 +95,8 @@ func scenarioExactness(h *harness, sr *scenarioReport, rep *report) {
 					g.name, alg, clients, requests, len(g.ins)),
 				fmt.Sprintf("%d each", exactLimit), summary)
 		}
-		var all []result
-		for _, rs := range res {
-			all = append(all, rs...)
-			sr.record(rs)
-			rep.latencies(sr.name, rs)
-		}
-		noFailures(sr, g.name, all)
+		sr.recordAll(res)
+		noFailures(sr, g.name, merge(slices.Collect(maps.Values(res))...))
 	}
 }
 
@@ -131,7 +127,7 @@ func unsigned(subject, tier string) string {
 // Scenario 2: premium users get their limit, standard users and anonymous
 // clients theirs; /login and /api/** count separately; exempt health checks
 // never see 429.
-func scenarioTiers(h *harness, sr *scenarioReport, rep *report) {
+func scenarioTiers(h *harness, sr *scenarioReport) {
 	const n, requests = 3, 60
 	secret := []byte(jwtSecret)
 	for _, g := range h.groups() {
@@ -171,10 +167,7 @@ func scenarioTiers(h *harness, sr *scenarioReport, rep *report) {
 			sr.expectEq(fmt.Sprintf("%s, %s: admitted of %d on /api/**", g.name, c.who, requests),
 				fmt.Sprintf("%d each", c.limit), summary)
 		}
-		for _, rs := range res {
-			sr.record(rs)
-			rep.latencies(sr.name, rs)
-		}
+		sr.recordAll(res)
 
 		// The anonymous clients used up /api/**; /login is counted apart,
 		// and health checks are exempt.
@@ -204,12 +197,7 @@ func scenarioTiers(h *harness, sr *scenarioReport, rep *report) {
 		sr.expectEq(g.name+", a client after 6 logins (3 admitted): GET /api/data admitted of 20", fmt.Sprintf("%d each", anonLimit), s)
 		_, s = admittedEach(res3, []string{"fresh/login"})
 		sr.expectEq(g.name+", that client's POST /login admitted of 6", fmt.Sprintf("%d each", loginLimit), s)
-		for _, r := range []map[string][]result{res2, res3, res4} {
-			for _, rs := range r {
-				sr.record(rs)
-				rep.latencies(sr.name, rs)
-			}
-		}
+		sr.recordAll(res2, res3, res4)
 	}
 }
 
@@ -234,7 +222,7 @@ func fromAddress(ip string) *http.Client {
 // Scenario 3: a client forging X-Forwarded-For from an untrusted address is
 // limited by its real address; a forged or unsigned JWT claiming premium is
 // limited as anonymous, and never spends the real user's counter.
-func scenarioSpoofing(h *harness, sr *scenarioReport, rep *report) {
+func scenarioSpoofing(h *harness, sr *scenarioReport) {
 	const requests = 60
 	for i, g := range h.groups() {
 		// 127.0.0.1 is the trusted proxy; 127.0.0.2 and .3 are clients
@@ -268,10 +256,9 @@ func scenarioSpoofing(h *harness, sr *scenarioReport, rep *report) {
 			client{ip: h.newIP(), token: token(victim, "premium", []byte(jwtSecret))}, "victim"), 8)
 		_, s = admittedEach(real, []string{"victim"})
 		sr.expectEq(g.name+", the real premium user afterwards: admitted of 50", fmt.Sprintf("%d each", premiumLimit), s)
+		sr.recordAll(res, real)
 		for _, r := range []map[string][]result{res, real} {
 			for _, rs := range r {
-				sr.record(rs)
-				rep.latencies(sr.name, rs)
 				noFailures(sr, g.name, rs)
 			}
 		}
