@@ -11,7 +11,7 @@ BENCHCOUNT ?= 6
 BENCH      ?= .
 COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-save bench-compare run docs tools clean e2e
+.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-compare run docs tools clean e2e
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"

@@ -3,7 +3,7 @@
 // its own, in a module of yours.
 //
 // Its policy: 5 requests per 10 seconds per client IP by default, 3 login
-// attempts per minute, 10 user lookups per minute for all users together
+// attempts per minute, 10 user lookups per minute per client, whatever the id
 // (rules match the route, /users/{id}, not the path), and /healthz exempt.
 // Counters live in memory; with REDIS_URL set (redis://, redis+sentinel://,
 // redis+cluster://) every instance shares them in Redis. With CONFIG_FILE
