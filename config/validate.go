@@ -206,9 +206,8 @@ func (c *Config) coreRules(p *problems) []core.Rule {
 func (w Window) limit(p *problems, at string, concurrency bool) (core.Limit, bool) {
 	if w.Text != "" {
 		s := w.Text
-		if concurrency && !strings.Contains(s, "/") {
-			// "10" is 10 in flight.
-			s += "/s"
+		if concurrency && !strings.Contains(s, "/") && !strings.Contains(s, " ") {
+			s += " concurrent" // "10" is 10 in flight
 		}
 		l, err := core.ParseLimit(s)
 		if err != nil {

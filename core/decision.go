@@ -77,6 +77,8 @@ type WindowState struct {
 	// RetryAfter is the time until this window would admit the request;
 	// 0 when it admits it now.
 	RetryAfter time.Duration
+
+	refunded int64 // the backend's refund total, for Settle
 }
 
 // Decision is the verdict on one request. The zero value is not a valid
@@ -129,12 +131,14 @@ type Decision struct {
 	release releaser
 }
 
-// releaser remembers what Release needs to free a concurrency slot.
+// releaser remembers what Release needs to free a concurrency slot, and
+// Settle to correct a charge.
 type releaser struct {
-	lim   *Limiter
-	rule  *compiledRule
-	lease uint64
-	local bool // the slot is held by the local fallback backend
+	lim     *Limiter
+	rule    *compiledRule
+	lease   uint64 // the concurrency slot held; 0 for none
+	charged int64  // the cost charged, until settled; 0 for none
+	local   bool   // charged to the local fallback backend
 }
 
 // Windows returns the state of every window of the matched rule, in the
@@ -153,21 +157,53 @@ func (d *Decision) Reset() time.Time { return d.At.Add(d.ResetAfter) }
 // still frees itself when its lease expires.
 func (d *Decision) Release() {
 	r := d.release
-	if r.lim == nil {
+	if r.lease == 0 {
 		return
 	}
-	d.release = releaser{}
+	d.release.lease = 0
 	r.lim.release(context.Background(), r, d.Client)
 }
 
 // ReleaseContext is Release with a context bounding the backend call.
 func (d *Decision) ReleaseContext(ctx context.Context) {
 	r := d.release
-	if r.lim == nil {
+	if r.lease == 0 {
 		return
 	}
-	d.release = releaser{}
+	d.release.lease = 0
 	r.lim.release(ctx, r, d.Client)
+}
+
+// Settle reports what the work an Allowed or Delayed decision admitted
+// really cost, now that it is done, and corrects the charge: cost more
+// than was charged is charged now, even beyond the limit (the work was
+// done, so later requests wait longer); cost less is refunded, as far as
+// the charge still counts. So a caller charges an estimate up front (the
+// most tokens an LLM call may use, a GraphQL query's estimated cost) and
+// settles the real cost afterwards.
+//
+// A refund never lowers usage below what other requests left, and never
+// lets a window admit more than its limit in total: a token bucket gives
+// back only what is left of the charge's own units, and a fixed or sliding
+// window only while the window the charge went into still counts. A
+// sliding log keeps the estimate (a refund gives nothing back) and records
+// any extra as a new entry. A concurrency limit's units come back with
+// Release; Settle does nothing for it.
+//
+// Settle corrects a charge once: later calls, and calls on decisions that
+// charged nothing (denied, exempt, failed, peeks), do nothing and return
+// nil. The backend call is bounded by ctx and, for a remote backend, by
+// the Limiter's backend timeout; its error wraps ErrBackendUnavailable.
+func (d *Decision) Settle(ctx context.Context, cost int64) error {
+	r := d.release
+	if r.charged == 0 {
+		return nil
+	}
+	if cost < 0 {
+		return fmt.Errorf("%w: Settle(%d): negative cost", backend.ErrInvalidRequest, cost)
+	}
+	d.release.charged = 0
+	return r.lim.settle(ctx, r, d, cost)
 }
 
 // fill sets the windows and the most constraining one from a backend result
@@ -181,6 +217,7 @@ func (d *Decision) fill(limits []Limit, res *backend.Result) {
 			Remaining:  wr.Remaining,
 			ResetAfter: wr.ResetAfter,
 			RetryAfter: wr.RetryAfter,
+			refunded:   wr.Refunded,
 		}
 		if primary < 0 || constrains(&d.windows[i], &d.windows[primary]) {
 			primary = i

@@ -105,5 +105,5 @@ func ExampleParseLimit() {
 	fmt.Println(err)
 	// Output:
 	// 1000 1h0m0s 50 1000/h burst 50
-	// "10/fortnight": invalid limit: unknown period "fortnight"
+	// "10/fortnight": sluice: invalid limit: unknown period "fortnight"
 }

@@ -213,7 +213,7 @@ func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, 
 			if lerr == nil {
 				d.Local = true
 				d.fill(limits, &res)
-				l.outcome(d, rule, &res, req.Lease, false)
+				l.outcome(d, rule, &res, &req)
 				return nil
 			}
 		}

@@ -58,6 +58,13 @@ func (f *flaky) Release(ctx context.Context, req backend.Request) error {
 	return f.mem.Release(ctx, req)
 }
 
+func (f *flaky) Settle(ctx context.Context, s backend.Settlement) error {
+	if err := f.fail(ctx); err != nil {
+		return err
+	}
+	return f.mem.Settle(ctx, s)
+}
+
 func (f *flaky) Reset(ctx context.Context, ns, key string) error { return f.mem.Reset(ctx, ns, key) }
 
 func (f *flaky) Ping(ctx context.Context) error {

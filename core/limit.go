@@ -61,6 +61,8 @@ type Limit struct {
 	// default is the rule's name for a rule with one window, and the rule's
 	// name and the window's period (such as "api-h" or "api-15m") otherwise.
 	Name string
+
+	concurrent bool // made by Concurrent: a limit on units in flight
 }
 
 // PerSecond returns a limit of n per second.
@@ -79,8 +81,11 @@ func PerDay(n int64) Limit { return Limit{N: n, Per: 24 * time.Hour} }
 // Every returns a limit of n per the given period.
 func Every(n int64, per time.Duration) Limit { return Limit{N: n, Per: per} }
 
-// Concurrent returns a limit of n requests in flight, for a Concurrency rule.
-func Concurrent(n int64) Limit { return Limit{N: n} }
+// Concurrent returns a limit of n units in flight (requests, by default):
+// a rule whose limit it is uses the Concurrency algorithm, and each
+// admitted request holds its units until its Decision is released. It
+// cannot share a rule with rate limits.
+func Concurrent(n int64) Limit { return Limit{N: n, concurrent: true} }
 
 // WithBurst returns a copy of l with the given token-bucket burst.
 func (l Limit) WithBurst(burst int64) Limit { l.Burst = burst; return l }
@@ -89,11 +94,13 @@ func (l Limit) WithBurst(burst int64) Limit { l.Burst = burst; return l }
 func (l Limit) Named(name string) Limit { l.Name = name; return l }
 
 // String formats the limit in the grammar [ParseLimit] reads, such as
-// "10/s", "100/5m" or "1000/h burst 50".
+// "10/s", "100/5m", "1000/h burst 50" or "5 concurrent".
 func (l Limit) String() string {
 	var b strings.Builder
 	b.WriteString(strconv.FormatInt(l.N, 10))
-	if l.Per > 0 {
+	if l.concurrent {
+		b.WriteString(" concurrent")
+	} else if l.Per > 0 {
 		b.WriteByte('/')
 		b.WriteString(formatPeriod(l.Per))
 	}
@@ -138,14 +145,14 @@ var unitNames = map[string]time.Duration{
 }
 
 // ErrLimitSyntax is wrapped by every error [ParseLimit] returns.
-var ErrLimitSyntax = errors.New("invalid limit")
+var ErrLimitSyntax = errors.New("sluice: invalid limit")
 
 // ParseLimit reads a limit written as "N/period" with an optional
-// " burst B": "10/s", "100/minute", "1000/h burst 50", "5/15m", "20/1.5s".
-// The period is a unit (ms, s, sec, second, m, min, minute, h, hr, hour, d,
-// day, and plurals) optionally preceded by a positive whole multiple, or
-// any Go duration. It accepts no other input: no extra words, no negative
-// or fractional counts.
+// " burst B": "10/s", "100/minute", "1000/h burst 50", "5/15m", "20/1.5s",
+// or as "N concurrent" for [Concurrent](N). The period is a unit (ms, s,
+// sec, second, m, min, minute, h, hr, hour, d, day, and plurals) optionally
+// preceded by a positive whole multiple, or any Go duration. It accepts no
+// other input: no extra words, no negative or fractional counts.
 func ParseLimit(s string) (Limit, error) {
 	fail := func(format string, args ...any) (Limit, error) {
 		return Limit{}, fmt.Errorf("%q: %w: %s", s, ErrLimitSyntax, fmt.Sprintf(format, args...))
@@ -153,6 +160,12 @@ func ParseLimit(s string) (Limit, error) {
 	fields := strings.Fields(s)
 	var l Limit
 	switch {
+	case len(fields) == 2 && fields[1] == "concurrent":
+		n, err := parseCount(fields[0])
+		if err != nil {
+			return fail("count: %v", err)
+		}
+		return Concurrent(n), nil
 	case len(fields) == 3 && fields[1] == "burst":
 		b, err := parseCount(fields[2])
 		if err != nil {
@@ -160,7 +173,7 @@ func ParseLimit(s string) (Limit, error) {
 		}
 		l.Burst = b
 	case len(fields) != 1:
-		return fail(`want "N/period" or "N/period burst B"`)
+		return fail(`want "N/period", "N/period burst B" or "N concurrent"`)
 	}
 	count, period, ok := strings.Cut(fields[0], "/")
 	if !ok {

@@ -52,7 +52,7 @@ func TestLimitString(t *testing.T) {
 		core.Every(5, 15*time.Minute):          "5/15m",
 		core.Every(3, 1500*time.Millisecond):   "3/1500ms",
 		core.Every(3, 1500*time.Microsecond):   "3/1.5ms",
-		core.Concurrent(4):                     "4",
+		core.Concurrent(4):                     "4 concurrent",
 		core.Every(7, 36*time.Hour).Named("x"): "7/36h",
 	} {
 		if got := l.String(); got != want {

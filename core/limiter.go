@@ -157,6 +157,94 @@ func (l *Limiter) Decide(ctx context.Context, r Request) (d Decision, err error)
 	return d, err
 }
 
+// Take decides whether the client key may spend n units of the rule named
+// rule, and charges them when it may: the engine's first-class call, for
+// work that is not an HTTP request (a job per tenant, an outbound API
+// call per account, an LLM call's tokens). The rule is chosen by name
+// only (see Rule.NameOnly), an unknown name is an error, and the key is
+// any non-empty string, counted as a KindCustom identity, so that no key
+// can reach another's counter. A denial is a Decision; n = 0 peeks, as
+// [Limiter.Peek] does. Everything else is as for Decide: the backend's
+// exactness, the failure modes, the deny cache, metrics and logs.
+//
+// Take never waits: [Limiter.Wait] does. To charge an estimate and correct
+// it later, Take the estimate and call the Decision's Settle.
+func (l *Limiter) Take(ctx context.Context, rule, key string, n int64) (d Decision, err error) {
+	err = l.take(ctx, rule, key, n, &d)
+	if err != nil || l.watch != nil {
+		r := Request{Rule: rule, Cost: n}
+		if err != nil {
+			l.logError(ctx, &r, err)
+		} else {
+			l.observe(ctx, &r, &d, d.cached)
+		}
+	}
+	return d, err
+}
+
+// Wait is Take that waits for capacity, for workers that should slow down
+// rather than fail, as rate.Limiter's Wait does. It returns once n units
+// are admitted (and charged), after waiting out a Delayed decision's delay,
+// with a nil error for every decision that lets the work proceed: Allowed,
+// Delayed, Exempt, ShadowDenied and FailOpen. On a denial it sleeps on the
+// Limiter's clock until the denial's RetryAfter and tries again, holding
+// nothing meanwhile (no backend connection, no lock).
+//
+// It returns an error, charging nothing, when ctx ends, when the wait
+// would outlast ctx's deadline (at once, without sleeping: the error
+// wraps context.DeadlineExceeded), when n exceeds a window's capacity (no
+// wait could ever admit it; this wraps backend.ErrInvalidRequest), and
+// when the backend failed and the rule's failure mode is closed (wrapping
+// ErrBackendUnavailable). A Delayed charge that the context does not
+// outlast is refunded.
+func (l *Limiter) Wait(ctx context.Context, rule, key string, n int64) (Decision, error) {
+	for {
+		if r := l.rules.Load().byName[rule]; r != nil && !r.Exempt {
+			for _, w := range r.windows {
+				if c := w.Capacity(r.Algorithm); n > c {
+					return Decision{}, fmt.Errorf("%w: Wait(n=%d) exceeds the capacity %d of rule %q", backend.ErrInvalidRequest, n, c, rule)
+				}
+			}
+		}
+		d, err := l.Take(ctx, rule, key, n)
+		if err != nil {
+			return d, err
+		}
+		var wait time.Duration
+		switch d.Outcome {
+		case FailClosed:
+			return d, d.Err
+		case Delayed:
+			wait = d.Delay
+		case Denied:
+			wait = max(d.RetryAfter, time.Millisecond) // a denial always names a wait; never spin
+		default:
+			return d, nil
+		}
+		if dl, ok := ctx.Deadline(); ok && l.clock.Now().Add(wait).After(dl) {
+			l.unwait(ctx, &d)
+			return d, fmt.Errorf("sluice: Wait(n=%d) would outlast the context's deadline (%v more): %w", n, wait, context.DeadlineExceeded)
+		}
+		if err := l.clock.Sleep(ctx, wait); err != nil {
+			l.unwait(ctx, &d)
+			return d, err
+		}
+		if d.Outcome == Delayed {
+			return d, nil
+		}
+	}
+}
+
+// unwait refunds a Delayed charge Wait gives up on.
+func (l *Limiter) unwait(ctx context.Context, d *Decision) {
+	if d.Outcome != Delayed {
+		return
+	}
+	if err := d.Settle(context.WithoutCancel(ctx), 0); err != nil {
+		l.onError(err)
+	}
+}
+
 // Peek returns the Decision r would get without charging anything: Allowed
 // when one more unit would be admitted now, Denied with RetryAfter otherwise,
 // and the remaining quota of every window. Concurrency rules acquire nothing.
@@ -238,16 +326,28 @@ func (l *Limiter) Close() error {
 
 func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 	id := r.Identity
-	if _, ok := l.identifier.(remoteIP); ok && id.Kind == KindNone {
+	if _, ok := l.identifier.(remoteIP); ok && id.Kind == KindNone && id.Value == "" {
+		if r.RemoteAddr == "" {
+			return Identity{}, errNoClient
+		}
 		return Identity{Kind: KindIP, Value: ipKey(r.RemoteAddr), Tier: TierAnonymous}, nil // skips copying r
 	}
 	if id.Kind == KindNone {
+		if id.Value != "" {
+			return Identity{}, fmt.Errorf("%w: Request.Identity has the value %q but no kind", backend.ErrInvalidRequest, id.Value)
+		}
 		var err error
 		if id, err = l.identifier.Identify(ctx, *r); err != nil {
 			return Identity{}, fmt.Errorf("sluice: identify: %w", err)
 		}
+		if id.Kind == KindNone && id.Value == "" {
+			return Identity{}, errNoClient
+		}
 	}
-	l.policy.canonicalize(&id) // kind and tier (policy.go)
+	if id.Kind == KindNone || id.Kind >= numKinds || id.Value == "" {
+		return Identity{}, fmt.Errorf("%w: identity %s: want a kind and a value", backend.ErrInvalidRequest, id)
+	}
+	l.policy.canonicalize(&id) // tier (policy.go)
 	return id, nil
 }
 
@@ -268,26 +368,60 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool, d *Decision
 		*d = exemptDecision(rule, id, now)
 		return nil
 	}
+	cost := rule.Cost
+	if r.Cost > 0 {
+		cost = r.Cost
+	}
+	if peek {
+		cost = 0 // MaxDelay stays: it bounds how a stored state is read (algo.GCRA)
+	}
+	return l.charge(ctx, rule, &id, cost, now, d)
+}
+
+// take is Take's decision: rule by name, key as a custom identity.
+func (l *Limiter) take(ctx context.Context, name, key string, n int64, d *Decision) error {
+	if l.closed.Load() {
+		return ErrClosed
+	}
+	switch {
+	case n < 0:
+		return fmt.Errorf("%w: Take(n=%d): negative cost", backend.ErrInvalidRequest, n)
+	case key == "":
+		return fmt.Errorf("%w: Take: empty key", backend.ErrInvalidRequest)
+	}
+	rule := l.rules.Load().byName[name]
+	if rule == nil {
+		return unknownRule(name)
+	}
+	now := l.clock.Now()
+	id := Identity{Kind: KindCustom, Value: key}
+	l.policy.canonicalize(&id)
+	if rule.Exempt {
+		*d = exemptDecision(rule, id, now)
+		return nil
+	}
+	return l.charge(ctx, rule, &id, n, now, d)
+}
+
+// charge decides a cost for a client of a rule (a cost of 0 peeks) and
+// fills in *d.
+func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, cost int64, now time.Time, d *Decision) error {
+	peek := cost == 0
 	req := backend.Request{
 		Namespace: rule.ns[id.Kind],
 		Key:       clientKey(id.Value), // key.go
 		Algorithm: rule.Algorithm,
 		Windows:   rule.windows,
-		Cost:      rule.Cost,
+		Cost:      cost,
 		MaxDelay:  rule.MaxDelay,
 		Now:       now,
 	}
-	if r.Cost > 0 {
-		req.Cost = r.Cost
-	}
-	if peek {
-		req.Cost = 0 // MaxDelay stays: it bounds how a stored state is read (algo.GCRA)
-	} else if rule.Algorithm == Concurrency {
+	if !peek && rule.Algorithm == Concurrency {
 		if req.Lease = l.leases.Add(1); req.Lease == 0 { // 0 means "no lease"
 			req.Lease = l.leases.Add(1)
 		}
 	}
-	d.Rule, d.Algorithm, d.Shadow, d.Client, d.At = rule.Name, rule.Algorithm, rule.Shadow, id, now
+	d.Rule, d.Algorithm, d.Shadow, d.Client, d.At = rule.Name, rule.Algorithm, rule.Shadow, *id, now
 	penalized := rule.penalty != nil && !rule.Shadow // shadow rules never block
 	if penalized {
 		pres, err := l.penalize(ctx, rule, &req, false) // penalty.go
@@ -315,7 +449,7 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool, d *Decision
 		return l.failure(ctx, d, rule, req, err)
 	}
 	d.fill(rule.Limits, &res)
-	l.outcome(d, rule, &res, req.Lease, peek)
+	l.outcome(d, rule, &res, &req)
 	if penalized && !peek && d.Outcome == Denied {
 		l.recordDenial(ctx, d, rule, &req)
 	}
@@ -328,8 +462,9 @@ func (l *Limiter) decide(ctx context.Context, r *Request, peek bool, d *Decision
 }
 
 // outcome sets the outcome of a decision the backend (or the local
-// fallback) made.
-func (l *Limiter) outcome(d *Decision, rule *compiledRule, res *backend.Result, lease uint64, peek bool) {
+// fallback) made for req, and what Release and Settle need.
+func (l *Limiter) outcome(d *Decision, rule *compiledRule, res *backend.Result, req *backend.Request) {
+	peek := req.Cost == 0
 	switch {
 	case !res.Allowed && rule.Shadow && !peek:
 		d.Outcome = ShadowDenied
@@ -340,11 +475,55 @@ func (l *Limiter) outcome(d *Decision, rule *compiledRule, res *backend.Result, 
 	default:
 		d.Outcome = Allowed
 	}
-	if res.Allowed && lease != 0 {
-		d.release = releaser{lim: l, rule: rule, lease: lease, local: d.Local}
+	if res.Allowed && !peek {
+		d.release = releaser{lim: l, rule: rule, local: d.Local}
+		if req.Lease != 0 {
+			d.release.lease = req.Lease
+		} else {
+			d.release.charged = req.Cost
+		}
 	}
 }
 
+// settle corrects the charge r holds, of the decision d, to cost.
+func (l *Limiter) settle(ctx context.Context, r releaser, d *Decision, cost int64) error {
+	b, name, windows := l.backend, l.backendName(), r.rule.windows
+	if r.local {
+		b, name = l.local, "local"
+		_, windows = localLimits(r.rule, l.localDivisor)
+	}
+	now := l.clock.Now()
+	s := backend.Settlement{
+		Request: backend.Request{
+			Namespace: r.rule.ns[d.Client.Kind],
+			Key:       clientKey(d.Client.Value), // key.go
+			Algorithm: r.rule.Algorithm,
+			Windows:   windows,
+			Cost:      cost,
+			MaxDelay:  r.rule.MaxDelay,
+			Now:       now,
+		},
+		Charged: r.charged,
+		Elapsed: max(0, now.Sub(d.At)),
+	}
+	for i := range d.nwin {
+		s.Charge[i] = backend.WindowResult{ResetAfter: d.windows[i].ResetAfter, Refunded: d.windows[i].refunded}
+	}
+	if !r.local && l.remote && l.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
+	start := time.Now()
+	err := b.Settle(ctx, s)
+	l.observeBackend(name, "settle", start, err)
+	if err != nil {
+		return fmt.Errorf("%w: settle: %w", ErrBackendUnavailable, err)
+	}
+	return nil
+}
+
+// release frees the concurrency slot r holds.
 func (l *Limiter) release(ctx context.Context, r releaser, id Identity) {
 	b, name := l.backend, l.backendName()
 	if r.local {

@@ -255,6 +255,7 @@ func (f failing) Apply(context.Context, backend.Request) (backend.Result, error)
 	return backend.Result{}, f.err
 }
 func (f failing) Release(context.Context, backend.Request) error { return f.err }
+func (f failing) Settle(context.Context, backend.Settlement) error { return f.err }
 func (f failing) Reset(context.Context, string, string) error    { return f.err }
 
 func TestFailureModes(t *testing.T) {
@@ -324,8 +325,8 @@ func TestIdentityKindsDoNotShareCounters(t *testing.T) {
 	}
 	bogus := get("/", "10.0.0.1:1")
 	bogus.Identity = core.Identity{Kind: 200, Value: "x"}
-	if d := decide(t, lim, bogus); d.Client.Kind != core.KindCustom {
-		t.Errorf("an out-of-range kind became %v, want custom", d.Client.Kind)
+	if d, err := lim.Decide(t.Context(), bogus); !errors.Is(err, backend.ErrInvalidRequest) {
+		t.Errorf("an out-of-range kind: %v as %v, %v; want an error wrapping backend.ErrInvalidRequest", d.Outcome, d.Client, err)
 	}
 }
 

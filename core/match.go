@@ -111,6 +111,7 @@ func validParamName(name string) bool {
 // sets atomically.
 type ruleSet struct {
 	rules  []*compiledRule
+	byName map[string]*compiledRule // every rule, for Take and Request.Rule
 	root   *node
 	deflt  []*compiledRule // rules with an empty Path, in precedence order
 	tiered bool            // some rule names tiers: identify before matching
@@ -227,8 +228,12 @@ func (n *node) rank(next *int) {
 
 // newRuleSet indexes compiled rules; compileRules has set their patterns.
 func newRuleSet(rules []*compiledRule) *ruleSet {
-	rs := &ruleSet{rules: rules, root: &node{}}
+	rs := &ruleSet{rules: rules, byName: make(map[string]*compiledRule, len(rules)), root: &node{}}
 	for _, r := range rules {
+		rs.byName[r.Name] = r
+		if r.NameOnly {
+			continue // matches no request
+		}
 		if len(r.tiers) > 0 {
 			rs.tiered = true
 		}

@@ -153,6 +153,15 @@ type decisionRecord struct {
 	d Decision
 }
 
+// record is what the OnDecision hook gets of a decision: a copy that can
+// release and settle nothing, so a hook cannot free the caller's slot or
+// correct its charge.
+func (w *watcher) record(r *Request, d *Decision) decisionRecord {
+	rec := decisionRecord{*r, *d}
+	rec.d.release = releaser{}
+	return rec
+}
+
 type failureLog struct {
 	mu     sync.Mutex
 	last   time.Time
@@ -217,7 +226,7 @@ func (l *Limiter) observe(ctx context.Context, r *Request, d *Decision, cached b
 	}
 	if w.events != nil {
 		select {
-		case w.events <- decisionRecord{*r, *d}:
+		case w.events <- w.record(r, d):
 		default:
 			if n := w.dropped.Add(1); w.log != nil && n&(n-1) == 0 { // log at 1, 2, 4, 8, ...
 				w.log.LogAttrs(ctx, slog.LevelWarn, "sluice: OnDecision is falling behind; events dropped", slog.Int64("dropped", n))

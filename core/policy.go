@@ -141,14 +141,9 @@ func (p *policy) tierOf(id *Identity) string {
 	return p.defaultTier
 }
 
-// canonicalize makes id what Decisions report: a valid kind and the
-// resolved tier. Its counter key is clientKey(id.Value).
-func (p *policy) canonicalize(id *Identity) {
-	if id.Kind == KindNone || id.Kind >= numKinds {
-		id.Kind = KindCustom
-	}
-	id.Tier = p.tierOf(id)
-}
+// canonicalize makes id what Decisions report: its resolved tier. Its
+// counter key is clientKey(id.Value).
+func (p *policy) canonicalize(id *Identity) { id.Tier = p.tierOf(id) }
 
 // exemptEndpoint reports whether the request's path or route is an exempt
 // endpoint. path is clean.
@@ -209,6 +204,18 @@ func (p *policy) exemptClient(ider Identifier, r *Request, id *Identity) bool {
 // tiers, in which case the tier decides the rule.
 func (l *Limiter) resolve(ctx context.Context, r *Request, id *Identity) (rule *compiledRule, exempt bool, err error) {
 	rs, pol := l.rules.Load(), l.policy
+	if r.Rule != "" {
+		if rule = rs.byName[r.Rule]; rule == nil {
+			return nil, false, unknownRule(r.Rule)
+		}
+		if rule.Exempt {
+			return rule, true, nil
+		}
+		if *id, err = l.identify(ctx, r); err != nil {
+			return nil, false, err
+		}
+		return rule, pol.exemptAny && pol.exemptClient(l.identifier, r, id), nil
+	}
 	path := cleanPath(r.Path)
 	if pol.exemptEndpoint(path, r.Route) {
 		return nil, true, nil

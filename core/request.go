@@ -26,6 +26,12 @@ type Request struct {
 	// Cost, when positive, overrides the matched rule's cost for this
 	// request.
 	Cost int64
+	// Rule, when set, names the rule that decides the request, instead of
+	// matching Method, Path, Route and tier: a request naming a rule is
+	// never an exempt endpoint, and a name no rule has is an error. Admin
+	// tools set it with Identity to Peek at or Reset a client's usage of
+	// one rule.
+	Rule string
 }
 
 // Header is read-only access to request headers. http.Header implements it.

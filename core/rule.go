@@ -85,6 +85,13 @@ type Rule struct {
 	// Penalty, when set, blocks clients the rule keeps denying, for
 	// longer each time (see [Penalty]). nil, the default, disables it.
 	Penalty *Penalty
+
+	// NameOnly makes the rule one that only a call naming it uses
+	// ([Limiter.Take], [Limiter.Wait], Request.Rule): it matches no
+	// request by path, method or tier, and is never a default rule. Rules
+	// for work other than HTTP requests (jobs, outbound calls, token
+	// budgets) set it; they must set no Path, Methods or Tiers.
+	NameOnly bool
 }
 
 // DefaultLease is the lease of a Concurrency rule that sets none.
@@ -151,6 +158,12 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 			if r.Path == "" {
 				c.Name = "default"
 			}
+			if r.NameOnly {
+				bad(at+".name", "", "a name-only rule needs a name")
+			}
+		}
+		if r.NameOnly && (r.Path != "" || len(r.Methods) > 0 || len(r.Tiers) > 0) {
+			bad(at+".name_only", true, "rule %q is selected by name only, so it cannot also match by path, methods or tiers", c.Name)
 		}
 		if j, dup := names[c.Name]; dup {
 			bad(at+".name", c.Name, "duplicate of rules[%d]", j)
@@ -185,6 +198,8 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 		}
 		if !r.Algorithm.Valid() {
 			bad(at+".algorithm", r.Algorithm, "unknown algorithm")
+		} else if !r.Exempt {
+			inferAlgorithm(c, at, bad)
 		}
 		if c.Cost < 0 {
 			bad(at+".cost", c.Cost, "must not be negative")
@@ -195,8 +210,8 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 		if r.Failure > FailModeLocal {
 			bad(at+".failure", r.Failure, "unknown failure mode")
 		}
-		if r.MaxDelay > 0 && r.Algorithm != TokenBucket {
-			bad(at+".max_delay", r.MaxDelay, "throttling needs the token_bucket algorithm, got %v", r.Algorithm)
+		if r.MaxDelay > 0 && c.Algorithm != TokenBucket {
+			bad(at+".max_delay", r.MaxDelay, "throttling needs the token_bucket algorithm, got %v", c.Algorithm)
 		}
 		if c.Lease < 0 || c.Lease > maxPeriod {
 			bad(at+".lease", r.Lease, "must be between 0 and %v", maxPeriod)
@@ -229,6 +244,40 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 		return nil, errors.Join(errs...)
 	}
 	return out, nil
+}
+
+// inferAlgorithm gives a rule of Concurrent limits the Concurrency
+// algorithm, and reports a rule that mixes them with rate limits or gives
+// the Concurrency algorithm a rate.
+func inferAlgorithm(c *compiledRule, at string, bad func(string, any, string, ...any)) {
+	n := 0
+	for _, l := range c.Limits {
+		if l.concurrent {
+			n++
+		}
+	}
+	switch {
+	case n > 0 && n < len(c.Limits):
+		bad(at+".limits", limitList(c.Limits), "rule %q mixes Concurrent limits with rate limits; limit concurrency with a rule of its own", c.Name)
+	case n > 0 && c.Algorithm == TokenBucket: // the zero Algorithm: unset
+		c.Algorithm = Concurrency
+	case n > 0 && c.Algorithm != Concurrency:
+		bad(at+".algorithm", c.Algorithm, "rule %q has Concurrent limits, which take the concurrency algorithm", c.Name)
+	case c.Algorithm == Concurrency:
+		for j, l := range c.Limits {
+			if l.Per != 0 {
+				bad(fmt.Sprintf("%s.limits[%d]", at, j), l, "rule %q uses the concurrency algorithm, whose limits are Concurrent(n), not a rate", c.Name)
+			}
+		}
+	}
+}
+
+func limitList(ls []Limit) string {
+	s := make([]string, len(ls))
+	for i, l := range ls {
+		s[i] = l.String()
+	}
+	return "[" + strings.Join(s, ", ") + "]"
 }
 
 func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...any)) {

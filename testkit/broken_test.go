@@ -225,6 +225,21 @@ func (b *nonAtomic) Release(ctx context.Context, req backend.Request) error {
 	return b.stores[0].Release(ctx, req)
 }
 
+func (b *nonAtomic) Settle(ctx context.Context, s backend.Settlement) error {
+	if n := len(s.Windows); n == 0 || n > backend.MaxWindows {
+		return b.stores[0].Settle(ctx, s) // let the store reject it
+	}
+	for i, st := range b.stores[:len(s.Windows)] {
+		one := s
+		one.Windows = s.Windows[i : i+1]
+		one.Charge = [backend.MaxWindows]backend.WindowResult{s.Charge[i]}
+		if err := st.Settle(ctx, one); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (b *nonAtomic) Reset(ctx context.Context, namespace, key string) error {
 	for _, s := range b.stores {
 		if err := s.Reset(ctx, namespace, key); err != nil {
@@ -278,6 +293,11 @@ func (b truncating) Apply(ctx context.Context, req backend.Request) (backend.Res
 func (b truncating) Release(ctx context.Context, req backend.Request) error {
 	req.Key = truncate(req.Key)
 	return b.Backend.Release(ctx, req)
+}
+
+func (b truncating) Settle(ctx context.Context, s backend.Settlement) error {
+	s.Key = truncate(s.Key)
+	return b.Backend.Settle(ctx, s)
 }
 
 func (b truncating) Reset(ctx context.Context, namespace, key string) error {

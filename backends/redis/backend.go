@@ -139,6 +139,50 @@ func (b *Backend) Release(ctx context.Context, req backend.Request) error {
 	return nil
 }
 
+// Settle implements [backend.Backend]: one script call, which corrects the
+// charge in every window or in none. A SlidingLog extra charge is the
+// algorithm's own script, charging whatever the limit says; a SlidingLog
+// refund and a Concurrency settlement change nothing, so they send nothing.
+func (b *Backend) Settle(ctx context.Context, s backend.Settlement) error {
+	if err := b.check(s.Request); err != nil {
+		return err
+	}
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if s.Charged > MaxUnits {
+		return fmt.Errorf("%w: charge %d above MaxUnits", ErrInvalidRequest, s.Charged)
+	}
+	switch {
+	case s.Cost == s.Charged || s.Algorithm == backend.Concurrency:
+		return nil
+	case s.Algorithm == backend.SlidingLog:
+		if s.Cost < s.Charged {
+			return nil // the log keeps the estimate
+		}
+		args := b.timeArgs(make([]any, 0, 5+3*len(s.Windows)), s.Now)
+		args = append(args, s.Cost-s.Charged, 1) // 1: charge whatever the limit
+		for _, w := range s.Windows {
+			args = append(args, w.Limit, int64(w.Period), w.Burst)
+		}
+		sc := scripts[backend.SlidingLog]
+		if _, err := sc.run(ctx, b.client, b.batch, b.keys(s.Namespace, s.Key, s.Algorithm, len(s.Windows)), args); err != nil {
+			return b.fail(ctx, "settle", err)
+		}
+		return nil
+	}
+	args := b.timeArgs(make([]any, 0, 7+5*len(s.Windows)), s.Now)
+	args = append(args, s.Cost, max(0, int64(s.MaxDelay)), s.Charged, int64(s.Elapsed))
+	for i, w := range s.Windows {
+		args = append(args, w.Limit, int64(w.Period), w.Burst, int64(s.Charge[i].ResetAfter), s.Charge[i].Refunded)
+	}
+	sc := settleScripts[s.Algorithm]
+	if _, err := sc.run(ctx, b.client, b.batch, b.keys(s.Namespace, s.Key, s.Algorithm, len(s.Windows)), args); err != nil {
+		return b.fail(ctx, "settle", err)
+	}
+	return nil
+}
+
 // Reset implements [backend.Backend]: one DEL of every key (namespace, key)
 // can have, for every algorithm and window.
 func (b *Backend) Reset(ctx context.Context, namespace, key string) error {
@@ -217,13 +261,14 @@ func (b *Backend) check(req backend.Request) error {
 }
 
 // parseResult reads a script's reply: allowed, delay, then remaining,
-// reset after and retry after for each window, in nanoseconds.
+// reset after and retry after for each window, in nanoseconds, then, from
+// a token bucket with a refund total, each window's.
 func parseResult(v any, windows int) (backend.Result, error) {
 	vals, ok := v.([]any)
-	if !ok || len(vals) != 2+3*windows {
+	if !ok || len(vals) != 2+3*windows && len(vals) != 2+4*windows {
 		return backend.Result{}, fmt.Errorf("sluiceredis: unexpected script reply %v", v)
 	}
-	var n [2 + 3*backend.MaxWindows]int64
+	var n [2 + 4*backend.MaxWindows]int64
 	for i, x := range vals {
 		if n[i], ok = x.(int64); !ok {
 			return backend.Result{}, fmt.Errorf("sluiceredis: unexpected script reply %v", v)
@@ -235,6 +280,7 @@ func parseResult(v any, windows int) (backend.Result, error) {
 			Remaining:  n[2+3*i],
 			ResetAfter: time.Duration(n[3+3*i]),
 			RetryAfter: time.Duration(n[4+3*i]),
+			Refunded:   n[2+3*windows+i], // 0 when the reply has none
 		}
 	}
 	return res, nil

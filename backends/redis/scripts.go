@@ -103,6 +103,14 @@ var (
 		backend.Concurrency:   loadScript("concurrency"),
 	}
 	releaseScript = loadScript("release")
+	// settleScripts settle a charge, indexed by backend.Algorithm; nil
+	// where Settle needs no script of its own.
+	settleScripts = [...]*script{
+		backend.TokenBucket:   loadScript("settle_token_bucket"),
+		backend.SlidingWindow: loadScript("settle_sliding_window"),
+		backend.FixedWindow:   loadScript("settle_fixed_window"),
+		backend.Concurrency:   nil,
+	}
 )
 
 // noRetryCmd is a command go-redis must never retry. go-redis retries a

@@ -13,6 +13,8 @@
 //   - apply a request to all of its windows atomically: either every window
 //     admits the cost and every window is charged, or nothing is charged;
 //   - treat a cost of 0 as a peek, which reports state and changes nothing;
+//   - correct a charge it admitted when [Backend.Settle] says what it really
+//     cost, giving back only what is still outstanding of that charge;
 //   - keep the state of different (Namespace, Key) pairs apart, whatever
 //     bytes they contain;
 //   - read time from [Request.Now] unless it documents a clock of its own
@@ -152,8 +154,11 @@ type Request struct {
 	Now time.Time
 }
 
-// ErrInvalidRequest is wrapped by the errors of Request.Validate.
-var ErrInvalidRequest = errors.New("backend: invalid request")
+// ErrInvalidRequest is wrapped by every error that reports a request no
+// decision can be made for: a backend request that breaks this contract
+// (see [Request.Validate]), and, in package core, a call the Limiter cannot
+// attribute to a client or to a rule.
+var ErrInvalidRequest = errors.New("sluice: invalid request")
 
 // Validate reports whether req keeps the contract: 1 to MaxWindows windows
 // (exactly one for Concurrency), a known algorithm, positive periods, and no
@@ -194,6 +199,12 @@ type WindowResult struct {
 	// window can never admit (a Limit of 0, or a cost above its capacity)
 	// reports the window's Period.
 	RetryAfter time.Duration
+	// Refunded is, for a TokenBucket window, how far settlements have
+	// moved its state back since the state was created, in nanoseconds
+	// modulo 2^52; 0 for other algorithms and for a state never
+	// settled. A [Settlement] passes back what Apply returned, so that a
+	// refund never gives back units that other charges depend on.
+	Refunded int64
 }
 
 // Result is a backend's answer to a Request.
@@ -223,8 +234,61 @@ type Backend interface {
 	// or already released is not an error.
 	Release(ctx context.Context, req Request) error
 
+	// Settle corrects a charge that Apply admitted to the cost it really
+	// had (see [Settlement]): an extra charge when it cost more, a refund
+	// when it cost less, atomically for every window. It never denies:
+	// the work was done. An error means the correction was not made.
+	Settle(ctx context.Context, s Settlement) error
+
 	// Reset forgets all state of (namespace, key), for every algorithm.
 	Reset(ctx context.Context, namespace, key string) error
+}
+
+// Settlement corrects a charge: Request is the request Apply admitted
+// (the same namespace, key, algorithm, windows, max delay and lease), with
+// Cost set to what the work really cost and Now to the time of settling.
+//
+// The difference is charged or refunded in every window:
+//
+//   - more than Charged: the extra is charged now, even beyond the limit
+//     (the work was done), so later requests wait longer;
+//   - less: the refund goes back to the window the charge went into, and
+//     only as far as the charge is still outstanding there. A TokenBucket
+//     window gives back at most what is left of the charge's own units,
+//     never units that later charges depend on (Refunded bounds how far
+//     earlier refunds moved them); a FixedWindow or SlidingWindow window
+//     lowers the count of the fixed window the charge went into, if it is
+//     still counted, never below 0; a SlidingLog window keeps the
+//     estimate (refunds give nothing back; extra is a new entry).
+//
+// Concurrency requests are not settled (their units come back with
+// Release): Settle does nothing for them.
+type Settlement struct {
+	Request
+	// Charged is the cost Apply admitted and charged.
+	Charged int64
+	// Elapsed is the time since Apply, by the caller's clock (a monotonic
+	// reading): the backend finds the charge's windows from it, even when
+	// it keeps time by a clock of its own.
+	Elapsed time.Duration
+	// Charge holds, per window, the WindowResult Apply returned: its
+	// ResetAfter (where the charge's units end) and Refunded.
+	Charge [MaxWindows]WindowResult
+}
+
+// Validate reports whether s keeps the contract: a valid Request, a
+// positive Charged, and no negative Elapsed.
+func (s Settlement) Validate() error {
+	if err := s.Request.Validate(); err != nil {
+		return err
+	}
+	if s.Charged <= 0 {
+		return fmt.Errorf("%w: settlement of a charge of %d", ErrInvalidRequest, s.Charged)
+	}
+	if s.Elapsed < 0 {
+		return fmt.Errorf("%w: negative elapsed time %v", ErrInvalidRequest, s.Elapsed)
+	}
+	return nil
 }
 
 // Pinger is implemented by backends that can check their health, such as a

@@ -115,6 +115,7 @@ func (downBackend) Apply(context.Context, backend.Request) (backend.Result, erro
 	return backend.Result{}, errDown
 }
 func (downBackend) Release(context.Context, backend.Request) error { return errDown }
+func (downBackend) Settle(context.Context, backend.Settlement) error { return errDown }
 func (downBackend) Reset(context.Context, string, string) error    { return errDown }
 
 // TestLimiterGivesItsLogger: a breaker built without WithLogger and given

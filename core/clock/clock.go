@@ -1,34 +1,61 @@
 // Package clock provides the time source that every part of Sluice reads.
 //
-// Everything in Sluice that needs the current time takes a [Clock], so that
-// tests and conformance suites can run on a [Fake] clock and be exact without
-// sleeping. Production code uses [Real].
+// Everything in Sluice that needs the current time, or needs to wait, takes
+// a [Clock], so that tests and conformance suites can run on a [Fake] clock
+// and be exact without sleeping. Production code uses [Real].
 package clock
 
 import (
+	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// Clock tells the current time. Implementations must be safe for concurrent
-// use.
+// Clock tells the current time and waits. Implementations must be safe for
+// concurrent use.
 type Clock interface {
 	// Now returns the current time.
 	Now() time.Time
+	// Sleep waits for d to pass on this clock, or for ctx to end, and
+	// returns ctx.Err() in that case. A d of 0 or less returns at once.
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
-// Real is the system clock: [time.Now].
+// Real is the system clock: [time.Now] and a [time.Timer].
 var Real Clock = realClock{}
 
 type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
+func (realClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Fake is a manually driven clock for tests. Its time only moves when
-// [Fake.Advance] or [Fake.Set] is called. The zero value is not usable; create
-// one with [NewFake]. A Fake is safe for concurrent use.
+// [Fake.Advance] or [Fake.Set] is called, which also wakes the sleepers
+// whose time has come. The zero value is not usable; create one with
+// [NewFake]. A Fake is safe for concurrent use.
 type Fake struct {
-	ns atomic.Int64 // Unix nanoseconds
+	ns       atomic.Int64 // Unix nanoseconds
+	mu       sync.Mutex
+	sleepers []sleeper
+}
+
+type sleeper struct {
+	until int64
+	wake  chan struct{}
 }
 
 // NewFake returns a Fake clock that reads t until it is moved.
@@ -41,11 +68,69 @@ func NewFake(t time.Time) *Fake {
 // Now returns the fake clock's current time, in UTC.
 func (f *Fake) Now() time.Time { return time.Unix(0, f.ns.Load()).UTC() }
 
-// Advance moves the clock forward by d (backward if d is negative) and
-// returns the new time.
+// Advance moves the clock forward by d (backward if d is negative), wakes
+// the sleepers whose time has come, and returns the new time.
 func (f *Fake) Advance(d time.Duration) time.Time {
-	return time.Unix(0, f.ns.Add(int64(d))).UTC()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	now := f.ns.Add(int64(d))
+	f.wake(now)
+	return time.Unix(0, now).UTC()
 }
 
-// Set moves the clock to t.
-func (f *Fake) Set(t time.Time) { f.ns.Store(t.UnixNano()) }
+// Set moves the clock to t and wakes the sleepers whose time has come.
+func (f *Fake) Set(t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ns.Store(t.UnixNano())
+	f.wake(t.UnixNano())
+}
+
+// Sleep blocks until the clock has been moved d past the time it was
+// called at, or ctx ends.
+func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	f.mu.Lock()
+	s := sleeper{until: f.ns.Load() + int64(d), wake: make(chan struct{})}
+	f.sleepers = append(f.sleepers, s)
+	f.mu.Unlock()
+	select {
+	case <-s.wake:
+		return nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for i, o := range f.sleepers {
+			if o.wake == s.wake {
+				f.sleepers = append(f.sleepers[:i], f.sleepers[i+1:]...)
+				return ctx.Err()
+			}
+		}
+		return nil // woken as ctx ended: the time did come
+	}
+}
+
+// Sleepers returns the number of goroutines blocked in Sleep, so that a
+// test can wait until the code under test is asleep before it moves the
+// clock.
+func (f *Fake) Sleepers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.sleepers)
+}
+
+// wake wakes the sleepers due at now. The caller holds f.mu.
+func (f *Fake) wake(now int64) {
+	kept := f.sleepers[:0]
+	for _, s := range f.sleepers {
+		if s.until <= now {
+			close(s.wake)
+		} else {
+			kept = append(kept, s)
+		}
+	}
+	clear(f.sleepers[len(kept):])
+	f.sleepers = kept
+}

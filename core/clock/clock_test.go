@@ -1,8 +1,12 @@
 package clock_test
 
 import (
+	"context"
+	"errors"
+	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sluicehq/sluice/core/clock"
@@ -49,4 +53,63 @@ func TestReal(t *testing.T) {
 	if got.Before(before) {
 		t.Errorf("Real.Now() = %v, before %v", got, before)
 	}
+}
+
+func TestFakeSleep(t *testing.T) {
+	f := clock.NewFake(time.Unix(0, 0))
+	done := make(chan error, 1)
+	go func() { done <- f.Sleep(t.Context(), time.Second) }()
+	for f.Sleepers() == 0 {
+		runtime.Gosched()
+	}
+	f.Advance(999 * time.Millisecond)
+	select {
+	case err := <-done:
+		t.Fatalf("Sleep(1s) returned %v after 999ms", err)
+	default:
+	}
+	f.Advance(time.Millisecond)
+	if err := <-done; err != nil {
+		t.Errorf("Sleep = %v, want nil", err)
+	}
+	if n := f.Sleepers(); n != 0 {
+		t.Errorf("Sleepers() = %d after the sleeper woke, want 0", n)
+	}
+	if err := f.Sleep(t.Context(), 0); err != nil {
+		t.Errorf("Sleep(0) = %v, want nil at once", err)
+	}
+}
+
+func TestFakeSleepCanceled(t *testing.T) {
+	f := clock.NewFake(time.Unix(0, 0))
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.Sleep(ctx, time.Hour) }()
+	for f.Sleepers() == 0 {
+		runtime.Gosched()
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Sleep = %v, want context.Canceled", err)
+	}
+	if n := f.Sleepers(); n != 0 {
+		t.Errorf("Sleepers() = %d after the sleeper gave up, want 0", n)
+	}
+}
+
+func TestRealSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if err := clock.Real.Sleep(t.Context(), time.Minute); err != nil {
+			t.Fatalf("Sleep = %v", err)
+		}
+		if got := time.Since(start); got != time.Minute {
+			t.Errorf("slept %v, want 1m", got)
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		defer cancel()
+		if err := clock.Real.Sleep(ctx, time.Hour); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Sleep past the deadline = %v, want context.DeadlineExceeded", err)
+		}
+	})
 }

@@ -57,6 +57,7 @@ func (failingBackend) Apply(context.Context, backend.Request) (backend.Result, e
 	return backend.Result{}, errBackend
 }
 func (failingBackend) Release(context.Context, backend.Request) error { return errBackend }
+func (failingBackend) Settle(context.Context, backend.Settlement) error { return errBackend }
 func (failingBackend) Reset(context.Context, string, string) error    { return errBackend }
 
 func TestSeconds(t *testing.T) {

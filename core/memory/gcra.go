@@ -64,10 +64,18 @@ func (s *gcraSlot) tag() uint64 { return s.b.Load() >> tagShift }
 func (s *gcraSlot) setTag(tag uint64) { s.b.Store(s.b.Load()&^tagMask | tag<<tagShift) }
 
 // slotTag is the tag a slot keeps for a window: the top bits of
-// algo.GCRATag, with the lowest set so that it is never zero.
+// algo.GCRATag, with the lowest set so that it is never zero, and the next
+// clear: it is tagRefunded's.
 func slotTag(w backend.Window, maxDelay time.Duration) uint64 {
-	return algo.GCRATag(w, int64(maxDelay))>>tagShift | 1
+	return (algo.GCRATag(w, int64(maxDelay))>>tagShift | 1) &^ tagRefunded
 }
+
+// tagRefunded, in a slot's tag, says that settlements have moved the
+// window's TAT back and that the shard's refunds table holds their total
+// (backend.WindowResult.Refunded). Such a slot's tag never equals a
+// slotTag, so the lock-free path leaves the key to the locked one, which
+// reads the total.
+const tagRefunded = 2
 
 // gcraSlots is one generation of the table. Its length is a power of two and
 // never changes: a rebuild makes a new generation.

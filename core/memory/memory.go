@@ -36,10 +36,6 @@ import (
 
 var _ backend.Backend = (*Backend)(nil)
 
-// ErrInvalidRequest is returned for a request that breaks the backend
-// contract, such as one with no windows or a non-positive period.
-var ErrInvalidRequest = backend.ErrInvalidRequest
-
 // Backend is the in-memory backend. It is safe for concurrent use. Create it
 // with [New]; call [Backend.Close] to stop its sweeper.
 type Backend struct {
@@ -149,6 +145,9 @@ func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 	}
 	sh.cc.del(k.window(0))
 	sh.pn.del(k)
+	for i := range backend.MaxWindows {
+		sh.rf.del(k.window(i))
+	}
 	return nil
 }
 

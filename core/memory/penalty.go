@@ -86,7 +86,7 @@ func penalize(s *penaltyEntry, now int64, p backend.Penalty, record bool) (backe
 
 func checkPenalty(p backend.Penalty) error {
 	if p.Threshold < 1 || p.Window <= 0 || p.Base <= 0 || !(p.Multiplier >= 1) || p.Max < p.Base || p.Decay < 0 {
-		return fmt.Errorf("%w: penalty %+v", ErrInvalidRequest, p)
+		return fmt.Errorf("%w: penalty %+v", backend.ErrInvalidRequest, p)
 	}
 	return nil
 }

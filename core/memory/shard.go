@@ -20,6 +20,9 @@ type shard struct {
 	sl  table[*logEntry]
 	cc  table[*leaseEntry]
 	pn  table[penaltyEntry] // penalty.go; keyed by the key's digest itself
+	// rf holds the refund total of the token-bucket windows whose slot
+	// has tagRefunded (settle.go); it lives and dies with their slots.
+	rf  table[int64]
 	max int                 // the most states the shard holds; 0 is unbounded
 	_   [64]byte            // keep neighbouring shards' mutexes off one cache line
 }
@@ -104,6 +107,7 @@ func (sh *shard) evict(now int64) bool {
 	}
 	switch bestTab {
 	case 0:
+		sh.rf.del(best)
 		return sh.tb.del(best)
 	case 1:
 		return sh.fw.del(best)
@@ -123,17 +127,20 @@ func (sh *shard) evict(now int64) bool {
 // when they empty out.
 func (sh *shard) sweep(now int64) {
 	sh.tb.sweep(now)
-	sh.fw.sweep(func(v *algo.FixedState) bool { return v.End <= now })
-	sh.sw.sweep(func(v *slidingEntry) bool { return v.exp <= now })
-	sh.sl.sweep(func(v **logEntry) bool {
+	if sh.rf.n > 0 {
+		sh.rf.sweep(func(k dkey, _ *int64) bool { return sh.tb.slots().find(k) == nil })
+	}
+	sh.fw.sweep(func(_ dkey, v *algo.FixedState) bool { return v.End <= now })
+	sh.sw.sweep(func(_ dkey, v *slidingEntry) bool { return v.exp <= now })
+	sh.sl.sweep(func(_ dkey, v **logEntry) bool {
 		if (*v).exp <= now {
 			return true
 		}
 		(*v).Shrink()
 		return false
 	})
-	sh.cc.sweep(func(v **leaseEntry) bool { return (*v).Expiry() <= now })
-	sh.pn.sweep(func(v *penaltyEntry) bool { return v.exp <= now })
+	sh.cc.sweep(func(_ dkey, v **leaseEntry) bool { return (*v).Expiry() <= now })
+	sh.pn.sweep(func(_ dkey, v *penaltyEntry) bool { return v.exp <= now })
 }
 
 // applyGCRA, applyFixed and applySliding share one shape (evaluate every
@@ -165,14 +172,28 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 	for i, w := range req.Windows {
 		tags[i] = slotTag(w, req.MaxDelay)
 		tat := held[i]
+		var refunded int64
 		switch {
 		case slots[i] == nil || tat < tatLeast:
 			tat = 0 // no slot, or a tombstone: no bucket
-		case slots[i].tag() != tags[i]:
-			tat, retag[i] = algo.Reconfigured(tat, now, w, int64(req.MaxDelay)), true
+		default:
+			if slots[i].tag()&tagRefunded != 0 {
+				if tat > now {
+					tags[i] |= tagRefunded // kept with the total
+					if p := sh.rf.get(k.window(i)); p != nil {
+						refunded = *p
+					}
+				} else {
+					sh.rf.del(k.window(i)) // full: the total went with the state
+				}
+			}
+			if slots[i].tag() != tags[i] {
+				tat, retag[i] = algo.Reconfigured(tat, now, w, int64(req.MaxDelay)), true
+			}
 		}
 		read[i] = tat
 		n, before, a, delay, admit := algo.GCRA(tat, now, w, req.Cost, int64(req.MaxDelay))
+		before.Refunded, a.Refunded = refunded, refunded
 		next[i], res.Windows[i], after[i] = n, before, a
 		res.Delay = max(res.Delay, time.Duration(delay))
 		ok = ok && admit

@@ -111,10 +111,10 @@ func (t *table[V]) resize(size int) {
 // sweep deletes every entry for which expired returns true, then shrinks
 // the table if it is less than an eighth full. expired may see an entry
 // twice, when a deletion shifts an already visited entry back.
-func (t *table[V]) sweep(expired func(*V) bool) {
+func (t *table[V]) sweep(expired func(dkey, *V) bool) {
 	for i := 0; i < len(t.slots); {
 		s := &t.slots[i]
-		if s.k != (dkey{}) && expired(&s.v) {
+		if s.k != (dkey{}) && expired(s.k, &s.v) {
 			t.delAt(i) // may shift an unvisited entry into i: look again
 			continue
 		}

@@ -134,7 +134,7 @@ func TestTableModel(t *testing.T) {
 					}
 					before := len(tb.slots)
 					visited := map[int64]bool{}
-					tb.sweep(func(v *int64) bool {
+					tb.sweep(func(_ dkey, v *int64) bool {
 						visited[*v] = true
 						return expired(*v)
 					})
@@ -267,7 +267,7 @@ func TestTableEmpty(t *testing.T) {
 	if got := tb.sample(0, 8, func(dkey, *int64) bool { t.Error("sample called f on a zero table"); return true }); got != 0 {
 		t.Errorf("sample on a zero table = %d, want 0", got)
 	}
-	tb.sweep(func(*int64) bool { t.Error("sweep called expired on a zero table"); return true })
+	tb.sweep(func(dkey, *int64) bool { t.Error("sweep called expired on a zero table"); return true })
 	*tb.put(k) = 7
 	if p := tb.get(k); p == nil || *p != 7 {
 		t.Errorf("get after put = %v, want 7", p)
@@ -322,7 +322,7 @@ func TestTableSweep(t *testing.T) {
 				t.Fatalf("setup: len(slots) = %d, want %d", got, want)
 			}
 			calls := make([]int, n)
-			tb.sweep(func(v *int64) bool {
+			tb.sweep(func(_ dkey, v *int64) bool {
 				calls[*v]++
 				return tc.expired(*v)
 			})
@@ -362,7 +362,7 @@ func TestTableSweepToEmptyThenReuse(t *testing.T) {
 	for i, k := range keys {
 		*tb.put(k) = int64(i)
 	}
-	tb.sweep(func(*int64) bool { return true })
+	tb.sweep(func(dkey, *int64) bool { return true })
 	if tb.slots != nil || tb.n != 0 {
 		t.Fatalf("after sweeping everything: len(slots) = %d, n = %d; want nil slots and 0", len(tb.slots), tb.n)
 	}
@@ -392,7 +392,7 @@ func TestTableSweepToEmptyThenReuse(t *testing.T) {
 func TestTableSweepSmallTableKeepsSlots(t *testing.T) {
 	var tb table[int64]
 	*tb.put(dkey{1, 1}) = 1
-	tb.sweep(func(*int64) bool { return true })
+	tb.sweep(func(dkey, *int64) bool { return true })
 	if got, want := len(tb.slots), minTableSize; got != want {
 		t.Errorf("len(slots) = %d, want %d", got, want)
 	}

@@ -7,6 +7,9 @@
 local SUM = '#'
 local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
+-- ARGV[5] is '1' to charge whatever the limit says: a settlement's extra
+-- charge, for work that was done.
+local force = ARGV[5] == '1'
 
 -- evaluate reads window i, prunes the entries that have left it, and
 -- returns whether it admits the request, its result before the charge
@@ -97,6 +100,7 @@ local function evaluate(i)
     end
     ok, retry = false, wait
   end
+  if force then ok, retry = true, 0 end
   if peek then return ok, remaining, reset, retry, dirty, sum end
   -- Entries at the same time merge.
   local merge = left and nu == au and nn == an

@@ -1,11 +1,17 @@
--- token_bucket.lua: algo.GCRA over every window. Each key holds "tat tag":
--- the window's theoretical arrival time, and the tag of the limit it was
--- written under (algo.GCRATag: the emission interval and tau+max_delay). It
--- expires at tat: a bucket is full again once tat has passed.
+-- token_bucket.lua: algo.GCRA over every window. Each key holds "tat tag",
+-- or "tat tag refunded" once settle_token_bucket.lua has given units back:
+-- the window's theoretical arrival time, the tag of the limit it was
+-- written under (algo.GCRATag: the emission interval and tau+max_delay),
+-- and the refund total. It expires at tat: a bucket is full again once tat
+-- has passed, and its refund total goes with it.
+--
+-- The reply is extended with one refund total per window when any window
+-- has one.
 
 local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
 local max_delay = ARGV[5] + 0
+local rf -- the refund total of each window that has one; nil when none does
 
 -- gcra reads window i and returns whether it admits the request, its
 -- result before the charge (remaining, reset_after, retry_after), then,
@@ -21,9 +27,18 @@ local function gcra(i)
   if v then
     local sp = string.find(v, ' ', 1, true) or #v + 1
     local u, n = parse_time(v, sp - 1)
-    stag = string.sub(v, sp + 1)
     local rel = (u - now_u) * 1000 + (n - now_n)
-    if rel > 0 then tat, tu, tn = rel, u, n end
+    if rel > 0 then
+      tat, tu, tn = rel, u, n
+      local sp2 = string.find(v, ' ', sp + 1, true)
+      if sp2 then
+        stag = string.sub(v, sp + 1, sp2 - 1)
+        rf = rf or {}
+        rf[i] = string.sub(v, sp2 + 1)
+      else
+        stag = string.sub(v, sp + 1)
+      end
+    end
   end
   if limit <= 0 then return false, 0, 0, period end
   -- t, the emission interval, is ceil(period/limit).
@@ -42,7 +57,7 @@ local function gcra(i)
     -- stored with the new tag even for a denial, or every request would
     -- reconfigure the old tat again and wait for the old limit after all.
     if tat > most then tat, tu, tn = most, add(now_u, now_n, most) end
-    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn) .. ' ' .. tag, 'PX', ttl(tat)) end
+    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn) .. ' ' .. tag .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(tat)) end
   end
   -- remaining is max(0, floor((tau-tat)/t)).
   local remaining = 0
@@ -73,11 +88,23 @@ end
 local nk = #KEYS
 if nk == 1 then
   local ok, remaining, reset, retry, wait, left, new, nu, nn, tag = gcra(1)
-  if not ok then return {0, 0, remaining, reset, retry} end
-  if peek then return {1, 0, remaining, reset, retry} end
-  redis.call('SET', KEYS[1], format_time(nu, nn) .. ' ' .. tag, 'PX', ttl(new))
+  -- The refund total is kept as the string it was stored as, and only
+  -- replied as a number.
+  local r = rf and rf[1]
+  local rn = r and r + 0
+  if not ok then return {0, 0, remaining, reset, retry, rn} end
+  if peek then return {1, 0, remaining, reset, retry, rn} end
+  redis.call('SET', KEYS[1], format_time(nu, nn) .. ' ' .. tag .. (r and ' ' .. r or ''), 'PX', ttl(new))
   if wait < 0 then wait = 0 end
-  return {1, wait, left, new, 0}
+  return {1, wait, left, new, 0, rn}
+end
+
+-- with_refunds appends the refund totals to a reply when a window has one.
+local function with_refunds(out)
+  if rf then
+    for i = 1, nk do out[2 + 3 * nk + i] = (rf[i] or 0) + 0 end
+  end
+  return out
 end
 
 -- Several windows: out holds the results before the charge, st the
@@ -94,13 +121,13 @@ for i = 1, nk do
     st[5 * i - 4], st[5 * i - 3], st[5 * i - 2], st[5 * i - 1], st[5 * i] = left, new, nu, nn, tag
   end
 end
-if not ok then return out end
+if not ok then return with_refunds(out) end
 out[1] = 1
-if peek then return out end
+if peek then return with_refunds(out) end
 out[2] = delay
 for i = 1, nk do
   local j = 5 * i
-  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j], 'PX', ttl(st[j - 3]))
+  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j] .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(st[j - 3]))
   out[3 * i], out[3 * i + 1], out[3 * i + 2] = st[j - 4], st[j - 3], 0
 end
-return out
+return with_refunds(out)

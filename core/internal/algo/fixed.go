@@ -26,21 +26,8 @@ type FixedState struct {
 // count while its window is open, in the current window of the new period.
 func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedState, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
-	p := int64(w.Period)
-	end := floorDiv(now, p)*p + p
-	count := int64(0)
-	switch {
-	case s.Period != 0 && s.Period != p:
-		// The limit changed (a reload): the count of a window still open
-		// is kept, but in the current window of the new period, which
-		// ends when the new limit says.
-		if s.End > now {
-			count = s.Count
-		}
-	case s.End >= end:
-		end, count = s.End, s.Count
-	}
-	cur := FixedState{End: end, Count: count, Period: p}
+	cur := fixedCurrent(s, now, int64(w.Period))
+	end, count := cur.End, cur.Count
 	state := backend.WindowResult{Remaining: max(0, w.Limit-count)}
 	if count > 0 {
 		state.ResetAfter = time.Duration(end - now)
@@ -60,4 +47,23 @@ func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedSta
 		Remaining:  w.Limit - cur.Count,
 		ResetAfter: time.Duration(end - now),
 	}, true
+}
+
+// fixedCurrent returns the window a request at now counts in, of period p,
+// given the stored state s.
+func fixedCurrent(s FixedState, now, p int64) FixedState {
+	end := floorDiv(now, p)*p + p
+	count := int64(0)
+	switch {
+	case s.Period != 0 && s.Period != p:
+		// The limit changed (a reload): the count of a window still open
+		// is kept, but in the current window of the new period, which
+		// ends when the new limit says.
+		if s.End > now {
+			count = s.Count
+		}
+	case s.End >= end:
+		end, count = s.End, s.Count
+	}
+	return FixedState{End: end, Count: count, Period: p}
 }

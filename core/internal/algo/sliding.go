@@ -26,20 +26,10 @@ type SlidingState struct {
 func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next SlidingState, before, after backend.WindowResult, ok bool) {
 	c, peek := unit(cost)
 	p := int64(w.Period)
-	start := floorDiv(now, p) * p
 	callerNow := now
-	var cur SlidingState
-	switch {
-	case s.Start > start: // a caller with a faster clock moved the window on
-		start, now = s.Start, s.Start
-		cur = s
-	case s.Start == start:
-		cur = s
-	case s.Start == start-p:
-		cur = SlidingState{Start: start, Prev: s.Curr}
-	default:
-		cur = SlidingState{Start: start}
-	}
+	cur := slidingCurrent(s, now, p)
+	start := cur.Start
+	now = max(now, start) // a caller with a faster clock moved the window on
 	rem := p - (now - start) // weight of the previous window, in (0, p]
 
 	// admits reports whether prev*rem + (curr+c)*p <= limit*p.
@@ -76,6 +66,22 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 	}
 	cur.Curr += c
 	return cur, state, backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr) + lag}, true
+}
+
+// slidingCurrent returns the state of the fixed window a request at now
+// counts in, of period p, given the stored state s: s itself while its
+// window is current (or later: a caller with a faster clock moved the
+// window on), s's count as the previous one in the next window, and
+// nothing after that.
+func slidingCurrent(s SlidingState, now, p int64) SlidingState {
+	start := floorDiv(now, p) * p
+	switch {
+	case s.Start >= start:
+		return s
+	case s.Start == start-p:
+		return SlidingState{Start: start, Prev: s.Curr}
+	}
+	return SlidingState{Start: start}
 }
 
 // slidingWait returns the time from now until a cost c (<= limit) fits.
