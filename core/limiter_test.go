@@ -254,9 +254,9 @@ type failing struct{ err error }
 func (f failing) Apply(context.Context, backend.Request) (backend.Result, error) {
 	return backend.Result{}, f.err
 }
-func (f failing) Release(context.Context, backend.Request) error { return f.err }
+func (f failing) Release(context.Context, backend.Request) error   { return f.err }
 func (f failing) Settle(context.Context, backend.Settlement) error { return f.err }
-func (f failing) Reset(context.Context, string, string) error    { return f.err }
+func (f failing) Reset(context.Context, string, string) error      { return f.err }
 
 func TestFailureModes(t *testing.T) {
 	boom := errors.New("connection refused")

@@ -260,9 +260,9 @@ func (r *joiningBackend) Apply(_ context.Context, req backend.Request) (backend.
 	res.Windows[0].Remaining = max(0, req.Windows[0].Limit-r.counts[k])
 	return res, nil
 }
-func (r *joiningBackend) Release(context.Context, backend.Request) error { return nil }
+func (r *joiningBackend) Release(context.Context, backend.Request) error   { return nil }
 func (r *joiningBackend) Settle(context.Context, backend.Settlement) error { return nil }
-func (r *joiningBackend) Reset(context.Context, string, string) error    { return nil }
+func (r *joiningBackend) Reset(context.Context, string, string) error      { return nil }
 
 // TestKeysNeverCollide sends one request each for crafted identities that
 // try to spell another client's, rule's or tier's key, to a backend that

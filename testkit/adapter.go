@@ -300,8 +300,10 @@ func (failingBackend) Apply(context.Context, backend.Request) (backend.Result, e
 	return backend.Result{}, errors.New(secretError)
 }
 func (failingBackend) Release(context.Context, backend.Request) error { return errors.New(secretError) }
-func (failingBackend) Settle(context.Context, backend.Settlement) error { return errors.New(secretError) }
-func (failingBackend) Reset(context.Context, string, string) error    { return errors.New(secretError) }
+func (failingBackend) Settle(context.Context, backend.Settlement) error {
+	return errors.New(secretError)
+}
+func (failingBackend) Reset(context.Context, string, string) error { return errors.New(secretError) }
 
 func defaultRule(limits ...core.Limit) core.Option { return core.WithDefault(limits...) }
 

@@ -114,9 +114,9 @@ type downBackend struct{}
 func (downBackend) Apply(context.Context, backend.Request) (backend.Result, error) {
 	return backend.Result{}, errDown
 }
-func (downBackend) Release(context.Context, backend.Request) error { return errDown }
+func (downBackend) Release(context.Context, backend.Request) error   { return errDown }
 func (downBackend) Settle(context.Context, backend.Settlement) error { return errDown }
-func (downBackend) Reset(context.Context, string, string) error    { return errDown }
+func (downBackend) Reset(context.Context, string, string) error      { return errDown }
 
 // TestLimiterGivesItsLogger: a breaker built without WithLogger and given
 // to a Limiter with a logger logs its transitions there; one with a logger

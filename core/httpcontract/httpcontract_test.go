@@ -56,9 +56,9 @@ var errBackend = errors.New("dial tcp 10.1.2.3:6379: connection refused")
 func (failingBackend) Apply(context.Context, backend.Request) (backend.Result, error) {
 	return backend.Result{}, errBackend
 }
-func (failingBackend) Release(context.Context, backend.Request) error { return errBackend }
+func (failingBackend) Release(context.Context, backend.Request) error   { return errBackend }
 func (failingBackend) Settle(context.Context, backend.Settlement) error { return errBackend }
-func (failingBackend) Reset(context.Context, string, string) error    { return errBackend }
+func (failingBackend) Reset(context.Context, string, string) error      { return errBackend }
 
 func TestSeconds(t *testing.T) {
 	for _, tc := range []struct {

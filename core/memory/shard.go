@@ -13,18 +13,18 @@ import (
 // algorithm so that each table's values are small and fixed in size. A key's
 // window i is stored under the digest k.window(i).
 type shard struct {
-	tb  gcraTable // theoretical arrival time; expires at itself (gcra.go)
-	mu  sync.Mutex
-	fw  table[algo.FixedState]
-	sw  table[slidingEntry]
-	sl  table[*logEntry]
-	cc  table[*leaseEntry]
-	pn  table[penaltyEntry] // penalty.go; keyed by the key's digest itself
+	tb gcraTable // theoretical arrival time; expires at itself (gcra.go)
+	mu sync.Mutex
+	fw table[algo.FixedState]
+	sw table[slidingEntry]
+	sl table[*logEntry]
+	cc table[*leaseEntry]
+	pn table[penaltyEntry] // penalty.go; keyed by the key's digest itself
 	// rf holds the refund total of the token-bucket windows whose slot
 	// has tagRefunded (settle.go); it lives and dies with their slots.
 	rf  table[int64]
-	max int                 // the most states the shard holds; 0 is unbounded
-	_   [64]byte            // keep neighbouring shards' mutexes off one cache line
+	max int      // the most states the shard holds; 0 is unbounded
+	_   [64]byte // keep neighbouring shards' mutexes off one cache line
 }
 
 type slidingEntry struct {

@@ -29,7 +29,7 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 	callerNow := now
 	cur := slidingCurrent(s, now, p)
 	start := cur.Start
-	now = max(now, start) // a caller with a faster clock moved the window on
+	now = max(now, start)    // a caller with a faster clock moved the window on
 	rem := p - (now - start) // weight of the previous window, in (0, p]
 
 	// admits reports whether prev*rem + (curr+c)*p <= limit*p.
