@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -36,6 +37,43 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 					t.Errorf("Decide (%v) allocates %v times per call, want 0", want, allocs)
 				}
 			})
+		}
+	}
+}
+
+// TestTakeDoesNotAllocate: the keyed call, like Decide, allocates nothing
+// for a key whose state exists, admitted or denied, with or without an
+// observer.
+func TestTakeDoesNotAllocate(t *testing.T) {
+	if testing.CoverMode() != "" {
+		t.Skip("coverage instrumentation allocates")
+	}
+	for _, alg := range []core.Algorithm{core.TokenBucket, core.FixedWindow, core.SlidingWindow, core.SlidingLog} {
+		for _, limit := range []int64{1 << 40, 1} { // admitted, then denied
+			for _, observed := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%v/limit=%d/observed=%v", alg, limit, observed), func(t *testing.T) {
+					opts := []core.Option{core.WithRules(core.Rule{Name: "jobs", NameOnly: true, Algorithm: alg, Limits: []core.Limit{core.PerSecond(limit)}})}
+					if observed {
+						opts = append(opts, core.WithObserver(core.NopObserver{}))
+					}
+					lim, clk := newLimiter(t, opts...)
+					want := take(t, lim, "jobs", "tenant-7", 1).Outcome // creates the state
+					if limit == 1 {
+						want = core.Denied
+					}
+					ctx := t.Context()
+					allocs := testing.AllocsPerRun(200, func() {
+						clk.Advance(time.Microsecond)
+						d, err := lim.Take(ctx, "jobs", "tenant-7", 1)
+						if err != nil || d.Outcome != want {
+							t.Fatalf("Take = %v, %v; want %v", d.Outcome, err, want)
+						}
+					})
+					if allocs != 0 {
+						t.Errorf("Take (%v) allocates %v times per call, want 0", want, allocs)
+					}
+				})
+			}
 		}
 	}
 }

@@ -92,3 +92,71 @@ func BenchmarkDecide(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTake measures the keyed call beside BenchmarkDecide: the same
+// rules and algorithms, the rule by name and the key as given.
+func BenchmarkTake(b *testing.B) {
+	ctx := context.Background()
+	for _, alg := range benchAlgorithms {
+		newLimiter := func(b *testing.B) *core.Limiter {
+			rule := alg.rule
+			rule.Name = "api"
+			rule.NameOnly = true
+			lim, err := core.New(
+				core.WithRules(rule, core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(5)}}),
+				core.WithDefault(core.PerSecond(1<<40)),
+				core.WithClock(clock.NewFake(time.Unix(1_700_000_000, 0))),
+			)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { lim.Close() })
+			return lim
+		}
+		b.Run(alg.name+"/hot-key-serial", func(b *testing.B) {
+			lim := newLimiter(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := lim.Take(ctx, "api", "tenant-42", 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(alg.name+"/hot-key-parallel", func(b *testing.B) {
+			lim := newLimiter(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := lim.Take(ctx, "api", "tenant-42", 1); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		b.Run(alg.name+"/100k-keys-parallel", func(b *testing.B) {
+			lim := newLimiter(b)
+			keys := make([]string, 100_000)
+			for i := range keys {
+				keys[i] = fmt.Sprintf("tenant-%d", i)
+				if _, err := lim.Take(ctx, "api", keys[i], 1); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(len(keys))
+				for pb.Next() {
+					if _, err := lim.Take(ctx, "api", keys[i], 1); err != nil {
+						b.Error(err)
+						return
+					}
+					if i++; i == len(keys) {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}

@@ -221,7 +221,10 @@ func (l *Limiter) Wait(ctx context.Context, rule, key string, n int64) (Decision
 		default:
 			return d, nil
 		}
-		if dl, ok := ctx.Deadline(); ok && l.clock.Now().Add(wait).After(dl) {
+		// The deadline is the context's, in real time: it is compared as
+		// the time left, so that a fake clock's waits are measured against
+		// what remains of it.
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
 			l.unwait(ctx, &d)
 			return d, fmt.Errorf("sluice: Wait(n=%d) would outlast the context's deadline (%v more): %w", n, wait, context.DeadlineExceeded)
 		}

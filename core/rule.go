@@ -298,7 +298,7 @@ func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...
 		if l.N < 0 {
 			bad(lat+".n", l.N, "must not be negative")
 		}
-		if per <= 0 || per > maxPeriod {
+		if (per <= 0 || per > maxPeriod) && !l.concurrent { // a misplaced Concurrent is reported once (inferAlgorithm)
 			bad(lat+".per", per, "must be positive and at most %v", maxPeriod)
 		}
 		if l.Burst < 0 {

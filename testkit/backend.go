@@ -108,6 +108,28 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend
 			run(t, name+"/concurrent-exactness-multi-window", alg, testConcurrentMultiWindow)
 		}
 	}
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow} {
+		name := alg.String() + "/settle/"
+		run(t, name+"refund", alg, testSettleRefund)
+		run(t, name+"refund-after-others", alg, testSettleRefundAfterOthers)
+		run(t, name+"multi-window", alg, testSettleMultiWindow)
+		run(t, name+"concurrent", alg, testSettleConcurrent)
+	}
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow, backend.SlidingLog} {
+		run(t, alg.String()+"/settle/extra", alg, testSettleExtra)
+	}
+	for _, alg := range allAlgorithms {
+		run(t, alg.String()+"/keyed/take", alg, testKeyedTake)
+		if alg != backend.Concurrency {
+			run(t, alg.String()+"/keyed/wait", alg, testKeyedWait)
+		}
+	}
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow} {
+		run(t, alg.String()+"/keyed/settle", alg, testKeyedSettle)
+	}
+	run(t, "token_bucket/settle/out-of-order", backend.TokenBucket, testSettleOutOfOrder)
+	run(t, "sliding_log/settle/refund-keeps-estimate", backend.SlidingLog, testSettleLog)
+	run(t, "concurrency/settle", backend.Concurrency, testSettleConcurrency)
 	run(t, "concurrency/release", backend.Concurrency, testRelease)
 	runPenaltySuite(t, &cfg, newBackend) // penalty.go
 }

@@ -87,19 +87,19 @@ var brokenBackends = []struct {
 	{
 		name: "key-truncation",
 		new:  func(t *testing.T) backend.Backend { return truncating{newMemory(t)} },
-		fail: each("key-isolation"),
+		fail: append(each("key-isolation"), each("keyed/take")...),
 		pass: append(each("reset"), sequenceTests...),
 	},
 	{
 		name: "peek-charges",
 		new:  func(t *testing.T) backend.Backend { return peekCharges{newMemory(t)} },
-		fail: each("peek"),
+		fail: append(each("peek"), each("keyed/take")...),
 		pass: append(each("cost"), "concurrency/release"),
 	},
 	{
 		name: "ignores-cost",
 		new:  func(t *testing.T) backend.Backend { return ignoresCost{newMemory(t)} },
-		fail: each("cost"),
+		fail: append(each("cost"), each("keyed/wait", multiWindowAlgorithms...)...),
 		pass: append(each("zero-limit"), "concurrency/release"),
 	},
 	{
@@ -116,7 +116,59 @@ var brokenBackends = []struct {
 		fail: each("reset"),
 		pass: append(each("cost"), sequenceTests...),
 	},
+	{
+		name: "settle-no-op",
+		new:  func(t *testing.T) backend.Backend { return noSettle{newMemory(t)} },
+		fail: append(append(each("settle/refund", settleAlgorithms...), each("settle/extra", multiWindowAlgorithms...)...),
+			append(each("settle/multi-window", settleAlgorithms...), each("keyed/settle", settleAlgorithms...)...)...),
+		pass: append([]string{"concurrency/settle", "sliding_log/settle/refund-keeps-estimate"}, sequenceTests...),
+	},
+	{
+		name: "refund-as-if-latest",
+		new:  func(t *testing.T) backend.Backend { return asIfLatest{newMemory(t)} },
+		fail: append(each("settle/refund-after-others", settleAlgorithms...), "token_bucket/settle/out-of-order"),
+		pass: each("settle/refund", settleAlgorithms...),
+	},
+	{
+		name: "refund-forgets-earlier-refunds",
+		new:  func(t *testing.T) backend.Backend { return forgetsRefunds{newMemory(t)} },
+		fail: []string{"token_bucket/settle/out-of-order"},
+		pass: []string{"token_bucket/settle/refund", "token_bucket/settle/refund-after-others"},
+	},
+	{
+		name: "extra-through-apply",
+		new:  func(t *testing.T) backend.Backend { return extraByApply{newMemory(t)} },
+		fail: each("settle/extra", multiWindowAlgorithms...),
+		pass: each("settle/refund", settleAlgorithms...),
+	},
+	{
+		name: "settle-first-window-only",
+		new:  func(t *testing.T) backend.Backend { return settleFirstWindow{newMemory(t)} },
+		fail: each("settle/multi-window", settleAlgorithms...),
+		pass: each("settle/refund", settleAlgorithms...),
+	},
+	{
+		name: "settle-releases",
+		new:  func(t *testing.T) backend.Backend { return settleReleases{newMemory(t)} },
+		fail: []string{"concurrency/settle"},
+		pass: []string{"concurrency/release", "token_bucket/settle/refund"},
+	},
+	{
+		name: "refund-resets",
+		new:  func(t *testing.T) backend.Backend { return refundResets{newMemory(t)} },
+		fail: []string{"sliding_log/settle/refund-keeps-estimate"},
+		pass: each("settle/extra", multiWindowAlgorithms...),
+	},
+	{
+		name: "settle-read-modify-write",
+		new:  func(t *testing.T) backend.Backend { return rmwSettle{newMemory(t)} },
+		fail: []string{"fixed_window/settle/concurrent"},
+		pass: []string{"fixed_window/settle/refund"},
+	},
 }
+
+// settleAlgorithms are the algorithms whose refunds give units back.
+var settleAlgorithms = []string{"token_bucket", "fixed_window", "sliding_window"}
 
 func newMemory(t *testing.T) *memory.Backend {
 	b := memory.New()
@@ -336,3 +388,111 @@ func (b wrongClock) Apply(ctx context.Context, req backend.Request) (backend.Res
 type noReset struct{ backend.Backend }
 
 func (noReset) Reset(context.Context, string, string) error { return nil }
+
+// noSettle never corrects a charge.
+type noSettle struct{ backend.Backend }
+
+func (noSettle) Settle(context.Context, backend.Settlement) error { return nil }
+
+// asIfLatest refunds as if the charge were the latest one: it takes the
+// windows' state now for the charge's, so a refund gives back units that
+// later charges hold.
+type asIfLatest struct{ backend.Backend }
+
+func (b asIfLatest) Settle(ctx context.Context, s backend.Settlement) error {
+	if s.Cost < s.Charged {
+		peek := s.Request
+		peek.Cost = 0
+		r, err := b.Backend.Apply(ctx, peek)
+		if err != nil {
+			return err
+		}
+		s.Elapsed, s.Charge = 0, r.Windows
+	}
+	return b.Backend.Settle(ctx, s)
+}
+
+// forgetsRefunds takes the token bucket's refund total now for the
+// charge's, as if no refund had moved the charge's units since.
+type forgetsRefunds struct{ backend.Backend }
+
+func (b forgetsRefunds) Settle(ctx context.Context, s backend.Settlement) error {
+	peek := s.Request
+	peek.Cost = 0
+	r, err := b.Backend.Apply(ctx, peek)
+	if err != nil {
+		return err
+	}
+	for i := range s.Windows {
+		s.Charge[i].Refunded = r.Windows[i].Refunded
+	}
+	return b.Backend.Settle(ctx, s)
+}
+
+// extraByApply charges an extra as a request, which a window at its limit
+// denies.
+type extraByApply struct{ backend.Backend }
+
+func (b extraByApply) Settle(ctx context.Context, s backend.Settlement) error {
+	if s.Cost <= s.Charged {
+		return b.Backend.Settle(ctx, s)
+	}
+	req := s.Request
+	req.Cost = s.Cost - s.Charged
+	_, err := b.Backend.Apply(ctx, req)
+	return err
+}
+
+// settleFirstWindow corrects only the first window.
+type settleFirstWindow struct{ backend.Backend }
+
+func (b settleFirstWindow) Settle(ctx context.Context, s backend.Settlement) error {
+	s.Windows = s.Windows[:min(1, len(s.Windows))]
+	return b.Backend.Settle(ctx, s)
+}
+
+// settleReleases treats a concurrency settlement as a release.
+type settleReleases struct{ backend.Backend }
+
+func (b settleReleases) Settle(ctx context.Context, s backend.Settlement) error {
+	if s.Algorithm == backend.Concurrency {
+		return b.Backend.Release(ctx, s.Request)
+	}
+	return b.Backend.Settle(ctx, s)
+}
+
+// refundResets forgets the key on a refund.
+type refundResets struct{ backend.Backend }
+
+func (b refundResets) Settle(ctx context.Context, s backend.Settlement) error {
+	if s.Cost < s.Charged {
+		return b.Backend.Reset(ctx, s.Namespace, s.Key)
+	}
+	return b.Backend.Settle(ctx, s)
+}
+
+// rmwSettle refunds a fixed window by reading its count, forgetting the
+// key and charging the new count: right alone, but concurrent settlements
+// overwrite each other.
+type rmwSettle struct{ backend.Backend }
+
+func (b rmwSettle) Settle(ctx context.Context, s backend.Settlement) error {
+	if s.Algorithm != backend.FixedWindow || s.Cost >= s.Charged {
+		return b.Backend.Settle(ctx, s)
+	}
+	peek := s.Request
+	peek.Cost = 0
+	r, err := b.Backend.Apply(ctx, peek)
+	if err != nil {
+		return err
+	}
+	count := s.Windows[0].Limit - r.Windows[0].Remaining - (s.Charged - s.Cost)
+	runtime.Gosched() // widen the gap between read and write
+	if err := b.Backend.Reset(ctx, s.Namespace, s.Key); err != nil || count <= 0 {
+		return err
+	}
+	req := s.Request
+	req.Cost = count
+	_, err = b.Backend.Apply(ctx, req)
+	return err
+}

@@ -239,9 +239,10 @@ func (t *gcraTable) rebuild(size int) {
 }
 
 // sweep deletes the keys whose TAT is at or before now (a bucket that has
-// refilled completely is the same as no bucket), then rebuilds the table
-// without tombstones, at most 3/8 full.
-func (t *gcraTable) sweep(now int64) {
+// refilled completely is the same as no bucket), but for those with
+// tagRefunded that keep says to keep, then rebuilds the table without
+// tombstones, at most 3/8 full.
+func (t *gcraTable) sweep(now int64, keep func(k dkey, tat int64) bool) {
 	g := t.slots()
 	if g == nil {
 		return
@@ -249,6 +250,9 @@ func (t *gcraTable) sweep(now int64) {
 	for i := range g.s {
 		s := &g.s[i]
 		if s.empty() {
+			continue
+		}
+		if s.tag()&tagRefunded != 0 && keep(dkey{s.a.Load(), s.b.Load() &^ tagMask}, s.v.Load()) {
 			continue
 		}
 		for {

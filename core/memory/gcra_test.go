@@ -72,7 +72,7 @@ func TestGCRATableModel(t *testing.T) {
 					// between the least and the latest deletes a prefix.
 					at := next - int64(r.IntN(200))
 					desc = fmt.Sprintf("sweep(%d)", at)
-					tb.sweep(at)
+					tb.sweep(at, func(dkey, int64) bool { return false })
 					for mk, v := range model {
 						if v <= at {
 							delete(model, mk)

@@ -77,7 +77,7 @@ func (sh *shard) settleGCRA(b *Backend, wk dkey, now int64, w backend.Window, s 
 	if slot != nil {
 		if held = claim(slot); held >= tatLeast {
 			tat = held
-			if slot.tag()&tagRefunded != 0 && tat > now {
+			if slot.tag()&tagRefunded != 0 {
 				if p := sh.rf.get(wk); p != nil {
 					refunded = *p
 				}
@@ -98,7 +98,7 @@ func (sh *shard) settleGCRA(b *Backend, wk dkey, now int64, w backend.Window, s 
 	case slot != nil && held >= tatLeast:
 		slot.setTag(tag)
 		slot.v.Store(next)
-	case slot != nil && next > now: // a tombstone comes back to life
+	case slot != nil && algo.GCRAExpiry(next, total) > now: // a tombstone comes back to life
 		if sh.max > 0 {
 			sh.admitNew(b, now)
 		}
@@ -107,7 +107,7 @@ func (sh *shard) settleGCRA(b *Backend, wk dkey, now int64, w backend.Window, s 
 		slot.v.Store(next)
 	case slot != nil:
 		slot.v.Store(held)
-	case next > now:
+	case algo.GCRAExpiry(next, total) > now:
 		if sh.max > 0 {
 			sh.admitNew(b, now)
 		}

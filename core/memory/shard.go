@@ -126,7 +126,10 @@ func (sh *shard) evict(now int64) bool {
 // sweep drops the states that have fully reset at now; the tables shrink
 // when they empty out.
 func (sh *shard) sweep(now int64) {
-	sh.tb.sweep(now)
+	sh.tb.sweep(now, func(k dkey, tat int64) bool {
+		p := sh.rf.get(k)
+		return p != nil && algo.GCRAExpiry(tat, *p) > now
+	})
 	if sh.rf.n > 0 {
 		sh.rf.sweep(func(k dkey, _ *int64) bool { return sh.tb.slots().find(k) == nil })
 	}
@@ -178,13 +181,9 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 			tat = 0 // no slot, or a tombstone: no bucket
 		default:
 			if slots[i].tag()&tagRefunded != 0 {
-				if tat > now {
-					tags[i] |= tagRefunded // kept with the total
-					if p := sh.rf.get(k.window(i)); p != nil {
-						refunded = *p
-					}
-				} else {
-					sh.rf.del(k.window(i)) // full: the total went with the state
+				tags[i] |= tagRefunded // kept with the total
+				if p := sh.rf.get(k.window(i)); p != nil {
+					refunded = *p
 				}
 			}
 			if slots[i].tag() != tags[i] {

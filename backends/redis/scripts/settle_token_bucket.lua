@@ -7,6 +7,7 @@
 local cost, max_delay, charged, elapsed = ARGV[4] + 0, ARGV[5] + 0, ARGV[6] + 0, ARGV[7] + 0
 local MOD = 4503599627370496 -- 2^52, algo.RefundMod
 local DEBT = 9007199254740992 -- 2^53, algo.MaxDebt
+local MEM = 86400000000000 -- algo.RefundMemory, a day
 
 for i = 1, #KEYS do
   local a = 5 * i + 3
@@ -21,22 +22,22 @@ for i = 1, #KEYS do
     local most = capacity * t + max_delay
     local tag = string.format('%.0f', fmod(t * 1000003 + most, 2147483647))
     -- The stored tat relative to now (0 when there is none or it has
-    -- passed, and then no refund total either).
+    -- passed), and the refund total, which outlives it.
     local tat, refunded = 0, 0
     local v = redis.call('GET', KEYS[i])
     if v then
       local sp = string.find(v, ' ', 1, true) or #v + 1
       local u, n = parse_time(v, sp - 1)
       local rel = (u - now_u) * 1000 + (n - now_n)
+      local sp2 = string.find(v, ' ', sp + 1, true)
+      local stag
+      if sp2 then
+        stag, refunded = string.sub(v, sp + 1, sp2 - 1), string.sub(v, sp2 + 1) + 0
+      else
+        stag = string.sub(v, sp + 1)
+      end
       if rel > 0 then
         tat = rel
-        local stag
-        local sp2 = string.find(v, ' ', sp + 1, true)
-        if sp2 then
-          stag, refunded = string.sub(v, sp + 1, sp2 - 1), string.sub(v, sp2 + 1) + 0
-        else
-          stag = string.sub(v, sp + 1)
-        end
         -- Written under another limit (algo.Reconfigured).
         if stag ~= tag and tat > most then tat = most end
       end
@@ -65,11 +66,14 @@ for i = 1, #KEYS do
         new, total = tat - give, fmod(refunded + give, MOD)
       end
     end
-    if new > 0 then
+    -- The state lives until algo.GCRAExpiry.
+    local life = new
+    if total > MEM then life = new + MEM else life = new + total end
+    if life > 0 then
       local nu, nn = add(now_u, now_n, new)
       local val = format_time(nu, nn) .. ' ' .. tag
       if total ~= 0 then val = val .. string.format(' %.0f', total) end
-      redis.call('SET', KEYS[i], val, 'PX', ttl(new))
+      redis.call('SET', KEYS[i], val, 'PX', ttl(life))
     elseif v then
       redis.call('DEL', KEYS[i]) -- full again: nothing to keep
     end

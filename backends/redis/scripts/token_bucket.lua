@@ -2,8 +2,9 @@
 -- or "tat tag refunded" once settle_token_bucket.lua has given units back:
 -- the window's theoretical arrival time, the tag of the limit it was
 -- written under (algo.GCRATag: the emission interval and tau+max_delay),
--- and the refund total. It expires at tat: a bucket is full again once tat
--- has passed, and its refund total goes with it.
+-- and the refund total. It expires at tat, when the bucket is full again,
+-- or, with a refund total, that much later, up to a day
+-- (algo.GCRAExpiry): the total must outlive the charges it moved.
 --
 -- The reply is extended with one refund total per window when any window
 -- has one.
@@ -12,6 +13,16 @@ local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
 local max_delay = ARGV[5] + 0
 local rf -- the refund total of each window that has one; nil when none does
+local MEM = 86400000000000 -- algo.RefundMemory, a day
+
+-- keep returns how much longer than its tat window i's state must live.
+local function keep(i)
+  local r = rf and rf[i]
+  if not r then return 0 end
+  r = r + 0
+  if r > MEM then return MEM end
+  return r
+end
 
 -- gcra reads window i and returns whether it admits the request, its
 -- result before the charge (remaining, reset_after, retry_after), then,
@@ -28,16 +39,14 @@ local function gcra(i)
     local sp = string.find(v, ' ', 1, true) or #v + 1
     local u, n = parse_time(v, sp - 1)
     local rel = (u - now_u) * 1000 + (n - now_n)
+    local sp2 = string.find(v, ' ', sp + 1, true)
+    if sp2 then -- a refund total, kept even once tat has passed
+      rf = rf or {}
+      rf[i] = string.sub(v, sp2 + 1)
+    end
     if rel > 0 then
       tat, tu, tn = rel, u, n
-      local sp2 = string.find(v, ' ', sp + 1, true)
-      if sp2 then
-        stag = string.sub(v, sp + 1, sp2 - 1)
-        rf = rf or {}
-        rf[i] = string.sub(v, sp2 + 1)
-      else
-        stag = string.sub(v, sp + 1)
-      end
+      if sp2 then stag = string.sub(v, sp + 1, sp2 - 1) else stag = string.sub(v, sp + 1) end
     end
   end
   if limit <= 0 then return false, 0, 0, period end
@@ -57,7 +66,7 @@ local function gcra(i)
     -- stored with the new tag even for a denial, or every request would
     -- reconfigure the old tat again and wait for the old limit after all.
     if tat > most then tat, tu, tn = most, add(now_u, now_n, most) end
-    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn) .. ' ' .. tag .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(tat)) end
+    if not peek then redis.call('SET', KEYS[i], format_time(tu, tn) .. ' ' .. tag .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(tat + keep(i))) end
   end
   -- remaining is max(0, floor((tau-tat)/t)).
   local remaining = 0
@@ -94,7 +103,7 @@ if nk == 1 then
   local rn = r and r + 0
   if not ok then return {0, 0, remaining, reset, retry, rn} end
   if peek then return {1, 0, remaining, reset, retry, rn} end
-  redis.call('SET', KEYS[1], format_time(nu, nn) .. ' ' .. tag .. (r and ' ' .. r or ''), 'PX', ttl(new))
+  redis.call('SET', KEYS[1], format_time(nu, nn) .. ' ' .. tag .. (r and ' ' .. r or ''), 'PX', ttl(new + keep(1)))
   if wait < 0 then wait = 0 end
   return {1, wait, left, new, 0, rn}
 end
@@ -127,7 +136,7 @@ if peek then return with_refunds(out) end
 out[2] = delay
 for i = 1, nk do
   local j = 5 * i
-  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j] .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(st[j - 3]))
+  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j] .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(st[j - 3] + keep(i)))
   out[3 * i], out[3 * i + 1], out[3 * i + 2] = st[j - 4], st[j - 3], 0
 end
 return with_refunds(out)

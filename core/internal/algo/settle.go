@@ -1,6 +1,10 @@
 package algo
 
-import "github.com/sluicehq/sluice/core/backend"
+import (
+	"time"
+
+	"github.com/sluicehq/sluice/core/backend"
+)
 
 // Settlement: correcting a charge to the cost it really had (see
 // backend.Settlement). An extra charge is made now, whatever the limit. A
@@ -20,8 +24,8 @@ const RefundMod = 1 << 52
 // admitted to cost units. tat and refunded are the stored state (0 and 0
 // when there is none); end is the instant the charge's own units ended when
 // it was made (its Apply's now plus its ResetAfter), and refundedAt the
-// refund total Apply returned with it. It returns the state to store. A
-// tat at or before now is a full bucket, whose refund total is 0.
+// refund total Apply returned with it. It returns the state to store, which
+// lives until GCRAExpiry.
 //
 // An extra charge moves the tat on by the extra units, from now if the
 // bucket is full, up to MaxDebt beyond now. A refund moves it back by the
@@ -52,10 +56,24 @@ func GCRASettle(tat, refunded, now int64, w backend.Window, charged, cost, end, 
 	}
 	units := min(charged-cost, w.Capacity(backend.TokenBucket))
 	give := min(units*t, left, tat-now)
-	if tat-give == now {
-		return now, 0 // full again: the state, and its refund total, can go
-	}
 	return tat - give, (refunded + give) % RefundMod
+}
+
+// RefundMemory bounds how long a token bucket's state outlives its tat for
+// its refund total (see GCRAExpiry).
+const RefundMemory = int64(24 * time.Hour)
+
+// GCRAExpiry returns the instant a token bucket's state can be forgotten:
+// its tat, when no refund moved it, and otherwise the refund total later,
+// up to RefundMemory. Settlements find how far refunds moved their charge
+// from the difference of two refund totals, so the total must outlive
+// every charge it moved: a charge made before the bucket was last full
+// ended, by then, at most the refund total before its recorded end.
+func GCRAExpiry(tat, refunded int64) int64 {
+	if refunded == 0 {
+		return tat
+	}
+	return tat + min(refunded, RefundMemory)
 }
 
 // FixedSettle corrects a charge of charged units that a fixed window
