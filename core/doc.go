@@ -1,8 +1,11 @@
 // Package core is Sluice's framework-agnostic rate-limiting engine.
 //
-// A [Limiter] holds rules and a backend and turns each HTTP request, as a
-// [Request], into a [Decision]: allow, deny, delay, or exempt, with the
-// numbers a response's rate-limit headers need.
+// A [Limiter] holds rules and a backend and decides whether a key may spend
+// some units of a rule: [Limiter.Take] asks directly, for a job, an
+// outbound call or an LLM's tokens; [Limiter.Wait] waits until it may; and
+// [Limiter.Decide] asks for an HTTP request, given as a [Request]. The
+// answer is a [Decision]: allow, deny, delay, or exempt, with the numbers a
+// response's rate-limit headers need.
 //
 //	lim, err := core.New(
 //		core.WithDefault(core.PerMinute(100)),
@@ -13,8 +16,11 @@
 //	d, err := lim.Decide(ctx, core.Request{Method: r.Method, Path: r.URL.Path,
 //		RemoteAddr: r.RemoteAddr, Header: r.Header})
 //
-// Most programs use an adapter (sluicehttp, sluicechi, sluicegin,
-// sluiceecho) instead of calling Decide themselves.
+// Most HTTP programs use an adapter (sluicehttp, sluicechi, sluicegin,
+// sluiceecho) instead of calling Decide themselves. Anything else calls
+// Take:
+//
+//	d, err := lim.Take(ctx, "jobs", tenant, 1)
 //
 // # Guarantees
 //

@@ -19,14 +19,25 @@ import (
 // Limiter decides whether requests may proceed. It is safe for concurrent
 // use; create one with [New] and share it.
 //
-// Three calls cover what callers need:
+// Its first-class question is "may key K spend n units of rule R?", and
+// these calls ask it:
 //
+//   - Take asks it directly, for anything that is not an HTTP request: a
+//     job per tenant, an outbound call per account, an LLM call's tokens.
+//     It never waits.
+//   - Wait is Take that sleeps until the units are admitted, for workers
+//     that should slow down rather than fail.
 //   - Decide is the one HTTP middleware calls: it finds the rule and the
-//     client, charges the request's cost and returns the Decision.
+//     client of a Request, charges the request's cost and returns the
+//     Decision.
 //   - Peek returns the Decision a request would get without charging
 //     anything, for admin endpoints and support ("why is this client
 //     blocked, and until when?").
 //   - Reset forgets a client's usage of the rule a request matches.
+//
+// A Decision that charged an estimate can be settled at the real cost once
+// the work is done (Decision.Settle). See docs/keyed.md for when to use
+// which.
 //
 // # Rules
 //
