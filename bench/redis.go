@@ -72,7 +72,7 @@ func newSluiceRedis(client *redis.Client, prefix string, limit int, per time.Dur
 	lim, err := core.New(
 		core.WithBackend(sluiceredis.New(client, sluiceredis.WithPrefix(prefix))),
 		core.WithDefault(core.Every(int64(limit), per)),
-		core.WithBackendTimeout(SluiceRedisTimeout),
+		core.WithFailure(core.Failure{Timeout: SluiceRedisTimeout}),
 	)
 	if err != nil {
 		return nil, err

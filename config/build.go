@@ -230,14 +230,14 @@ func (c *Config) options(m *sluiceprom.Metrics) ([]core.Option, error) {
 	f := &c.Failure
 	if f.Mode != "" {
 		m, _ := core.ParseFailureMode(f.Mode)
-		opts = append(opts, core.WithFailureMode(m))
+		opts = append(opts, core.WithFailure(core.Failure{Mode: m}))
 	}
 	if f.Timeout != "" {
 		d, _ := time.ParseDuration(f.Timeout)
-		opts = append(opts, core.WithBackendTimeout(d))
+		opts = append(opts, core.WithFailure(core.Failure{Timeout: d}))
 	}
 	if f.LocalDivisor > 0 {
-		opts = append(opts, core.WithLocalDivisor(f.LocalDivisor))
+		opts = append(opts, core.WithFailure(core.Failure{LocalDivisor: f.LocalDivisor}))
 	}
 	if f.DenyCache != nil {
 		opts = append(opts, core.WithDenyCache(*f.DenyCache))

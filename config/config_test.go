@@ -97,10 +97,10 @@ const jsonConfig = `{
 func wantRules() []core.Rule {
 	return []core.Rule{
 		{Name: "api", Path: "/api/**", Methods: []string{"GET", "POST"}, Cost: 2, MaxDelay: 250 * time.Millisecond,
-			Limits: []core.Limit{core.PerMinute(100), core.PerSecond(10).WithBurst(20)}},
-		{Name: "login", Path: "/login", Algorithm: core.SlidingLog, Limits: []core.Limit{core.Every(5, 15*time.Minute)},
-			Failure: core.FailModeClosed, Shadow: true},
-		{Name: "gold", Tiers: []string{"gold"}, Group: "g", Limits: []core.Limit{core.PerHour(1000).WithBurst(50)}},
+			Limits: []core.Limit{core.PerMinute(100), core.Limit{N: 10, Per: time.Second, Burst: 20}}},
+		{Name: "login", Path: "/login", Algorithm: backend.SlidingLog, Limits: []core.Limit{core.Limit{N: 5, Per: 15*time.Minute}},
+			Failure: "closed", Shadow: true},
+		{Name: "gold", Tiers: []string{"gold"}, Group: "g", Limits: []core.Limit{core.Limit{N: 1000, Per: time.Hour, Burst: 50}}},
 	}
 }
 

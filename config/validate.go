@@ -189,7 +189,7 @@ func (c *Config) coreRules(p *problems) []core.Rule {
 			p.add(at+".windows", "[]", "at least one window is required (or set exempt)")
 		}
 		for j, w := range r.Windows {
-			l, ok := w.limit(p, fmt.Sprintf("%s.windows[%d]", at, j), cr.Algorithm == core.Concurrency)
+			l, ok := w.limit(p, fmt.Sprintf("%s.windows[%d]", at, j), cr.Algorithm == backend.Concurrency)
 			if ok {
 				cr.Limits = append(cr.Limits, l)
 			}

@@ -315,7 +315,7 @@ windows = ["10/minute"]
 	}
 	for range 3 {
 		d, _ := svc.Limiter.Decide(context.Background(), core.Request{Method: "GET", Path: "/api/x", RemoteAddr: "192.0.2.1:1"})
-		if d.Outcome != core.FailOpen {
+		if d.Outcome != core.FailedOpen {
 			t.Fatalf("outcome %v with Redis unreachable, want fail-open", d.Outcome)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 )
 
 // TestDecideDoesNotAllocate: a decision for a client whose state exists
@@ -16,7 +17,7 @@ func TestDecideDoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	for _, alg := range []core.Algorithm{core.TokenBucket, core.FixedWindow, core.SlidingWindow, core.SlidingLog} {
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow, backend.SlidingLog} {
 		for _, limit := range []int64{1 << 40, 1} { // admitted, then denied
 			t.Run(alg.String(), func(t *testing.T) {
 				lim, clk := newLimiter(t, core.WithRules(core.Rule{Name: "api", Algorithm: alg, Limits: []core.Limit{core.PerSecond(limit)}}))
@@ -48,13 +49,13 @@ func TestTakeDoesNotAllocate(t *testing.T) {
 	if testing.CoverMode() != "" {
 		t.Skip("coverage instrumentation allocates")
 	}
-	for _, alg := range []core.Algorithm{core.TokenBucket, core.FixedWindow, core.SlidingWindow, core.SlidingLog} {
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow, backend.SlidingLog} {
 		for _, limit := range []int64{1 << 40, 1} { // admitted, then denied
 			for _, observed := range []bool{false, true} {
 				t.Run(fmt.Sprintf("%v/limit=%d/observed=%v", alg, limit, observed), func(t *testing.T) {
 					opts := []core.Option{core.WithRules(core.Rule{Name: "jobs", NameOnly: true, Algorithm: alg, Limits: []core.Limit{core.PerSecond(limit)}})}
 					if observed {
-						opts = append(opts, core.WithObserver(core.NopObserver{}))
+						opts = append(opts, core.WithObserver(nopObserver{}))
 					}
 					lim, clk := newLimiter(t, opts...)
 					want := take(t, lim, "jobs", "tenant-7", 1).Outcome // creates the state
@@ -77,3 +78,10 @@ func TestTakeDoesNotAllocate(t *testing.T) {
 		}
 	}
 }
+
+// nopObserver observes nothing: what a decision costs with an observer.
+type nopObserver struct{}
+
+func (nopObserver) ObserveDecision(core.Request, core.Decision)         {}
+func (nopObserver) ObserveBackend(string, string, time.Duration, error) {}
+func (nopObserver) ObserveBreaker(string, string)                       {}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 )
 
@@ -18,9 +19,9 @@ var benchAlgorithms = []struct {
 	name string
 	rule core.Rule
 }{
-	{"token_bucket", core.Rule{Algorithm: core.TokenBucket, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
-	{"fixed_window", core.Rule{Algorithm: core.FixedWindow, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
-	{"sliding_window", core.Rule{Algorithm: core.SlidingWindow, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
+	{"token_bucket", core.Rule{Algorithm: backend.TokenBucket, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
+	{"fixed_window", core.Rule{Algorithm: backend.FixedWindow, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
+	{"sliding_window", core.Rule{Algorithm: backend.SlidingWindow, Limits: []core.Limit{core.PerSecond(1 << 40)}}},
 }
 
 // BenchmarkDecide measures a whole decision from a Request: the client key

@@ -8,57 +8,40 @@ import (
 	"github.com/sluicehq/sluice/core/backend"
 )
 
-// Outcome is what a Decision says to do with a request.
-type Outcome uint8
+// Outcome is what a Decision says to do with a request. Its values are the
+// names metrics and logs use.
+type Outcome string
 
 // The outcomes. [Outcome.Proceed] tells which ones let the request through.
 const (
 	// Allowed: the request is within its limits and was charged.
-	Allowed Outcome = iota + 1
+	Allowed Outcome = "allowed"
 	// Denied: the request is over a limit; answer 429 and nothing was
 	// charged.
-	Denied
+	Denied Outcome = "denied"
 	// Delayed: the request was charged and may proceed after waiting the
 	// Decision's Delay (throttling, Rule.MaxDelay).
-	Delayed
-	// Exempt: no limit applies (an exempt rule, or no rule matched).
-	Exempt
+	Delayed Outcome = "delayed"
+	// Exempt: no limit applies (an exempt rule, an exempt client, a health
+	// endpoint, or no rule matched).
+	Exempt Outcome = "exempt"
 	// ShadowDenied: the request is over a limit of a shadow rule; it
 	// proceeds and the denial is only reported.
-	ShadowDenied
-	// FailOpen: the backend failed and the failure mode lets the request
+	ShadowDenied Outcome = "shadow_denied"
+	// FailedOpen: the backend failed and the failure mode lets the request
 	// through unlimited.
-	FailOpen
-	// FailClosed: the backend failed and the failure mode rejects the
+	FailedOpen Outcome = "fail_open"
+	// FailedClosed: the backend failed and the failure mode rejects the
 	// request; answer 503.
-	FailClosed
+	FailedClosed Outcome = "fail_closed"
 )
-
-var outcomeNames = [...]string{
-	Allowed:      "allowed",
-	Denied:       "denied",
-	Delayed:      "delayed",
-	Exempt:       "exempt",
-	ShadowDenied: "shadow_denied",
-	FailOpen:     "fail_open",
-	FailClosed:   "fail_closed",
-}
-
-// String returns the outcome's name, such as "shadow_denied", as used in
-// metrics and logs.
-func (o Outcome) String() string {
-	if o > 0 && int(o) < len(outcomeNames) {
-		return outcomeNames[o]
-	}
-	return fmt.Sprintf("Outcome(%d)", uint8(o))
-}
 
 // Proceed reports whether a request with this outcome should be served:
 // true for Allowed, Delayed (after the delay), Exempt, ShadowDenied and
-// FailOpen.
+// FailedOpen.
 func (o Outcome) Proceed() bool {
 	switch o {
-	case Allowed, Delayed, Exempt, ShadowDenied, FailOpen:
+	case Allowed, Delayed, Exempt, ShadowDenied, FailedOpen:
 		return true
 	}
 	return false
@@ -94,13 +77,16 @@ type Decision struct {
 	// Rule is the name of the matched rule; empty when none matched.
 	Rule string
 	// Algorithm is the matched rule's algorithm.
-	Algorithm Algorithm
+	Algorithm backend.Algorithm
 	// Shadow reports that the matched rule is in shadow mode: it never
 	// denies, and HTTP adapters do not advertise its limits by default.
 	Shadow bool
 	// Local reports that the shared backend failed and the decision was
-	// made by the in-process fallback (FailModeLocal).
+	// made by the in-process fallback (failure mode "local").
 	Local bool
+	// Cached reports a denial that the local deny cache served, without a
+	// backend call (see Failure.NoDenyCache).
+	Cached bool
 	// Client is the identity the request was counted against.
 	Client Identity
 	// Limit is the most constraining window's limit per its period.
@@ -121,13 +107,12 @@ type Decision struct {
 	// (Rule.Penalty): the request is Denied and RetryAfter is the time
 	// left in the block.
 	Blocked bool
-	// Err is the backend error behind a FailOpen or FailClosed outcome, for
-	// logs and metrics. Never send it to a client.
+	// Err is the backend error behind a FailedOpen or FailedClosed outcome,
+	// for logs and metrics. Never send it to a client.
 	Err error
 
-	windows [MaxWindows]WindowState
+	windows [backend.MaxWindows]WindowState
 	nwin    uint8
-	cached  bool // served by the deny cache
 	release releaser
 }
 
@@ -146,32 +131,19 @@ type releaser struct {
 // The slice aliases d.
 func (d *Decision) Windows() []WindowState { return d.windows[:d.nwin] }
 
-// Reset returns the time at which the most constraining window has its full
-// quota back.
-func (d *Decision) Reset() time.Time { return d.At.Add(d.ResetAfter) }
-
 // Release frees the concurrency slot an Allowed or Delayed decision of a
-// Concurrency rule holds; call it when the request is done, typically with
+// backend.Concurrency rule holds; call it when the request is done, typically with
 // defer. For any other decision it does nothing. Calling it more than once is
-// harmless. Errors go to the Limiter's error handler: an unreleased slot
-// still frees itself when its lease expires.
+// harmless. The backend call is bounded by the Limiter's backend timeout; an
+// error is logged (see WithLogger), and an unreleased slot still frees
+// itself when its lease expires.
 func (d *Decision) Release() {
 	r := d.release
 	if r.lease == 0 {
 		return
 	}
 	d.release.lease = 0
-	r.lim.release(context.Background(), r, d.Client)
-}
-
-// ReleaseContext is Release with a context bounding the backend call.
-func (d *Decision) ReleaseContext(ctx context.Context) {
-	r := d.release
-	if r.lease == 0 {
-		return
-	}
-	d.release.lease = 0
-	r.lim.release(ctx, r, d.Client)
+	r.lim.release(r, d.Client)
 }
 
 // Settle reports what the work an Allowed or Delayed decision admitted

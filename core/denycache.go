@@ -34,7 +34,7 @@ type denyEntry struct {
 	until   int64 // Unix ns; denied until then
 	at      int64 // when the backend denied
 	cost    int64
-	windows [MaxWindows]backend.WindowResult
+	windows [backend.MaxWindows]backend.WindowResult
 }
 
 func newDenyCache(size int) *denyCache {

@@ -10,7 +10,7 @@
 //	lim, err := core.New(
 //		core.WithDefault(core.PerMinute(100)),
 //		core.WithRules(core.Rule{Name: "login", Path: "/login", Methods: []string{"POST"},
-//			Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerMinute(5)}}),
+//			Algorithm: backend.SlidingLog, Limits: []core.Limit{core.PerMinute(5)}}),
 //	)
 //	...
 //	d, err := lim.Decide(ctx, core.Request{Method: r.Method, Path: r.URL.Path,

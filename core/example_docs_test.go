@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 	"github.com/sluicehq/sluice/core/identify"
 )
@@ -18,19 +19,24 @@ import (
 // The policy at the top of docs/rules.md: which rule decides which request.
 func ExampleRule_docs() {
 	// snippet:rules
+	id, err := identify.New(identify.WithExemptIPs("10.0.0.0/8"))
+	if err != nil {
+		panic(err)
+	}
 	lim, err := core.New(
-		core.WithTiers(core.TierStandard, "enterprise"),
-		core.WithDefault(core.PerMinute(60)),                     // everyone else
-		core.WithTierDefault("enterprise", core.PerMinute(6000)), // a tier's limits
+		core.WithIdentifier(id),
+		core.WithTiers("standard", "enterprise"),
+		core.WithDefault(core.PerMinute(60)), // everyone else
 		core.WithRules(
+			core.Rule{Name: "enterprise", Tiers: []string{"enterprise"},
+				Limits: []core.Limit{core.PerMinute(6000)}}, // a tier's limits
 			core.Rule{Name: "login", Path: "/login", Methods: []string{"POST"},
-				Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerMinute(5)}},
+				Algorithm: backend.SlidingLog, Limits: []core.Limit{core.PerMinute(5)}},
 			core.Rule{Name: "user", Path: "/users/{id}", Limits: []core.Limit{core.PerSecond(10)}},
 			core.Rule{Name: "search-enterprise", Path: "/search", Tiers: []string{"enterprise"},
 				Limits: []core.Limit{core.PerMinute(600)}}, // a per-endpoint override for a tier
 			core.Rule{Name: "static", Path: "/static/**", Exempt: true},
 		),
-		core.WithExemptIPs("10.0.0.0/8"),
 	)
 	// end snippet:rules
 	if err != nil {
@@ -55,7 +61,7 @@ func ExampleRule_docs() {
 	// GET /users/42 allowed user 10
 	// GET /search allowed default 60
 	// GET /search allowed search-enterprise 600
-	// GET /items allowed default-enterprise 6000
+	// GET /items allowed enterprise 6000
 	// GET /static/app.js exempt static 0
 	// GET /items exempt default 0
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 )
 
@@ -55,7 +56,7 @@ func ExampleLimiter_Take() {
 	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	// snippet:keyed-rule
 	lim, err := core.New(
-		core.WithRules(core.Rule{Name: "github-api", NameOnly: true, Algorithm: core.FixedWindow, Limits: []core.Limit{core.PerHour(5000)}}),
+		core.WithRules(core.Rule{Name: "github-api", NameOnly: true, Algorithm: backend.FixedWindow, Limits: []core.Limit{core.PerHour(5000)}}),
 		// end snippet:keyed-rule
 		core.WithClock(clk),
 	)
@@ -90,7 +91,7 @@ func ExampleLimiter_Take() {
 func ExampleDecision_Settle() {
 	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
 	lim, err := core.New(
-		core.WithRules(core.Rule{Name: "llm-tokens", NameOnly: true, Algorithm: core.SlidingWindow, Limits: []core.Limit{core.PerMinute(10000)}}),
+		core.WithRules(core.Rule{Name: "llm-tokens", NameOnly: true, Algorithm: backend.SlidingWindow, Limits: []core.Limit{core.PerMinute(10000)}}),
 		core.WithClock(clk),
 	)
 	if err != nil {

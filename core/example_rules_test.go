@@ -5,16 +5,19 @@ import (
 	"fmt"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/identify"
 )
 
 func ExampleWithTiers() {
 	lim, err := core.New(
-		core.WithTiers(core.TierStandard, "enterprise"),
-		core.WithDefault(core.PerMinute(10)),                         // anonymous clients, and anyone else
-		core.WithTierDefault(core.TierStandard, core.PerMinute(100)), // verified users without a better tier
-		core.WithTierDefault("enterprise", core.PerMinute(10_000)),
-		core.WithRules(core.Rule{Name: "search", Path: "/search", Tiers: []string{"enterprise"},
-			Limits: []core.Limit{core.PerMinute(600)}}), // a per-endpoint override for one tier
+		core.WithTiers("standard", "enterprise"),
+		core.WithDefault(core.PerMinute(10)), // anonymous clients, and anyone else
+		core.WithRules(
+			// A tier's default: a rule with no Path that names the tier.
+			core.Rule{Name: "standard", Tiers: []string{"standard"}, Limits: []core.Limit{core.PerMinute(100)}},
+			core.Rule{Name: "enterprise", Tiers: []string{"enterprise"}, Limits: []core.Limit{core.PerMinute(10_000)}},
+			core.Rule{Name: "search", Path: "/search", Tiers: []string{"enterprise"},
+				Limits: []core.Limit{core.PerMinute(600)}}), // a per-endpoint override for one tier
 	)
 	if err != nil {
 		panic(err)
@@ -32,19 +35,23 @@ func ExampleWithTiers() {
 	}
 	// Output:
 	// ip:203.0.113.7   anonymous  default 10/min
-	// user:bob         standard   default-standard 100/min
-	// user:carol       standard   default-standard 100/min
-	// user:dave        enterprise default-enterprise 10000/min
+	// user:bob         standard   standard 100/min
+	// user:carol       standard   standard 100/min
+	// user:dave        enterprise enterprise 10000/min
 	// user:dave        enterprise search 600/min
 }
 
-func ExampleWithExemptIPs() {
+// Exemptions: endpoints by an exempt rule, health endpoints by default,
+// and clients by package identify's exemption lists.
+func ExampleRule_exempt() {
+	id, err := identify.New(identify.WithExemptIPs("10.0.0.0/8")) // the monitoring network
+	if err != nil {
+		panic(err)
+	}
 	lim, err := core.New(
+		core.WithIdentifier(id),
 		core.WithDefault(core.PerMinute(1)),
-		core.WithExemptIPs("10.0.0.0/8"),       // the monitoring network
-		core.WithExemptUsers("deploy-bot"),     // a verified user
-		core.WithExemptEndpoints("/metrics"),   // never limited, whatever the rules say
-		core.WithExemptAPIKeys("sk-synthetic"), // a key of package identify's WithAPIKey
+		core.WithRules(core.Rule{Name: "metrics", Path: "/metrics", Exempt: true}),
 	)
 	if err != nil {
 		panic(err)
@@ -52,8 +59,6 @@ func ExampleWithExemptIPs() {
 	defer lim.Close()
 	for _, r := range []core.Request{
 		{Path: "/items", RemoteAddr: "10.1.2.3:1"},
-		{Path: "/items", RemoteAddr: "203.0.113.7:1", Identity: core.Identity{Kind: core.KindUser, Value: "deploy-bot"}},
-		{Path: "/items", RemoteAddr: "203.0.113.7:1", Identity: core.APIKeyIdentity("sk-synthetic", "")},
 		{Path: "/metrics", RemoteAddr: "203.0.113.7:1"},
 		{Path: "/healthz", RemoteAddr: "203.0.113.7:1"}, // health endpoints are exempt by default
 		{Path: "/items", RemoteAddr: "203.0.113.7:1"},
@@ -62,8 +67,6 @@ func ExampleWithExemptIPs() {
 		fmt.Println(r.Path, d.Outcome)
 	}
 	// Output:
-	// /items exempt
-	// /items exempt
 	// /items exempt
 	// /metrics exempt
 	// /healthz exempt

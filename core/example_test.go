@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 )
 
@@ -16,7 +17,7 @@ func ExampleNew() {
 			Name:      "login",
 			Path:      "/login",
 			Methods:   []string{"POST"},
-			Algorithm: core.SlidingLog,
+			Algorithm: backend.SlidingLog,
 			Limits:    []core.Limit{core.PerMinute(5), core.PerHour(20)},
 		}),
 	)
@@ -76,7 +77,7 @@ func ExampleLimiter_Peek() {
 
 func ExampleDecision_Release() {
 	lim, _ := core.New(core.WithRules(core.Rule{
-		Algorithm: core.Concurrency,
+		Algorithm: backend.Concurrency,
 		Limits:    []core.Limit{core.Concurrent(1)},
 	}))
 	defer lim.Close()
@@ -93,17 +94,4 @@ func ExampleDecision_Release() {
 	// Output:
 	// allowed denied
 	// allowed
-}
-
-func ExampleParseLimit() {
-	l, err := core.ParseLimit("1000/hour burst 50")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Println(l.N, l.Per, l.Burst, l)
-	_, err = core.ParseLimit("10/fortnight")
-	fmt.Println(err)
-	// Output:
-	// 1000 1h0m0s 50 1000/h burst 50
-	// "10/fortnight": sluice: invalid limit: unknown period "fortnight"
 }

@@ -7,132 +7,147 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core/backend"
-	"github.com/sluicehq/sluice/core/memory"
+	"github.com/sluicehq/sluice/core/internal/breaker"
 )
 
-// FailureMode says what a Limiter decides when its backend fails: an error,
-// a timeout, or an open circuit breaker.
-type FailureMode uint8
+// Failure says what a Limiter does when its backend fails: when a call
+// errs, times out, or finds the circuit breaker open. It applies to a
+// backend that implements [backend.Remote], such as the Redis backend; the
+// in-memory backend never waits or fails. The zero value is the default:
+// fail open, 50ms per call, the circuit breaker and the deny cache on.
+type Failure struct {
+	// Mode is what a decision is when the backend fails; a Rule's Failure
+	// overrides it:
+	//
+	//   - "open" (the default, or ""): the request goes through
+	//     unlimited (the FailedOpen outcome): availability over
+	//     protection;
+	//   - "closed": the request is rejected (FailedClosed, a 503 in the
+	//     HTTP adapters): protection over availability;
+	//   - "local": an in-process memory backend decides with the same
+	//     rules, so limits keep holding per instance (each limit divided
+	//     by LocalDivisor); decisions say Local.
+	Mode string
 
-// The failure modes.
+	// Timeout bounds each backend call of a decision; a call that takes
+	// longer fails and Mode applies. 0 means 50ms; a negative Timeout
+	// leaves only the caller's context.
+	Timeout time.Duration
+
+	// LocalDivisor divides every limit, rounding up, when "local" decides:
+	// with n instances each admitting its share, the service as a whole
+	// stays near its limits while the shared backend is down. 0 or 1
+	// keeps the limits as configured.
+	LocalDivisor int
+
+	// BreakerFailures is the number of consecutive failed calls that opens
+	// the circuit breaker: while it is open, decisions fail at once instead
+	// of waiting on a dead backend. An error saying the connection is gone
+	// (refused, reset, closed) opens it at once. 0 means 5; a negative
+	// value turns the breaker off.
+	BreakerFailures int
+
+	// BreakerBackoff is how long the breaker stays open before it lets one
+	// probe call through; each failed probe doubles it, up to eight times
+	// it, and a successful probe closes the breaker. 0 means 50ms, so that
+	// decisions are exact again within 400ms of the backend's return.
+	BreakerBackoff time.Duration
+
+	// NoDenyCache turns off the local deny cache. With it on (the default),
+	// once the backend denies a client until time T, the Limiter denies
+	// that client's requests of the same or larger cost locally until T,
+	// without a backend call, so a client flooding a limit costs about one
+	// backend call per retry period. It never admits a request: it can only
+	// deny one the backend would also deny (or, after an operator's Reset
+	// or a raised limit, one it would now admit, until T). backend.Concurrency and
+	// shadow rules bypass it.
+	NoDenyCache bool
+}
+
+// WithFailure sets what the Limiter does when a remote backend fails; see
+// [Failure] for each setting and its default.
+func WithFailure(f Failure) Option {
+	return optionFunc(func(c *config) { c.failure = f })
+}
+
+// failMode is a compiled failure mode.
+type failMode uint8
+
 const (
-	// FailModeInherit, on a Rule, uses the Limiter's failure mode. On the
-	// Limiter it means FailModeOpen.
-	FailModeInherit FailureMode = iota
-	// FailModeOpen lets requests through unlimited while the backend fails
-	// (the FailOpen outcome): availability over protection. It is the
-	// default.
-	FailModeOpen
-	// FailModeClosed rejects requests while the backend fails (the
-	// FailClosed outcome, a 503 in the HTTP adapters): protection over
-	// availability.
-	FailModeClosed
-	// FailModeLocal decides with an in-process memory backend and the same
-	// rules while the backend fails, so limits keep holding per instance
-	// (each limit divided by WithLocalDivisor). Decisions say Local.
-	FailModeLocal
+	failInherit failMode = iota // a rule's: the Limiter's mode
+	failOpen
+	failClosed
+	failLocal
 )
 
-var failureNames = [...]string{"inherit", "open", "closed", "local"}
-
-// String returns "inherit", "open", "closed" or "local".
-func (m FailureMode) String() string {
-	if int(m) < len(failureNames) {
-		return failureNames[m]
+// parseFailMode reads a Failure.Mode or Rule.Failure.
+func parseFailMode(s string) (failMode, bool) {
+	switch s {
+	case "":
+		return failInherit, true
+	case "open":
+		return failOpen, true
+	case "closed":
+		return failClosed, true
+	case "local":
+		return failLocal, true
 	}
-	return fmt.Sprintf("FailureMode(%d)", uint8(m))
+	return 0, false
 }
 
-// ParseFailureMode returns the mode whose String is s.
-func ParseFailureMode(s string) (FailureMode, error) {
-	for i, n := range failureNames {
-		if n == s {
-			return FailureMode(i), nil
-		}
-	}
-	return 0, fmt.Errorf("sluice: unknown failure mode %q (want open, closed or local)", s)
-}
+const (
+	defaultTimeout         = 50 * time.Millisecond
+	defaultBreakerFailures = 5
+	defaultBreakerBackoff  = 50 * time.Millisecond
+)
 
-// Breaker is a circuit breaker around backend calls. Allow reports whether a
-// call may go ahead (an error means the circuit is open: fail at once) and
-// returns a function to report the call's outcome, nil for success. The
-// two-step breaker of github.com/sony/gobreaker/v2 implements it; package
-// core/breaker builds one with sensible defaults.
-//
-// A Breaker that also has a method SetDefaultLogger(*slog.Logger), as
-// core/breaker's has, is given the Limiter's logger (WithLogger) for its
-// state changes, so that they are logged wherever decisions are.
-type Breaker interface {
-	Allow() (done func(err error), err error)
-}
-
-// DefaultBackendTimeout bounds each call to a backend other than the
-// in-memory one, unless WithBackendTimeout says otherwise.
-const DefaultBackendTimeout = 50 * time.Millisecond
-
-// WithFailureMode sets what the Limiter decides when the backend fails; a
-// Rule's FailureMode overrides it. The default is FailModeOpen.
-func WithFailureMode(m FailureMode) Option {
-	return optionFunc(func(c *config) { c.failure = m })
-}
-
-// WithBackendTimeout bounds each backend call of a decision; a call that
-// takes longer fails and the failure mode applies. It has no effect on the
-// in-memory backend, which never waits. 0 leaves only the caller's context.
-// The default is DefaultBackendTimeout.
-func WithBackendTimeout(d time.Duration) Option {
-	return optionFunc(func(c *config) { c.timeout = &d })
-}
-
-// WithBreaker puts a circuit breaker around backend calls: while it is open,
-// decisions fail at once (and the failure mode applies) instead of waiting on
-// a dead backend. See package core/breaker. The default is none.
-func WithBreaker(b Breaker) Option {
-	return optionFunc(func(c *config) { c.breaker = b })
-}
-
-// WithLocalDivisor divides every limit by n, rounding up, when FailModeLocal
-// decides locally: with n instances each admitting its share, the service as
-// a whole stays near its limits while the shared backend is down. The
-// default, 1, keeps the limits as configured.
-func WithLocalDivisor(n int) Option {
-	return optionFunc(func(c *config) { c.localDivisor = max(1, n) })
-}
-
-// WithDenyCache turns the local deny cache on or off. Once the backend denies
-// a client until time T, the Limiter denies that client's requests of the
-// same or larger cost locally until T, without a backend round trip, so a
-// client flooding a limit costs about one backend call per retry period. It
-// never admits a request: it can only deny one the backend would also deny
-// (or, after an operator's Reset or a raised limit, one it would now admit,
-// until T). Concurrency and shadow rules bypass it. It is on by default for
-// every backend but the in-memory one, where it would only add work.
-func WithDenyCache(on bool) Option {
-	return optionFunc(func(c *config) { c.denyCache = &on })
-}
-
-// Ping checks the backend's health and returns the round-trip time. It
-// returns nil for a backend that cannot be pinged, such as the in-memory
-// one. Use it from a readiness endpoint.
-func (l *Limiter) Ping(ctx context.Context) (time.Duration, error) {
-	p, ok := l.backend.(backend.Pinger)
+// newFailure checks f and sets up the Limiter's failure handling for a
+// remote backend.
+func (l *Limiter) newFailure(f Failure) error {
+	mode, ok := parseFailMode(f.Mode)
 	if !ok {
-		return 0, nil
+		return &ConfigError{Path: "failure.mode", Value: f.Mode, Err: errors.New(`want "open", "closed" or "local"`)}
 	}
-	start := time.Now()
-	err := p.Ping(ctx)
-	l.observeBackend(l.backendName(), "ping", start, err)
-	if err != nil {
-		return time.Since(start), fmt.Errorf("%w: ping: %w", ErrBackendUnavailable, err)
+	if mode == failInherit {
+		mode = failOpen
 	}
-	return time.Since(start), nil
+	l.failureMode = mode
+	l.localDivisor = max(1, f.LocalDivisor)
+	switch {
+	case f.Timeout == 0:
+		l.timeout = defaultTimeout
+	case f.Timeout > 0:
+		l.timeout = f.Timeout
+	}
+	if !l.remote {
+		return nil
+	}
+	if f.BreakerFailures >= 0 {
+		n, backoff := f.BreakerFailures, f.BreakerBackoff
+		if n == 0 {
+			n = defaultBreakerFailures
+		}
+		if backoff <= 0 {
+			backoff = defaultBreakerBackoff
+		}
+		name := l.backendName()
+		l.breaker = breaker.New(l.clock, n, backoff, 8*backoff, func(from, to string) {
+			if l.watch != nil {
+				l.watch.obs.ObserveBreaker(name, to)
+				l.logBreaker(name, from, to)
+			}
+		})
+	}
+	if !f.NoDenyCache {
+		l.denies = newDenyCache(defaultDenySize)
+	}
+	return nil
 }
 
-// remote reports whether b is a backend that may wait or fail: anything but
-// the in-memory backend.
-func remote(b backend.Backend) bool {
-	_, isMemory := b.(*memory.Backend)
-	return !isMemory
+// isRemote reports whether b is a backend that may wait or fail.
+func isRemote(b backend.Backend) bool {
+	_, ok := b.(backend.Remote)
+	return ok
 }
 
 // apply runs req on the backend with the breaker and the timeout.
@@ -147,7 +162,11 @@ func (l *Limiter) apply(ctx context.Context, req backend.Request) (backend.Resul
 		return res, err
 	}
 	start := time.Now()
-	res, err := l.applyRemote(ctx, req)
+	var res backend.Result
+	err := l.callRemote(ctx, func(ctx context.Context) (err error) {
+		res, err = l.backend.Apply(ctx, req)
+		return err
+	})
 	l.observeBackend(l.backendName(), "apply", start, err)
 	return res, err
 }
@@ -160,14 +179,17 @@ func (l *Limiter) backendName() string {
 	return backendName(l.backend)
 }
 
-// applyRemote calls a backend that may wait or fail, through the breaker and
+// errBreakerOpen is the failure of a call the open circuit breaker refused.
+var errBreakerOpen = errors.New("circuit breaker open")
+
+// callRemote calls a backend that may wait or fail, through the breaker and
 // with the timeout.
-func (l *Limiter) applyRemote(ctx context.Context, req backend.Request) (backend.Result, error) {
-	var done func(error)
+func (l *Limiter) callRemote(ctx context.Context, call func(context.Context) error) error {
+	var probe bool
 	if l.breaker != nil {
-		var err error
-		if done, err = l.breaker.Allow(); err != nil {
-			return backend.Result{}, fmt.Errorf("circuit breaker: %w", err)
+		var ok bool
+		if ok, probe = l.breaker.Allow(); !ok {
+			return errBreakerOpen
 		}
 	}
 	callCtx := ctx
@@ -176,18 +198,14 @@ func (l *Limiter) applyRemote(ctx context.Context, req backend.Request) (backend
 		callCtx, cancel = context.WithTimeout(ctx, l.timeout)
 		defer cancel()
 	}
-	res, err := l.backend.Apply(callCtx, req)
-	if done != nil {
-		if ctx.Err() != nil {
-			done(nil) // a caller that went away says nothing about the backend
-		} else {
-			done(err)
-		}
+	err := call(callCtx)
+	if l.breaker != nil {
+		l.breaker.Done(probe, err, ctx.Err() != nil) // a caller that went away says nothing about the backend
 	}
 	if err != nil && callCtx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("timed out after %v: %w", l.timeout, err)
 	}
-	return res, err
+	return err
 }
 
 // failure turns a backend error into a decision according to the rule's
@@ -198,12 +216,12 @@ func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, 
 		return ctxErr
 	}
 	d.Err = fmt.Errorf("%w: %w", ErrBackendUnavailable, err)
-	mode := rule.Failure
-	if mode == FailModeInherit {
+	mode := rule.failMode
+	if mode == failInherit {
 		mode = l.failureMode
 	}
 	switch mode {
-	case FailModeLocal:
+	case failLocal:
 		if l.local != nil {
 			limits, windows := localLimits(rule, l.localDivisor)
 			req.Windows = windows
@@ -217,11 +235,11 @@ func (l *Limiter) failure(ctx context.Context, d *Decision, rule *compiledRule, 
 				return nil
 			}
 		}
-		d.Outcome = FailOpen
-	case FailModeClosed:
-		d.Outcome = FailClosed
+		d.Outcome = FailedOpen
+	case failClosed:
+		d.Outcome = FailedClosed
 	default:
-		d.Outcome = FailOpen
+		d.Outcome = FailedOpen
 	}
 	d.Limit, d.Remaining = rule.windows[0].Limit, -1
 	return nil

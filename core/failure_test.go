@@ -3,14 +3,16 @@ package core_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
-	"github.com/sluicehq/sluice/core/breaker"
 	"github.com/sluicehq/sluice/core/memory"
 )
 
@@ -20,6 +22,7 @@ type flaky struct {
 	mem   *memory.Backend
 	calls atomic.Int64
 	down  atomic.Bool // fail every call
+	gone  atomic.Bool // refuse every connection
 	hang  atomic.Bool // block until the context ends
 	pings atomic.Int64
 }
@@ -39,6 +42,9 @@ func (f *flaky) fail(ctx context.Context) error {
 	}
 	if f.down.Load() {
 		return errDown
+	}
+	if f.gone.Load() {
+		return fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED)
 	}
 	return nil
 }
@@ -72,11 +78,14 @@ func (f *flaky) Ping(ctx context.Context) error {
 	return f.fail(ctx)
 }
 
+// Name makes flaky a backend.Remote, with Ping.
+func (f *flaky) Name() string { return "flaky" }
+
 func TestBackendTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := newFlaky(t)
 		f.hang.Store(true)
-		lim, err := core.New(core.WithDefault(core.PerMinute(5)), core.WithBackend(f), core.WithBackendTimeout(40*time.Millisecond))
+		lim, err := core.New(core.WithDefault(core.PerMinute(5)), core.WithBackend(f), core.WithFailure(core.Failure{Timeout: 40 * time.Millisecond}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +98,7 @@ func TestBackendTimeout(t *testing.T) {
 		if got := time.Since(start); got != 40*time.Millisecond {
 			t.Errorf("a hung backend held the decision for %v, want the 40ms timeout", got)
 		}
-		if d.Outcome != core.FailOpen || !errors.Is(d.Err, context.DeadlineExceeded) || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+		if d.Outcome != core.FailedOpen || !errors.Is(d.Err, context.DeadlineExceeded) || !errors.Is(d.Err, core.ErrBackendUnavailable) {
 			t.Errorf("Outcome %v, Err %v; want fail_open wrapping DeadlineExceeded and ErrBackendUnavailable", d.Outcome, d.Err)
 		}
 	})
@@ -110,15 +119,15 @@ func TestFailureModesPerRule(t *testing.T) {
 	f := newFlaky(t)
 	f.down.Store(true)
 	l5 := []core.Limit{core.PerMinute(5)}
-	lim, _ := newLimiter(t, core.WithBackend(f), core.WithFailureMode(core.FailModeClosed), core.WithLocalDivisor(2), core.WithRules(
+	lim, _ := newLimiter(t, core.WithBackend(f), core.WithFailure(core.Failure{Mode: "closed", LocalDivisor: 2, BreakerFailures: -1}), core.WithRules(
 		core.Rule{Name: "inherits", Path: "/a", Limits: l5},
-		core.Rule{Name: "open", Path: "/b", Limits: l5, Failure: core.FailModeOpen},
-		core.Rule{Name: "local", Path: "/c", Limits: l5, Failure: core.FailModeLocal},
+		core.Rule{Name: "open", Path: "/b", Limits: l5, Failure: "open"},
+		core.Rule{Name: "local", Path: "/c", Limits: l5, Failure: "local"},
 	))
-	if d := decide(t, lim, get("/a", "192.0.2.1:1")); d.Outcome != core.FailClosed {
+	if d := decide(t, lim, get("/a", "192.0.2.1:1")); d.Outcome != core.FailedClosed {
 		t.Errorf("rule inheriting closed: %v", d.Outcome)
 	}
-	if d := decide(t, lim, get("/b", "192.0.2.1:1")); d.Outcome != core.FailOpen || d.Remaining != -1 {
+	if d := decide(t, lim, get("/b", "192.0.2.1:1")); d.Outcome != core.FailedOpen || d.Remaining != -1 {
 		t.Errorf("rule failing open: %v remaining %d, want fail_open, -1", d.Outcome, d.Remaining)
 	}
 	// Local: 5/min divided by 2 instances is 3 per instance.
@@ -143,8 +152,8 @@ func TestFailureModesPerRule(t *testing.T) {
 func TestLocalConcurrencySlotIsReleasedLocally(t *testing.T) {
 	f := newFlaky(t)
 	f.down.Store(true)
-	lim, _ := newLimiter(t, core.WithBackend(f), core.WithFailureMode(core.FailModeLocal),
-		core.WithRules(core.Rule{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1)}}))
+	lim, _ := newLimiter(t, core.WithBackend(f), core.WithFailure(core.Failure{Mode: "local"}),
+		core.WithRules(core.Rule{Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(1)}}))
 	req := get("/", "192.0.2.1:1")
 	a := decide(t, lim, req)
 	if a.Outcome != core.Allowed || !a.Local {
@@ -171,50 +180,93 @@ func equalOutcomes(a, b []core.Outcome) bool {
 }
 
 func TestBreakerStopsCallingADeadBackend(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFlaky(t)
-		f.down.Store(true)
-		var states []breaker.State
-		br := breaker.New(breaker.WithConsecutiveFailures(3), breaker.WithCoolDown(5*time.Second),
-			breaker.WithOnStateChange(func(_, to breaker.State) { states = append(states, to) }))
-		lim, err := core.New(core.WithDefault(core.PerMinute(100)), core.WithBackend(f), core.WithBreaker(br))
-		if err != nil {
-			t.Fatal(err)
+	f := newFlaky(t)
+	f.down.Store(true)
+	rec := &recorder{}
+	lim, clk := newLimiter(t, core.WithDefault(core.PerMinute(100)), core.WithBackend(f), core.WithObserver(rec),
+		core.WithFailure(core.Failure{BreakerFailures: 3, BreakerBackoff: time.Second}))
+	for range 10 {
+		if d := decide(t, lim, get("/", "192.0.2.1:1")); d.Outcome != core.FailedOpen {
+			t.Fatalf("decision while down: %v", d.Outcome)
 		}
-		defer lim.Close()
-		for range 10 {
-			d, err := lim.Decide(t.Context(), get("/", "192.0.2.1:1"))
-			if err != nil || d.Outcome != core.FailOpen {
-				t.Fatalf("decision while down: %v, %v", d.Outcome, err)
-			}
-		}
-		if got := f.calls.Load(); got != 3 {
-			t.Errorf("the backend was called %d times, want 3: an open breaker must not call it", got)
-		}
-		if got := br.State(); got != breaker.StateOpen {
-			t.Errorf("state %v, want open", got)
-		}
-		// After the cool-down a probe goes through; the backend is back.
-		time.Sleep(5*time.Second + time.Millisecond)
-		f.down.Store(false)
-		if d, _ := lim.Decide(t.Context(), get("/", "192.0.2.1:1")); d.Outcome != core.Allowed {
-			t.Errorf("after cool-down and recovery: %v, want allowed", d.Outcome)
-		}
-		if got := br.State(); got != breaker.StateClosed {
-			t.Errorf("state %v after a good probe, want closed", got)
-		}
-		if want := []breaker.State{breaker.StateOpen, breaker.StateHalfOpen, breaker.StateClosed}; len(states) != 3 || states[0] != want[0] || states[1] != want[1] || states[2] != want[2] {
-			t.Errorf("state changes %v, want %v", states, want)
-		}
-	})
+	}
+	if got := f.calls.Load(); got != 3 {
+		t.Errorf("the backend was called %d times, want 3: an open breaker must not call it", got)
+	}
+	// After the backoff one probe goes through and fails: the next backoff
+	// is twice as long.
+	clk.Advance(time.Second)
+	decide(t, lim, get("/", "192.0.2.1:1"))
+	clk.Advance(1999 * time.Millisecond)
+	decide(t, lim, get("/", "192.0.2.1:1"))
+	if got := f.calls.Load(); got != 4 {
+		t.Errorf("the backend was called %d times, want 4: one probe per backoff", got)
+	}
+	// The backend is back: the next probe closes the breaker.
+	f.down.Store(false)
+	clk.Advance(time.Millisecond)
+	if d := decide(t, lim, get("/", "192.0.2.1:1")); d.Outcome != core.Allowed {
+		t.Errorf("after the backoff and recovery: %v, want allowed", d.Outcome)
+	}
+	if d := decide(t, lim, get("/", "192.0.2.1:1")); d.Outcome != core.Allowed {
+		t.Errorf("with the breaker closed: %v, want allowed", d.Outcome)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	want := "flaky/open flaky/half_open flaky/open flaky/half_open flaky/closed"
+	if got := strings.Join(rec.breaker, " "); got != want {
+		t.Errorf("breaker states %q, want %q", got, want)
+	}
 }
+
+// TestBreakerOpensAtOnceWhenTheConnectionIsGone: a refused connection opens
+// the breaker on the first failure, so decisions stop waiting on a dead
+// backend at once.
+func TestBreakerOpensAtOnceWhenTheConnectionIsGone(t *testing.T) {
+	f := newFlaky(t)
+	f.gone.Store(true)
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(100)), core.WithBackend(f))
+	for range 10 {
+		decide(t, lim, get("/", "192.0.2.1:1"))
+	}
+	if got := f.calls.Load(); got != 1 {
+		t.Errorf("the backend was called %d times after refusing the connection, want 1", got)
+	}
+}
+
+// TestRemoteIsDeclared: a backend is remote because it says so
+// (backend.Remote), not because of its type: a memory backend behind a
+// decorator that does not declare it is called directly, with no deny
+// cache and no breaker, and is named "memory".
+func TestRemoteIsDeclared(t *testing.T) {
+	mem := memory.New(memory.WithSweepInterval(0))
+	t.Cleanup(func() { mem.Close() })
+	rec := &recorder{}
+	lim, _ := newLimiter(t, core.WithBackend(decorator{mem}), core.WithObserver(rec), core.WithDefault(core.PerMinute(1)))
+	for range 3 {
+		decide(t, lim, get("/", "192.0.2.1:1"))
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if want := "memory/apply/ok memory/apply/ok memory/apply/ok"; strings.Join(rec.backends, " ") != want {
+		t.Errorf("backend calls %v, want %q: every denial reaches the backend, under its name", rec.backends, want)
+	}
+	for _, e := range rec.events {
+		if e.Cached {
+			t.Errorf("a local backend's denial came from the deny cache: %+v", e)
+		}
+	}
+}
+
+// decorator wraps a backend without declaring anything.
+type decorator struct{ backend.Backend }
 
 // TestDenyCache floods one limit and checks that the cache makes exactly the
 // decisions the backend would, with far fewer backend calls.
 func TestDenyCache(t *testing.T) {
 	run := func(cache bool) ([]core.Outcome, int64) {
 		f := newFlaky(t)
-		lim, clk := newLimiter(t, core.WithBackend(f), core.WithDenyCache(cache),
+		lim, clk := newLimiter(t, core.WithBackend(f), core.WithFailure(core.Failure{NoDenyCache: !cache}),
 			core.WithRules(core.Rule{Limits: []core.Limit{core.PerMinute(10), core.PerHour(30)}}))
 		var outcomes []core.Outcome
 		for range 3000 { // 3000 requests over 30 minutes
@@ -260,30 +312,9 @@ func TestDenyCacheRespectsCost(t *testing.T) {
 	}
 }
 
-func TestPing(t *testing.T) {
-	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)))
-	if _, err := lim.Ping(t.Context()); err != nil {
-		t.Errorf("Ping on memory: %v", err)
-	}
-	f := newFlaky(t)
-	lim2, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithBackend(f))
-	if _, err := lim2.Ping(t.Context()); err != nil || f.pings.Load() != 1 {
-		t.Errorf("Ping: %v after %d pings", err, f.pings.Load())
-	}
-	f.down.Store(true)
-	if _, err := lim2.Ping(t.Context()); !errors.Is(err, errDown) || !errors.Is(err, core.ErrBackendUnavailable) {
-		t.Errorf("Ping of a down backend: %v", err)
-	}
-}
-
-func TestFailureModeStrings(t *testing.T) {
-	for _, m := range []core.FailureMode{core.FailModeInherit, core.FailModeOpen, core.FailModeClosed, core.FailModeLocal} {
-		got, err := core.ParseFailureMode(m.String())
-		if err != nil || got != m {
-			t.Errorf("ParseFailureMode(%q) = %v, %v", m.String(), got, err)
-		}
-	}
-	if _, err := core.ParseFailureMode("sideways"); err == nil {
-		t.Error("ParseFailureMode(sideways) succeeded")
-	}
+func TestFailureModeErrors(t *testing.T) {
+	_, err := core.New(core.WithDefault(core.PerMinute(1)), core.WithFailure(core.Failure{Mode: "sideways"}))
+	expectConfigErrors(t, err, []string{"failure.mode"})
+	_, err = core.New(core.WithRules(core.Rule{Limits: []core.Limit{core.PerMinute(1)}, Failure: "sideways"}))
+	expectConfigErrors(t, err, []string{"rules[0].failure"})
 }

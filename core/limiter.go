@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -13,6 +12,8 @@ import (
 
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
+	"github.com/sluicehq/sluice/core/internal/algo"
+	"github.com/sluicehq/sluice/core/internal/breaker"
 	"github.com/sluicehq/sluice/core/memory"
 )
 
@@ -74,26 +75,25 @@ type Limiter struct {
 	owned      io.Closer // the default backend, closed by Close
 	clock      clock.Clock
 	identifier Identifier
-	onError    func(error)
 
-	// Failure handling (failure.go) for backends other than memory.
+	// Failure handling (failure.go) for a Remote backend.
 	remote       bool
-	failureMode  FailureMode
+	failureMode  failMode
 	timeout      time.Duration
-	breaker      Breaker
-	local        *memory.Backend // FailModeLocal's fallback, owned
+	breaker      *breaker.Breaker
+	local        *memory.Backend // the "local" mode's fallback, owned
 	localDivisor int
 	denies       *denyCache
 
-	watch     *watcher // observer, logger and hook; nil when none is set
-	policy    *policy  // tiers and exemptions (policy.go)
+	watch     *watcher // observer and logger; nil when none is set
+	policy    *policy  // tiers (policy.go)
 	leases    atomic.Uint64
 	closed    atomic.Bool
 	closeOnce sync.Once
 }
 
 // New returns a Limiter with the given options. It returns an error, joining
-// one *ConfigError per problem, if the rules are invalid.
+// one *ConfigError per problem, if the rules or settings are invalid.
 func New(opts ...Option) (*Limiter, error) {
 	var cfg config
 	for _, o := range opts {
@@ -104,52 +104,38 @@ func New(opts ...Option) (*Limiter, error) {
 		return nil, err
 	}
 	l := &Limiter{
-		policy:       pol,
-		backend:      cfg.backend,
-		clock:        cfg.clock,
-		identifier:   cfg.identifier,
-		onError:      cfg.onError,
-		failureMode:  cfg.failure,
-		breaker:      cfg.breaker,
-		localDivisor: max(1, cfg.localDivisor),
-		timeout:      DefaultBackendTimeout,
-	}
-	if l.failureMode == FailModeInherit {
-		l.failureMode = FailModeOpen
-	}
-	if cfg.timeout != nil {
-		l.timeout = max(0, *cfg.timeout)
+		policy:     pol,
+		backend:    cfg.backend,
+		clock:      cfg.clock,
+		identifier: cfg.identifier,
 	}
 	if l.clock == nil {
 		l.clock = clock.Real
 	}
 	if l.identifier == nil {
-		l.identifier = RemoteIP()
-	}
-	if l.onError == nil {
-		l.onError = func(error) {}
-	}
-	if b, ok := cfg.breaker.(interface{ SetDefaultLogger(*slog.Logger) }); ok && cfg.logger != nil {
-		b.SetDefaultLogger(cfg.logger)
+		l.identifier = remoteIP{}
 	}
 	if l.backend == nil {
 		m := memory.New(memory.WithClock(l.clock))
 		l.backend, l.owned = m, m
 	}
-	if err := checkPenalizer(rules, l.backend); err != nil { // penalty.go
+	fail := func(err error) (*Limiter, error) {
 		if l.owned != nil {
 			l.owned.Close()
 		}
 		return nil, err
 	}
-	l.remote = remote(l.backend)
-	if l.remote { // FailModeLocal's fallback; rules may start using it on SetRules
+	if err := checkPenalizer(rules, l.backend); err != nil { // penalty.go
+		return fail(err)
+	}
+	l.remote = isRemote(l.backend)
+	l.watch = newWatcher(&cfg, l.backend)
+	if err := l.newFailure(cfg.failure); err != nil { // failure.go
+		return fail(err)
+	}
+	if l.remote { // the "local" mode's fallback; rules may start using it on SetRules
 		l.local = memory.New(memory.WithClock(l.clock))
 	}
-	if l.remote && (cfg.denyCache == nil || *cfg.denyCache) {
-		l.denies = newDenyCache(defaultDenySize)
-	}
-	l.watch = newWatcher(&cfg, l.backend)
 	l.leases.Store(rand.Uint64())
 	l.rules.Store(newRuleSet(rules))
 	return l, nil
@@ -163,7 +149,7 @@ func (l *Limiter) Decide(ctx context.Context, r Request) (d Decision, err error)
 	case err != nil:
 		l.logError(ctx, &r, err)
 	case l.watch != nil:
-		l.observe(ctx, &r, &d, d.cached)
+		l.observe(ctx, &r, &d)
 	}
 	return d, err
 }
@@ -187,7 +173,7 @@ func (l *Limiter) Take(ctx context.Context, rule, key string, n int64) (d Decisi
 		if err != nil {
 			l.logError(ctx, &r, err)
 		} else {
-			l.observe(ctx, &r, &d, d.cached)
+			l.observe(ctx, &r, &d)
 		}
 	}
 	return d, err
@@ -197,7 +183,7 @@ func (l *Limiter) Take(ctx context.Context, rule, key string, n int64) (d Decisi
 // rather than fail, as rate.Limiter's Wait does. It returns once n units
 // are admitted (and charged), after waiting out a Delayed decision's delay,
 // with a nil error for every decision that lets the work proceed: Allowed,
-// Delayed, Exempt, ShadowDenied and FailOpen. On a denial it sleeps on the
+// Delayed, Exempt, ShadowDenied and FailedOpen. On a denial it sleeps on the
 // Limiter's clock until the denial's RetryAfter and tries again, holding
 // nothing meanwhile (no backend connection, no lock).
 //
@@ -212,7 +198,7 @@ func (l *Limiter) Wait(ctx context.Context, rule, key string, n int64) (Decision
 	for {
 		if r := l.rules.Load().byName[rule]; r != nil && !r.Exempt {
 			for _, w := range r.windows {
-				if c := w.Capacity(r.Algorithm); n > c {
+				if c := algo.Capacity(w, r.Algorithm); n > c {
 					return Decision{}, fmt.Errorf("%w: Wait(n=%d) exceeds the capacity %d of rule %q", backend.ErrInvalidRequest, n, c, rule)
 				}
 			}
@@ -223,7 +209,7 @@ func (l *Limiter) Wait(ctx context.Context, rule, key string, n int64) (Decision
 		}
 		var wait time.Duration
 		switch d.Outcome {
-		case FailClosed:
+		case FailedClosed:
 			return d, d.Err
 		case Delayed:
 			wait = d.Delay
@@ -255,13 +241,13 @@ func (l *Limiter) unwait(ctx context.Context, d *Decision) {
 		return
 	}
 	if err := d.Settle(context.WithoutCancel(ctx), 0); err != nil {
-		l.onError(err)
+		l.logBackground(err)
 	}
 }
 
 // Peek returns the Decision r would get without charging anything: Allowed
 // when one more unit would be admitted now, Denied with RetryAfter otherwise,
-// and the remaining quota of every window. Concurrency rules acquire nothing.
+// and the remaining quota of every window. backend.Concurrency rules acquire nothing.
 func (l *Limiter) Peek(ctx context.Context, r Request) (d Decision, err error) {
 	err = l.decide(ctx, &r, true, &d)
 	return d, err
@@ -279,7 +265,8 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 		return err
 	}
 	start := time.Now()
-	err = l.backend.Reset(ctx, rule.ns[id.Kind], clientKey(id.Value))
+	k, _ := kindIndex(id.Kind)
+	err = l.backend.Reset(ctx, rule.ns[k], clientKey(id.Value))
 	l.observeBackend(l.backendName(), "reset", start, err)
 	if err != nil {
 		return fmt.Errorf("%w: reset: %w", ErrBackendUnavailable, err)
@@ -322,7 +309,8 @@ func (l *Limiter) Rules() []Rule {
 
 // Close stops the Limiter's background work and closes the backend it
 // created by default; a backend passed with WithBackend is left open. After
-// Close, Decide, Peek and Reset return ErrClosed. Close is idempotent.
+// Close, Decide, Take, Wait, Peek and Reset return ErrClosed. Close is
+// idempotent.
 func (l *Limiter) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
@@ -333,20 +321,19 @@ func (l *Limiter) Close() error {
 		if l.local != nil {
 			l.local.Close()
 		}
-		l.watch.close()
 	})
 	return err
 }
 
 func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 	id := r.Identity
-	if _, ok := l.identifier.(remoteIP); ok && id.Kind == KindNone && id.Value == "" {
+	if _, ok := l.identifier.(remoteIP); ok && id.Kind == "" && id.Value == "" {
 		if r.RemoteAddr == "" {
 			return Identity{}, errNoClient
 		}
-		return Identity{Kind: KindIP, Value: ipKey(r.RemoteAddr), Tier: TierAnonymous}, nil // skips copying r
+		return Identity{Kind: KindIP, Value: ipKey(r.RemoteAddr), Tier: tierAnonymous}, nil // skips copying r
 	}
-	if id.Kind == KindNone {
+	if id.Kind == "" {
 		if id.Value != "" {
 			return Identity{}, fmt.Errorf("%w: Request.Identity has the value %q but no kind", backend.ErrInvalidRequest, id.Value)
 		}
@@ -354,15 +341,21 @@ func (l *Limiter) identify(ctx context.Context, r *Request) (Identity, error) {
 		if id, err = l.identifier.Identify(ctx, *r); err != nil {
 			return Identity{}, fmt.Errorf("sluice: identify: %w", err)
 		}
-		if id.Kind == KindNone && id.Value == "" {
+		if id.Kind == "" && id.Value == "" {
 			return Identity{}, errNoClient
 		}
 	}
-	if id.Kind == KindNone || id.Kind >= numKinds || id.Value == "" {
-		return Identity{}, fmt.Errorf("%w: identity %s: want a kind and a value", backend.ErrInvalidRequest, id)
+	if _, ok := kindIndex(id.Kind); !ok || id.Value == "" {
+		return Identity{}, fmt.Errorf("%w: identity %s: want a known kind and a value", backend.ErrInvalidRequest, id)
 	}
 	l.policy.canonicalize(&id) // tier (policy.go)
 	return id, nil
+}
+
+// kindOf is the namespace index of a kind identify or Take validated.
+func kindOf(k IdentityKind) int {
+	i, _ := kindIndex(k)
+	return i
 }
 
 // decide fills in *d, which must be the zero Decision, and leaves it so on
@@ -422,7 +415,7 @@ func (l *Limiter) take(ctx context.Context, name, key string, n int64, d *Decisi
 func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, cost int64, now time.Time, d *Decision) error {
 	peek := cost == 0
 	req := backend.Request{
-		Namespace: rule.ns[id.Kind],
+		Namespace: rule.ns[kindOf(id.Kind)],
 		Key:       clientKey(id.Value), // key.go
 		Algorithm: rule.Algorithm,
 		Windows:   rule.windows,
@@ -430,7 +423,7 @@ func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, 
 		MaxDelay:  rule.MaxDelay,
 		Now:       now,
 	}
-	if !peek && rule.Algorithm == Concurrency {
+	if !peek && rule.Algorithm == backend.Concurrency {
 		if req.Lease = l.leases.Add(1); req.Lease == 0 { // 0 means "no lease"
 			req.Lease = l.leases.Add(1)
 		}
@@ -447,11 +440,11 @@ func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, 
 			return nil
 		}
 	}
-	cacheable := l.denies != nil && !peek && !rule.Shadow && rule.Algorithm != Concurrency
+	cacheable := l.denies != nil && !peek && !rule.Shadow && rule.Algorithm != backend.Concurrency
 	if cacheable {
 		if res, ok := l.denies.get(req.Namespace, req.Key, now, req.Cost, len(rule.windows)); ok {
 			d.fill(rule.Limits, &res)
-			d.Outcome, d.cached = Denied, true
+			d.Outcome, d.Cached = Denied, true
 			if penalized {
 				l.recordDenial(ctx, d, rule, &req)
 			}
@@ -509,7 +502,7 @@ func (l *Limiter) settle(ctx context.Context, r releaser, d *Decision, cost int6
 	now := l.clock.Now()
 	s := backend.Settlement{
 		Request: backend.Request{
-			Namespace: r.rule.ns[d.Client.Kind],
+			Namespace: r.rule.ns[kindOf(d.Client.Kind)],
 			Key:       clientKey(d.Client.Value), // key.go
 			Algorithm: r.rule.Algorithm,
 			Windows:   windows,
@@ -537,15 +530,23 @@ func (l *Limiter) settle(ctx context.Context, r releaser, d *Decision, cost int6
 	return nil
 }
 
-// release frees the concurrency slot r holds.
-func (l *Limiter) release(ctx context.Context, r releaser, id Identity) {
+// release frees the concurrency slot r holds, bounded by the backend
+// timeout.
+func (l *Limiter) release(r releaser, id Identity) {
 	b, name := l.backend, l.backendName()
 	if r.local {
 		b, name = l.local, "local"
 	}
+	ctx := context.Background()
+	if l.timeout > 0 && !r.local {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
+	k, _ := kindIndex(id.Kind)
 	start := time.Now()
 	err := b.Release(ctx, backend.Request{
-		Namespace: r.rule.ns[id.Kind],
+		Namespace: r.rule.ns[k],
 		Key:       clientKey(id.Value), // key.go
 		Algorithm: r.rule.Algorithm,
 		Windows:   r.rule.windows,
@@ -554,6 +555,6 @@ func (l *Limiter) release(ctx context.Context, r releaser, id Identity) {
 	})
 	l.observeBackend(name, "release", start, err)
 	if err != nil {
-		l.onError(fmt.Errorf("%w: release: %w", ErrBackendUnavailable, err))
+		l.logBackground(fmt.Errorf("%w: release: %w", ErrBackendUnavailable, err))
 	}
 }

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // newLimiter returns a Limiter on a fake clock, closed when the test ends.
-func newLimiter(t *testing.T, opts ...core.Option) (*core.Limiter, *clock.Fake) {
+func newLimiter(t *testing.T, opts ...core.Option) (*core.Limiter, clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(epoch)
 	lim, err := core.New(append([]core.Option{core.WithClock(clk)}, opts...)...)
@@ -62,10 +62,7 @@ func TestDecideAllowThenDeny(t *testing.T) {
 	if got, want := d.ResetAfter, time.Minute; got != want {
 		t.Errorf("ResetAfter = %v, want %v", got, want)
 	}
-	if got, want := d.Reset(), epoch.Add(time.Minute); !got.Equal(want) {
-		t.Errorf("Reset() = %v, want %v", got, want)
-	}
-	if got, want := d.Client, (core.Identity{Kind: core.KindIP, Value: "203.0.113.7", Tier: core.TierAnonymous}); got != want {
+	if got, want := d.Client, (core.Identity{Kind: core.KindIP, Value: "203.0.113.7", Tier: "anonymous"}); got != want {
 		t.Errorf("Client = %+v, want %+v", got, want)
 	}
 	if d.Rule != "default" || d.Outcome.Proceed() {
@@ -84,7 +81,7 @@ func TestDecideAllowThenDeny(t *testing.T) {
 func TestDecisionWindows(t *testing.T) {
 	lim, _ := newLimiter(t, core.WithRules(core.Rule{
 		Name:   "api",
-		Limits: []core.Limit{core.PerSecond(2), core.PerHour(100).Named("hourly")},
+		Limits: []core.Limit{core.PerSecond(2), core.Limit{N: 100, Per: time.Hour, Name: "hourly"}},
 	}))
 	req := get("/x", "192.0.2.1:1")
 	decide(t, lim, req)
@@ -144,7 +141,8 @@ func TestRuleMatching(t *testing.T) {
 		{"parameter matches the path when the route is unknown", "GET", "/users/42", "", "users", core.Allowed},
 		{"parameter matches one segment only", "GET", "/users/42/posts", "", "default", core.Allowed},
 		{"exempt rule", "GET", "/status", "", "status", core.Exempt},
-		{"health endpoints are exempt before any rule", "GET", "/healthz", "", "", core.Exempt},
+		{"health endpoints are exempt before any rule", "GET", "/livez", "", "", core.Exempt},
+		{"a rule naming a health endpoint decides it", "GET", "/healthz", "", "health", core.Exempt},
 		{"catch-all prefix with method", "DELETE", "/anything", "", "everything", core.Allowed},
 		{"exact beats prefix", "DELETE", "/login", "", "login", core.Allowed},
 		{"default", "GET", "/other", "", "default", core.Allowed},
@@ -214,7 +212,7 @@ func TestThrottle(t *testing.T) {
 
 func TestConcurrencyRelease(t *testing.T) {
 	lim, clk := newLimiter(t, core.WithRules(core.Rule{
-		Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(2)}, Lease: 10 * time.Second,
+		Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(2)}, Lease: 10 * time.Second,
 	}))
 	req := get("/", "192.0.2.1:1")
 	a, b := decide(t, lim, req), decide(t, lim, req)
@@ -256,16 +254,18 @@ func (f failing) Apply(context.Context, backend.Request) (backend.Result, error)
 }
 func (f failing) Release(context.Context, backend.Request) error   { return f.err }
 func (f failing) Settle(context.Context, backend.Settlement) error { return f.err }
+func (f failing) Ping(context.Context) error                       { return f.err }
+func (f failing) Name() string                                     { return "failing" }
 func (f failing) Reset(context.Context, string, string) error      { return f.err }
 
 func TestFailureModes(t *testing.T) {
 	boom := errors.New("connection refused")
 	for _, tc := range []struct {
-		mode core.FailureMode
+		mode string
 		want core.Outcome
-	}{{core.FailModeOpen, core.FailOpen}, {core.FailModeClosed, core.FailClosed}} {
-		t.Run(tc.mode.String(), func(t *testing.T) {
-			lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(5)), core.WithBackend(failing{boom}), core.WithFailureMode(tc.mode))
+	}{{"open", core.FailedOpen}, {"closed", core.FailedClosed}} {
+		t.Run(tc.mode, func(t *testing.T) {
+			lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(5)), core.WithBackend(failing{boom}), core.WithFailure(core.Failure{Mode: tc.mode}))
 			d := decide(t, lim, get("/", "192.0.2.1:1"))
 			if d.Outcome != tc.want {
 				t.Errorf("Outcome = %v, want %v", d.Outcome, tc.want)
@@ -324,7 +324,7 @@ func TestIdentityKindsDoNotShareCounters(t *testing.T) {
 		t.Errorf("user named like an exhausted IP: %v as %v, want allowed as user", d.Outcome, d.Client)
 	}
 	bogus := get("/", "10.0.0.1:1")
-	bogus.Identity = core.Identity{Kind: 200, Value: "x"}
+	bogus.Identity = core.Identity{Kind: "robot", Value: "x"}
 	if d, err := lim.Decide(t.Context(), bogus); !errors.Is(err, backend.ErrInvalidRequest) {
 		t.Errorf("an out-of-range kind: %v as %v, %v; want an error wrapping backend.ErrInvalidRequest", d.Outcome, d.Client, err)
 	}
@@ -348,12 +348,12 @@ func TestGroupsShareCounters(t *testing.T) {
 }
 
 func TestSetRulesKeepsCounters(t *testing.T) {
-	lim, _ := newLimiter(t, core.WithRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(10)}, Algorithm: core.FixedWindow}))
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(10)}, Algorithm: backend.FixedWindow}))
 	req := get("/", "192.0.2.1:1")
 	for range 5 {
 		decide(t, lim, req)
 	}
-	if err := lim.SetRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(8)}, Algorithm: core.FixedWindow}); err != nil {
+	if err := lim.SetRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(8)}, Algorithm: backend.FixedWindow}); err != nil {
 		t.Fatal(err)
 	}
 	if d := decide(t, lim, req); d.Remaining != 2 || d.Limit != 8 {
@@ -371,7 +371,7 @@ func TestSetRulesKeepsCounters(t *testing.T) {
 // makes when "10 an hour" proves too strict and becomes "8 a minute". No
 // client may then wait longer than the new limit itself imposes.
 func TestSetRulesChangesPeriod(t *testing.T) {
-	for _, alg := range []core.Algorithm{core.TokenBucket, core.FixedWindow, core.SlidingWindow, core.SlidingLog} {
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow, backend.SlidingLog} {
 		t.Run(alg.String(), func(t *testing.T) {
 			lim, clk := newLimiter(t, core.WithRules(core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(10)}, Algorithm: alg}))
 			req := get("/", "192.0.2.1:1")
@@ -413,14 +413,14 @@ func TestRequestCostOverride(t *testing.T) {
 
 func TestCustomIdentifier(t *testing.T) {
 	errNoKey := errors.New("no key")
-	id := core.IdentifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
+	id := identifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
 		if r.Path == "/broken" {
 			return core.Identity{}, errNoKey
 		}
 		return core.Identity{Kind: core.KindAPIKey, Value: r.Path}, nil
 	})
 	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithIdentifier(id))
-	if d := decide(t, lim, get("/k1", "192.0.2.1:1")); d.Client != (core.Identity{Kind: core.KindAPIKey, Value: "/k1", Tier: core.TierStandard}) {
+	if d := decide(t, lim, get("/k1", "192.0.2.1:1")); d.Client != (core.Identity{Kind: core.KindAPIKey, Value: "/k1", Tier: "standard"}) {
 		t.Errorf("Client = %v", d.Client)
 	}
 	if _, err := lim.Decide(t.Context(), get("/broken", "192.0.2.1:1")); !errors.Is(err, errNoKey) {
@@ -480,10 +480,10 @@ func TestNewValidation(t *testing.T) {
 		{"negative limit", []core.Rule{{Limits: []core.Limit{{N: -1, Per: time.Second}}}}, []string{"rules[0].limits[0].n"}},
 		{"zero period", []core.Rule{{Limits: []core.Limit{{N: 1}}}}, []string{"rules[0].limits[0].per"}},
 		{"too many windows", []core.Rule{{Limits: []core.Limit{core.PerSecond(1), core.PerSecond(2), core.PerSecond(3), core.PerSecond(4), core.PerSecond(5)}}}, []string{"rules[0].limits: 5: at most 4"}},
-		{"burst on fixed window", []core.Rule{{Algorithm: core.FixedWindow, Limits: []core.Limit{core.PerSecond(1).WithBurst(5)}}}, []string{"rules[0].limits[0].burst"}},
-		{"throttle on sliding log", []core.Rule{{Algorithm: core.SlidingLog, MaxDelay: time.Second, Limits: ok}}, []string{"rules[0].max_delay"}},
+		{"burst on fixed window", []core.Rule{{Algorithm: backend.FixedWindow, Limits: []core.Limit{core.Limit{N: 1, Per: time.Second, Burst: 5}}}}, []string{"rules[0].limits[0].burst"}},
+		{"throttle on sliding log", []core.Rule{{Algorithm: backend.SlidingLog, MaxDelay: time.Second, Limits: ok}}, []string{"rules[0].max_delay"}},
 		{"cost above capacity", []core.Rule{{Cost: 5, Limits: []core.Limit{core.PerSecond(2)}}}, []string{"rules[0].cost: 5: exceeds the capacity 2"}},
-		{"two concurrency limits", []core.Rule{{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1), core.Concurrent(2)}}}, []string{"rules[0].limits: 2"}},
+		{"two concurrency limits", []core.Rule{{Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(1), core.Concurrent(2)}}}, []string{"rules[0].limits: 2"}},
 		{"group mismatch", []core.Rule{{Name: "a", Path: "/a", Group: "g", Limits: ok}, {Name: "b", Path: "/b", Group: "g", Limits: []core.Limit{core.PerSecond(2)}}}, []string{"rules[1].group"}},
 		{"unknown algorithm", []core.Rule{{Algorithm: 42, Limits: ok}}, []string{"rules[0].algorithm"}},
 		{"every error at once", []core.Rule{{Path: "x", Limits: []core.Limit{{N: -1, Per: -time.Second}}}}, []string{"rules[0].path", "rules[0].limits[0].n", "rules[0].limits[0].per"}},
@@ -505,15 +505,14 @@ func TestMaintenanceMode(t *testing.T) {
 	}
 }
 
-func TestOutcomeStrings(t *testing.T) {
-	want := map[core.Outcome]string{
-		core.Allowed: "allowed", core.Denied: "denied", core.Delayed: "delayed", core.Exempt: "exempt",
-		core.ShadowDenied: "shadow_denied", core.FailOpen: "fail_open", core.FailClosed: "fail_closed",
-		core.Outcome(0): "Outcome(0)", core.Outcome(99): "Outcome(99)",
-	}
-	for o, s := range want {
-		if got := o.String(); got != s {
-			t.Errorf("Outcome(%d).String() = %q, want %q", o, got, s)
+// TestOutcomeProceed: the outcomes that let a request through.
+func TestOutcomeProceed(t *testing.T) {
+	for o, want := range map[core.Outcome]bool{
+		core.Allowed: true, core.Denied: false, core.Delayed: true, core.Exempt: true,
+		core.ShadowDenied: true, core.FailedOpen: true, core.FailedClosed: false, "": false,
+	} {
+		if got := o.Proceed(); got != want {
+			t.Errorf("%q.Proceed() = %v, want %v", o, got, want)
 		}
 	}
 }

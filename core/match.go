@@ -112,9 +112,11 @@ func validParamName(name string) bool {
 type ruleSet struct {
 	rules  []*compiledRule
 	byName map[string]*compiledRule // every rule, for Take and Request.Rule
-	root   *node
-	deflt  []*compiledRule // rules with an empty Path, in precedence order
-	tiered bool            // some rule names tiers: identify before matching
+	// exemptHealth holds the health endpoints no rule names exactly.
+	exemptHealth []string
+	root         *node
+	deflt        []*compiledRule // rules with an empty Path, in precedence order
+	tiered       bool            // some rule names tiers: identify before matching
 }
 
 // node is one level of the trie: a path segment.
@@ -242,6 +244,15 @@ func newRuleSet(rules []*compiledRule) *ruleSet {
 			continue
 		}
 		rs.root.insert(r.pattern, r)
+	}
+	for _, h := range healthEndpoints {
+		named := false
+		for _, r := range rules {
+			named = named || !r.NameOnly && r.Path != "" && cleanPath(r.Path) == h
+		}
+		if !named {
+			rs.exemptHealth = append(rs.exemptHealth, h)
+		}
 	}
 	next := 0
 	rs.root.rank(&next)
@@ -395,4 +406,15 @@ func isCleanPath(p string) bool {
 // badSegment reports whether a path segment is empty, "." or "..".
 func badSegment(seg string) bool {
 	return len(seg) == 0 || (seg[0] == '.' && (len(seg) == 1 || (len(seg) == 2 && seg[1] == '.')))
+}
+
+// health reports whether a request's clean path, or its route template, is
+// an exempt health endpoint.
+func (rs *ruleSet) health(path, route string) bool {
+	for _, h := range rs.exemptHealth {
+		if path == h || route == h {
+			return true
+		}
+	}
+	return false
 }

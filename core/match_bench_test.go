@@ -27,7 +27,7 @@ func benchRules(n int) []Rule {
 		case 3:
 			r.Methods = []string{"POST"}
 		case 5:
-			r.Tiers = []string{TierPremium}
+			r.Tiers = []string{tierPremium}
 		}
 		rules = append(rules, r)
 	}
@@ -38,7 +38,7 @@ func benchRules(n int) []Rule {
 // cleaning the path, walking the trie for the path and, where given, the
 // route template.
 func BenchmarkMatch(b *testing.B) {
-	pol, _ := newPolicy(&policyConfig{})
+	pol, _ := newPolicy(&config{})
 	compiled, err := compileRules(benchRules(1000), pol)
 	if err != nil {
 		b.Fatal(err)
@@ -47,14 +47,14 @@ func BenchmarkMatch(b *testing.B) {
 	for _, bc := range []struct {
 		name, method, path, route, tier, want string
 	}{
-		{"exact", "GET", "/svc10/res990", "", TierAnonymous, "r990"},
-		{"param", "GET", "/svc16/res996/42", "", TierAnonymous, "r996"},
-		{"param-tier", "GET", "/svc15/res995/42", "", TierPremium, "r995"},
-		{"star", "GET", "/svc18/res998/7/items", "", TierAnonymous, "r998"},
-		{"rest", "GET", "/static999/css/site.css", "", TierAnonymous, "r999"},
-		{"route", "GET", "/svc16/res996/42", "/svc16/res996/{id}", TierAnonymous, "r996"},
-		{"default", "GET", "/nowhere/at/all", "", TierAnonymous, "default"},
-		{"unclean", "GET", "//svc10/./res990/", "", TierAnonymous, "r990"},
+		{"exact", "GET", "/svc10/res990", "", tierAnonymous, "r990"},
+		{"param", "GET", "/svc16/res996/42", "", tierAnonymous, "r996"},
+		{"param-tier", "GET", "/svc15/res995/42", "", tierPremium, "r995"},
+		{"star", "GET", "/svc18/res998/7/items", "", tierAnonymous, "r998"},
+		{"rest", "GET", "/static999/css/site.css", "", tierAnonymous, "r999"},
+		{"route", "GET", "/svc16/res996/42", "/svc16/res996/{id}", tierAnonymous, "r996"},
+		{"default", "GET", "/nowhere/at/all", "", tierAnonymous, "default"},
+		{"unclean", "GET", "//svc10/./res990/", "", tierAnonymous, "r990"},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if r := rs.match(bc.method, cleanPath(bc.path), bc.route, bc.tier); r == nil || r.Name != bc.want {

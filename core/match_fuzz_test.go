@@ -103,7 +103,7 @@ func FuzzMatch(f *testing.F) {
 	} {
 		f.Add(s[0], s[1], s[2], s[3])
 	}
-	pol, _ := newPolicy(&policyConfig{})
+	pol, _ := newPolicy(&config{})
 	f.Fuzz(func(t *testing.T, pattern, path, method, tier string) {
 		rules := append(slices.Clone(fuzzRules), Rule{Name: "fuzzed", Path: pattern, Methods: []string{"GET", "DELETE"}})
 		for i := range rules {

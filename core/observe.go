@@ -2,73 +2,40 @@ package core
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/core/backend"
 )
 
-// Observer receives what a Limiter does, for metrics. Its methods are called
-// synchronously on the request path: they must be fast (an atomic increment,
-// not I/O) and safe for concurrent use. Embed NopObserver to implement only
-// some of them. Package github.com/sluicehq/sluice/metrics implements it for
-// Prometheus.
+// Observer receives what a Limiter does, for metrics and audit. Its methods
+// are called synchronously on the request path: they must be fast (an
+// atomic increment, not I/O: hand anything slower to a goroutine of your
+// own) and safe for concurrent use. Package
+// github.com/sluicehq/sluice/metrics implements it for Prometheus.
 type Observer interface {
-	// ObserveDecision is called once per Decide that returned a decision.
-	ObserveDecision(e DecisionEvent)
+	// ObserveDecision is called once per decision Decide, Take or Wait
+	// returns, with the request (for Take, a Request with only Rule and
+	// Cost) and a copy of the decision whose Release and Settle do
+	// nothing. The decision's Client is a client's identity: never use it
+	// as a metric label.
+	ObserveDecision(r Request, d Decision)
 	// ObserveBackend is called after each backend call: backend is the
 	// backend's name ("memory", "redis", ...; "local" for the fail-local
-	// fallback), op is "apply", "release", "reset", "ping", or, for rules
-	// with a Penalty, "penalty_check" and "penalty_record", and err is nil
-	// on success.
+	// fallback), op is "apply", "settle", "release", "reset", or, for
+	// rules with a Penalty, "penalty_check" and "penalty_record", and err
+	// is nil on success.
 	ObserveBackend(backend, op string, took time.Duration, err error)
+	// ObserveBreaker is called when the circuit breaker of a remote
+	// backend changes state: to "open", "half_open" (one probe call) or
+	// "closed".
+	ObserveBreaker(backend, state string)
 }
 
-// DecisionEvent is what an Observer learns of a decision: bounded labels
-// only, never the client.
-type DecisionEvent struct {
-	// Rule is the matched rule's name; empty when none matched.
-	Rule string
-	// Outcome is the decision's outcome.
-	Outcome Outcome
-	// Local reports a decision of the fail-local fallback.
-	Local bool
-	// Cached reports a denial served by the local deny cache, without a
-	// backend call.
-	Cached bool
-	// BlockedUntil, for a denial during a progressive penalty, is when the
-	// block ends; zero otherwise.
-	BlockedUntil time.Time
-	// Client is the client of a blocked decision, so an observer can count
-	// distinct blocked clients; empty otherwise. Never use it as a metric
-	// label.
-	Client string
-}
-
-// NopObserver implements Observer by doing nothing; embed it.
-type NopObserver struct{}
-
-// ObserveDecision does nothing.
-func (NopObserver) ObserveDecision(DecisionEvent) {}
-
-// ObserveBackend does nothing.
-func (NopObserver) ObserveBackend(string, string, time.Duration, error) {}
-
-// Namer is implemented by backends that name themselves for metrics and
-// logs.
-type Namer interface {
-	// Name returns a short constant name, such as "redis".
-	Name() string
-}
-
-// WithObserver sends the Limiter's decisions and backend calls to o.
+// WithObserver sends the Limiter's decisions, backend calls and breaker
+// state changes to o. The default is none.
 func WithObserver(o Observer) Option {
 	return optionFunc(func(c *config) { c.observer = o })
 }
@@ -77,89 +44,24 @@ func WithObserver(o Observer) Option {
 // shadow denials at Info, each at most once per client and rule until the
 // denial lifts, so a flood of 429s, real or shadow, is one line; backend
 // failures (fail-open, fail-closed, fail-local) at Error, each distinct rule
-// and outcome at most once per second with a count of the repeats; errors
-// Decide returns instead of a decision (an identifier that failed) at
-// Error, at most once per second; allowed decisions at Debug when that
-// level is enabled. Attributes are rule,
-// outcome, client, method, route, limit, remaining and retry_after. The
-// default logs nothing.
+// and outcome at most once per second with a count of the repeats; circuit
+// breaker state changes at Warn; errors no caller sees (a failed Release)
+// and errors Decide returns instead of a decision (an identifier that
+// failed) at Error, at most once per second; allowed decisions at Debug
+// when that level is enabled. Attributes are rule, outcome, client
+// ("kind:value": to hash it, give the handler a ReplaceAttr), method,
+// route, limit, remaining and retry_after. The default logs nothing.
 func WithLogger(logger *slog.Logger) Option {
 	return optionFunc(func(c *config) { c.logger = logger })
 }
 
-// WithLogKeyHash logs clients as a keyed hash (HMAC-SHA-256 with secret,
-// truncated to 16 hex digits) instead of their IP address, user ID or API
-// key. Instances sharing the secret log the same client the same way. With a
-// nil secret a random one is made per Limiter.
-func WithLogKeyHash(secret []byte) Option {
-	return optionFunc(func(c *config) {
-		if secret == nil {
-			secret = make([]byte, 32)
-			rand.Read(secret)
-		}
-		c.logKeySecret = secret
-	})
-}
-
-// WithOnDecision calls f with every request and its decision, for custom
-// telemetry or audit, on a goroutine of its own: the request never waits for
-// f. Events queue up to queue deep (default 1024 when queue <= 0); when f
-// falls behind, new events are dropped and counted, and the count is logged.
-// Close stops the goroutine after f has seen every queued event.
-func WithOnDecision(f func(r Request, d Decision), queue int) Option {
-	return optionFunc(func(c *config) {
-		c.onDecision = f
-		c.onDecisionQueue = queue
-	})
-}
-
-// Logger returns the logger the Limiter logs to (see WithLogger), or nil
-// when it logs nothing. Components that work alongside the Limiter, such as
-// a configuration reloader, log there too.
-func (l *Limiter) Logger() *slog.Logger {
-	if l.watch == nil {
-		return nil
-	}
-	return l.watch.log
-}
-
-// Observer returns the Observer the Limiter reports to (see WithObserver),
-// or nil when there is none.
-func (l *Limiter) Observer() Observer {
-	if l.watch == nil {
-		return nil
-	}
-	if _, nop := l.watch.obs.(NopObserver); nop {
-		return nil
-	}
-	return l.watch.obs
-}
-
-// watcher holds the Limiter's observability: observer, logger and hook.
+// watcher holds the Limiter's observability: observer and logger.
 type watcher struct {
-	obs       Observer
-	log       *slog.Logger
-	keySecret []byte
-	denials   *denyCache // reused as "denial logged until" memory
-	failures  sync.Map   // rule+outcome -> *failureLog
-	events    chan decisionRecord
-	dropped   atomic.Int64
-	done      chan struct{}
-	name      string // the backend's name
-}
-
-type decisionRecord struct {
-	r Request
-	d Decision
-}
-
-// record is what the OnDecision hook gets of a decision: a copy that can
-// release and settle nothing, so a hook cannot free the caller's slot or
-// correct its charge.
-func (w *watcher) record(r *Request, d *Decision) decisionRecord {
-	rec := decisionRecord{*r, *d}
-	rec.d.release = releaser{}
-	return rec
+	obs      Observer
+	log      *slog.Logger
+	denials  *denyCache // reused as "denial logged until" memory
+	failures sync.Map   // rule+outcome -> *failureLog
+	name     string     // the backend's name
 }
 
 type failureLog struct {
@@ -168,70 +70,46 @@ type failureLog struct {
 	repeat int
 }
 
+// nopObserver stands in for a missing Observer when there is a logger.
+type nopObserver struct{}
+
+func (nopObserver) ObserveDecision(Request, Decision)                   {}
+func (nopObserver) ObserveBackend(string, string, time.Duration, error) {}
+func (nopObserver) ObserveBreaker(string, string)                       {}
+
 func newWatcher(cfg *config, b backend.Backend) *watcher {
-	if cfg.observer == nil && cfg.logger == nil && cfg.onDecision == nil {
+	if cfg.observer == nil && cfg.logger == nil {
 		return nil
 	}
-	w := &watcher{obs: cfg.observer, log: cfg.logger, keySecret: cfg.logKeySecret, name: backendName(b)}
+	w := &watcher{obs: cfg.observer, log: cfg.logger, name: backendName(b)}
 	if w.obs == nil {
-		w.obs = NopObserver{}
+		w.obs = nopObserver{}
 	}
 	if w.log != nil {
 		w.denials = newDenyCache(defaultDenySize)
 	}
-	if f := cfg.onDecision; f != nil {
-		n := cfg.onDecisionQueue
-		if n <= 0 {
-			n = 1024
-		}
-		w.events, w.done = make(chan decisionRecord, n), make(chan struct{})
-		go func() {
-			defer close(w.done)
-			for e := range w.events {
-				f(e.r, e.d)
-			}
-		}()
-	}
 	return w
 }
 
+// backendName is a backend's name for metrics and logs: a Remote one names
+// itself, the others are "memory".
 func backendName(b backend.Backend) string {
-	if n, ok := b.(Namer); ok {
-		return n.Name()
+	if r, ok := b.(backend.Remote); ok {
+		return r.Name()
 	}
-	if !remote(b) {
-		return "memory"
-	}
-	return "custom"
+	return "memory"
 }
 
-// close stops the hook goroutine after it drained the queue.
-func (w *watcher) close() {
-	if w != nil && w.events != nil {
-		close(w.events)
-		<-w.done
-	}
-}
-
-// observe reports one decision to the observer, the log and the hook.
-func (l *Limiter) observe(ctx context.Context, r *Request, d *Decision, cached bool) {
+// observe reports one decision to the observer and the log.
+func (l *Limiter) observe(ctx context.Context, r *Request, d *Decision) {
 	w := l.watch
-	e := DecisionEvent{Rule: d.Rule, Outcome: d.Outcome, Local: d.Local, Cached: cached}
-	if d.Blocked {
-		e.BlockedUntil, e.Client = d.At.Add(d.RetryAfter), d.Client.String()
+	if _, nop := w.obs.(nopObserver); !nop {
+		rec := *d
+		rec.release = releaser{} // the observer's copy releases and settles nothing
+		w.obs.ObserveDecision(*r, rec)
 	}
-	w.obs.ObserveDecision(e)
 	if w.log != nil {
 		l.logDecision(ctx, r, d)
-	}
-	if w.events != nil {
-		select {
-		case w.events <- w.record(r, d):
-		default:
-			if n := w.dropped.Add(1); w.log != nil && n&(n-1) == 0 { // log at 1, 2, 4, 8, ...
-				w.log.LogAttrs(ctx, slog.LevelWarn, "sluice: OnDecision is falling behind; events dropped", slog.Int64("dropped", n))
-			}
-		}
 	}
 }
 
@@ -240,7 +118,7 @@ func (l *Limiter) logDecision(ctx context.Context, r *Request, d *Decision) {
 	switch d.Outcome {
 	case Denied:
 		l.logDenial(ctx, slog.LevelWarn, "sluice: request denied", r, d)
-	case FailOpen, FailClosed:
+	case FailedOpen, FailedClosed:
 		l.logFailure(ctx, r, d, slog.String("error", errString(d.Err)))
 	case Allowed, Delayed, ShadowDenied:
 		if d.Local {
@@ -277,7 +155,7 @@ func (l *Limiter) logDenial(ctx context.Context, level slog.Level, msg string, r
 // logFailure logs a backend failure at most once per second per rule and
 // outcome, with the number of repeats since the last line.
 func (l *Limiter) logFailure(ctx context.Context, r *Request, d *Decision, extra ...slog.Attr) {
-	repeats, ok := l.oncePerSecond(d.Rule + "\x00" + d.Outcome.String())
+	repeats, ok := l.oncePerSecond(d.Rule + "\x00" + string(d.Outcome))
 	if !ok {
 		return
 	}
@@ -324,8 +202,8 @@ func (l *Limiter) oncePerSecond(key string) (repeats int, ok bool) {
 func (l *Limiter) logAttrs(ctx context.Context, level slog.Level, msg string, r *Request, d *Decision, extra ...slog.Attr) {
 	attrs := append([]slog.Attr{
 		slog.String("rule", d.Rule),
-		slog.String("outcome", d.Outcome.String()),
-		slog.String("client", l.logKey(d.Client)),
+		slog.String("outcome", string(d.Outcome)),
+		slog.String("client", d.Client.String()),
 		slog.String("method", r.Method),
 		slog.String("route", routeOf(r)),
 		slog.Int64("limit", d.Limit),
@@ -342,15 +220,30 @@ func routeOf(r *Request) string {
 	return r.Path
 }
 
-// logKey is the client as logged: "kind:value", or a keyed hash of it.
-func (l *Limiter) logKey(id Identity) string {
-	s := id.String()
-	if l.watch.keySecret == nil {
-		return s
+// logBreaker logs a circuit breaker's state change.
+func (l *Limiter) logBreaker(backend, from, to string) {
+	if l.watch.log == nil {
+		return
 	}
-	m := hmac.New(sha256.New, l.watch.keySecret)
-	m.Write([]byte(s))
-	return id.Kind.String() + ":" + hex.EncodeToString(m.Sum(nil)[:8])
+	level := slog.LevelWarn
+	if to == "closed" {
+		level = slog.LevelInfo
+	}
+	l.watch.log.LogAttrs(context.Background(), level, "sluice: circuit breaker "+to,
+		slog.String("backend", backend), slog.String("from", from))
+}
+
+// logBackground logs an error that no caller sees (a failed Release, a
+// Wait's refund), at most once a second.
+func (l *Limiter) logBackground(err error) {
+	if l.watch == nil || l.watch.log == nil {
+		return
+	}
+	repeats, ok := l.oncePerSecond("\x00background")
+	if !ok {
+		return
+	}
+	l.watch.log.LogAttrs(context.Background(), slog.LevelError, "sluice: "+err.Error(), slog.Int("repeats", repeats))
 }
 
 func errString(err error) string {

@@ -14,17 +14,26 @@ import (
 	"github.com/sluicehq/sluice/core"
 )
 
+// event is what a recorder keeps of a decision.
+type event struct {
+	Rule    string
+	Outcome core.Outcome
+	Local   bool
+	Cached  bool
+}
+
 // recorder is an Observer that keeps what it sees.
 type recorder struct {
 	mu       sync.Mutex
-	events   []core.DecisionEvent
+	events   []event
 	backends []string // "backend/op/ok"
+	breaker  []string // "backend/state"
 }
 
-func (r *recorder) ObserveDecision(e core.DecisionEvent) {
+func (r *recorder) ObserveDecision(_ core.Request, d core.Decision) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.events = append(r.events, e)
+	r.events = append(r.events, event{d.Rule, d.Outcome, d.Local, d.Cached})
 }
 
 func (r *recorder) ObserveBackend(backend, op string, _ time.Duration, err error) {
@@ -33,14 +42,20 @@ func (r *recorder) ObserveBackend(backend, op string, _ time.Duration, err error
 	r.backends = append(r.backends, backend+"/"+op+"/"+map[bool]string{true: "ok", false: "err"}[err == nil])
 }
 
+func (r *recorder) ObserveBreaker(backend, state string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.breaker = append(r.breaker, backend+"/"+state)
+}
+
 func TestObserverSeesEveryDecision(t *testing.T) {
 	rec := &recorder{}
 	f := newFlaky(t)
 	lim, clk := newLimiter(t, core.WithObserver(rec), core.WithBackend(f), core.WithRules(
 		core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(1)}},
-		core.Rule{Name: "local", Path: "/local", Limits: []core.Limit{core.PerMinute(1)}, Failure: core.FailModeLocal},
+		core.Rule{Name: "local", Path: "/local", Limits: []core.Limit{core.PerMinute(1)}, Failure: "local"},
 		core.Rule{Name: "status", Path: "/internal/status", Exempt: true},
-	))
+	), core.WithFailure(core.Failure{BreakerFailures: -1}))
 	decide(t, lim, get("/", "192.0.2.1:1"))                // allowed
 	decide(t, lim, get("/", "192.0.2.1:1"))                // denied by the backend
 	decide(t, lim, get("/", "192.0.2.1:1"))                // denied by the deny cache
@@ -50,12 +65,12 @@ func TestObserverSeesEveryDecision(t *testing.T) {
 	decide(t, lim, get("/local", "192.0.2.2:1")) // local
 	clk.Advance(time.Minute)
 	lim.Peek(t.Context(), get("/", "192.0.2.1:1")) // a peek is not a decision
-	want := []core.DecisionEvent{
+	want := []event{
 		{Rule: "api", Outcome: core.Allowed},
 		{Rule: "api", Outcome: core.Denied},
 		{Rule: "api", Outcome: core.Denied, Cached: true},
 		{Rule: "status", Outcome: core.Exempt},
-		{Rule: "api", Outcome: core.FailOpen},
+		{Rule: "api", Outcome: core.FailedOpen},
 		{Rule: "local", Outcome: core.Allowed, Local: true},
 	}
 	rec.mu.Lock()
@@ -68,10 +83,33 @@ func TestObserverSeesEveryDecision(t *testing.T) {
 			t.Errorf("event %d = %+v, want %+v", i, rec.events[i], want[i])
 		}
 	}
-	wantCalls := []string{"custom/apply/ok", "custom/apply/ok", "custom/apply/err", "custom/apply/err", "local/apply/ok", "custom/apply/err"}
+	wantCalls := []string{"flaky/apply/ok", "flaky/apply/ok", "flaky/apply/err", "flaky/apply/err", "local/apply/ok", "flaky/apply/err"}
 	if strings.Join(rec.backends, " ") != strings.Join(wantCalls, " ") {
 		t.Errorf("backend calls %v, want %v", rec.backends, wantCalls)
 	}
+}
+
+// TestObserverCannotRelease: the Observer gets a Decision whose Release and
+// Settle do nothing, so it cannot free the caller's slot.
+func TestObserverCannotRelease(t *testing.T) {
+	lim, _ := newLimiter(t, core.WithRules(core.Rule{Name: "one", Limits: []core.Limit{core.Concurrent(1)}}), core.WithObserver(releaser{}))
+	req := get("/", "192.0.2.1:1")
+	held := decide(t, lim, req)
+	if d := decide(t, lim, req); d.Outcome != core.Denied {
+		t.Errorf("a second request while the first holds the only slot: %v, want denied: the observer released it", d.Outcome)
+	}
+	held.Release()
+	if d := decide(t, lim, req); d.Outcome != core.Allowed {
+		t.Errorf("after the caller released: %v, want allowed", d.Outcome)
+	}
+}
+
+// releaser is an Observer that tries to release and settle what it sees.
+type releaser struct{ nopObserver }
+
+func (releaser) ObserveDecision(_ core.Request, d core.Decision) {
+	d.Release()
+	d.Settle(context.Background(), 0)
 }
 
 // logLines parses JSON log output.
@@ -175,7 +213,12 @@ func TestFailuresAreLoggedWithRepeats(t *testing.T) {
 	}
 	clk.Advance(time.Second)
 	decide(t, lim, get("/", "192.0.2.1:1"))
-	lines := logLines(t, &buf)
+	var lines []map[string]any
+	for _, l := range logLines(t, &buf) {
+		if l["outcome"] != nil { // decisions, not the breaker's state changes
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) != 2 {
 		t.Fatalf("51 fail-open decisions over 1s logged %d lines, want 2", len(lines))
 	}
@@ -193,7 +236,7 @@ func TestFailuresAreLoggedWithRepeats(t *testing.T) {
 func TestDecideErrorsAreLogged(t *testing.T) {
 	var buf bytes.Buffer
 	errID := errors.New("token service unreachable")
-	failing := core.WithIdentifier(core.IdentifierFunc(func(ctx context.Context, _ core.Request) (core.Identity, error) {
+	failing := core.WithIdentifier(identifierFunc(func(ctx context.Context, _ core.Request) (core.Identity, error) {
 		if err := ctx.Err(); err != nil {
 			return core.Identity{}, err
 		}
@@ -224,87 +267,9 @@ func TestDecideErrorsAreLogged(t *testing.T) {
 	}
 }
 
-func TestLogKeyHash(t *testing.T) {
-	var buf bytes.Buffer
-	lim, _ := newLimiter(t, core.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))),
-		core.WithLogKeyHash([]byte("secret")), core.WithDefault(core.PerMinute(0)))
-	decide(t, lim, get("/", "192.0.2.1:1"))
-	out := buf.String()
-	if strings.Contains(out, "192.0.2.1") {
-		t.Errorf("hashed log still names the client: %s", out)
-	}
-	lines := logLines(t, &buf)
-	if c, _ := lines[0]["client"].(string); !strings.HasPrefix(c, "ip:") || len(c) != len("ip:")+16 {
-		t.Errorf("client = %q, want ip: and 16 hex digits", c)
-	}
-}
+// identifierFunc adapts a function to a core.Identifier.
+type identifierFunc func(ctx context.Context, r core.Request) (core.Identity, error)
 
-func TestOnDecisionHook(t *testing.T) {
-	var mu sync.Mutex
-	var got []string
-	lim, err := core.New(core.WithDefault(core.PerMinute(2)), core.WithOnDecision(func(r core.Request, d core.Decision) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, r.Path+" "+d.Outcome.String())
-	}, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range []string{"/a", "/b", "/c"} {
-		decide(t, lim, get(p, "192.0.2.1:1"))
-	}
-	lim.Close() // drains the queue
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "/a allowed,/b allowed,/c denied"; strings.Join(got, ",") != want {
-		t.Errorf("hook saw %q, want %q", strings.Join(got, ","), want)
-	}
-}
-
-func TestOnDecisionHookNeverBlocks(t *testing.T) {
-	var buf bytes.Buffer
-	release := make(chan struct{})
-	lim, err := core.New(core.WithDefault(core.PerMinute(1000)),
-		core.WithLogger(slog.New(slog.NewJSONHandler(&buf, nil))),
-		core.WithOnDecision(func(core.Request, core.Decision) { <-release }, 4))
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 100 { // the hook is stuck; decisions must not wait for it
-			if _, err := lim.Decide(t.Context(), get("/", "192.0.2.1:1")); err != nil {
-				t.Error(err)
-			}
-		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("decisions blocked on a stuck hook")
-	}
-	close(release)
-	lim.Close()
-	if !strings.Contains(buf.String(), "falling behind") {
-		t.Errorf("dropped events were not logged: %s", buf.String())
-	}
-}
-
-// TestLimiterLoggerAndObserver: the accessors return what the options set,
-// and nil when none was.
-func TestLimiterLoggerAndObserver(t *testing.T) {
-	bare, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)))
-	if bare.Logger() != nil || bare.Observer() != nil {
-		t.Errorf("a Limiter without options: Logger %v, Observer %v; want nil, nil", bare.Logger(), bare.Observer())
-	}
-	logger, rec := slog.New(slog.DiscardHandler), &recorder{}
-	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithLogger(logger), core.WithObserver(rec))
-	if lim.Logger() != logger || lim.Observer() != core.Observer(rec) {
-		t.Errorf("Logger %p, Observer %v; want %p, %v", lim.Logger(), lim.Observer(), logger, rec)
-	}
-	onlyLog, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithLogger(logger))
-	if onlyLog.Observer() != nil {
-		t.Errorf("Observer = %v with only a logger, want nil", onlyLog.Observer())
-	}
+func (f identifierFunc) Identify(ctx context.Context, r core.Request) (core.Identity, error) {
+	return f(ctx, r)
 }

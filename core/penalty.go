@@ -28,9 +28,9 @@ import (
 // as they share its counters.
 //
 // When the block check fails, the failure mode decides as for any backend
-// failure (the FailModeLocal fallback keeps no penalties). When recording a
-// denial fails, the request is still Denied and the error goes to the
-// error handler.
+// failure (the "local" failure mode's fallback keeps no penalties). When
+// recording a denial fails, the request is still Denied and the error is
+// logged (see WithLogger).
 type Penalty struct {
 	// Threshold is the number of denials within Window that starts a
 	// block. It must be at least 1.
@@ -43,7 +43,7 @@ type Penalty struct {
 	// Multiplier scales each further block; 0 means 2, otherwise it must be
 	// at least 1 (1 makes every block Base long).
 	Multiplier float64
-	// Max caps the length of a block; 0 means [DefaultPenaltyMax] or Base,
+	// Max caps the length of a block; 0 means an hour or Base,
 	// whichever is longer. It must be at least Base.
 	Max time.Duration
 	// Decay is how long a client must go without a block, after its last
@@ -51,8 +51,8 @@ type Penalty struct {
 	Decay time.Duration
 }
 
-// DefaultPenaltyMax is the longest block of a Penalty that sets no Max.
-const DefaultPenaltyMax = time.Hour
+// defaultPenaltyMax is the longest block of a Penalty that sets no Max.
+const defaultPenaltyMax = time.Hour
 
 // compilePenalty validates r.Penalty and returns the backend policy, with
 // defaults filled in; nil when the rule has none.
@@ -70,7 +70,7 @@ func compilePenalty(r *Rule, at string, bad func(string, any, string, ...any)) *
 		bp.Multiplier = 2
 	}
 	if bp.Max == 0 {
-		bp.Max = max(DefaultPenaltyMax, bp.Base)
+		bp.Max = max(defaultPenaltyMax, bp.Base)
 	}
 	if bp.Decay == 0 {
 		bp.Decay = bp.Max
@@ -136,11 +136,11 @@ func (l *Limiter) penalize(ctx context.Context, rule *compiledRule, req *backend
 
 // recordDenial counts the denial d against rule's penalty and, when it
 // starts a block, turns d into a blocked decision. A backend error leaves d
-// as it is: the denial stands and the error goes to the error handler.
+// as it is: the denial stands and the error is logged.
 func (l *Limiter) recordDenial(ctx context.Context, d *Decision, rule *compiledRule, req *backend.Request) {
 	pres, err := l.penalize(ctx, rule, req, true)
 	if err != nil {
-		l.onError(fmt.Errorf("%w: penalty: %w", ErrBackendUnavailable, err))
+		l.logBackground(fmt.Errorf("%w: penalty: %w", ErrBackendUnavailable, err))
 		return
 	}
 	if pres.Blocked {

@@ -141,7 +141,7 @@ func TestPenaltyRulesReturnsACopy(t *testing.T) {
 	if err := lim.SetRules(rule); err != nil {
 		t.Fatal(err)
 	}
-	want := core.Penalty{Threshold: 1, Window: time.Minute, Base: time.Second, Multiplier: 2, Max: core.DefaultPenaltyMax, Decay: core.DefaultPenaltyMax}
+	want := core.Penalty{Threshold: 1, Window: time.Minute, Base: time.Second, Multiplier: 2, Max: time.Hour, Decay: time.Hour}
 	if got := *lim.Rules()[0].Penalty; got != want {
 		t.Errorf("Rules()[0].Penalty = %+v, want the defaults filled in: %+v", got, want)
 	}
@@ -227,9 +227,9 @@ func (p penaltyFailing) Penalize(context.Context, backend.PenaltyRequest) (backe
 func TestPenaltyBackendFailureUsesTheFailureMode(t *testing.T) {
 	boom := errors.New("connection refused")
 	b := penaltyFailing{failing{boom}, boom}
-	lim, _ := newLimiter(t, core.WithBackend(b), core.WithRules(penaltyRule()), core.WithFailureMode(core.FailModeClosed))
+	lim, _ := newLimiter(t, core.WithBackend(b), core.WithRules(penaltyRule()), core.WithFailure(core.Failure{Mode: "closed"}))
 	d := decide(t, lim, get("/", "192.0.2.1:1"))
-	if d.Outcome != core.FailClosed || !errors.Is(d.Err, boom) {
+	if d.Outcome != core.FailedClosed || !errors.Is(d.Err, boom) {
 		t.Errorf("Outcome %v, Err %v; want fail_closed wrapping the backend error", d.Outcome, d.Err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/internal/algo"
 )
 
 // Rule says which requests are limited, how, and how much.
@@ -46,12 +47,14 @@ type Rule struct {
 	// Tiers.
 	Tiers []string
 
-	// Algorithm selects how the rule counts; the default is TokenBucket.
-	Algorithm Algorithm
+	// Algorithm selects how the rule counts: backend.TokenBucket (the
+	// default), backend.SlidingLog, backend.SlidingWindow,
+	// backend.FixedWindow or backend.Concurrency; see docs/algorithms.md
+	// for which to pick. A rule of Concurrent limits needs none.
+	Algorithm backend.Algorithm
 
-	// Limits are the rule's windows, 1 to MaxWindows of them. A request is
-	// admitted only if every window admits it, and then every window is
-	// charged.
+	// Limits are the rule's windows, 1 to 4 of them. A request is admitted
+	// only if every window admits it, and then every window is charged.
 	Limits []Limit
 
 	// Cost is the number of units a request charges; the default is 1. A
@@ -71,9 +74,10 @@ type Rule struct {
 	// client. Rules in a group must have identical Algorithm and Limits.
 	Group string
 
-	// Failure overrides the Limiter's failure mode for this rule when the
-	// backend fails; the zero value, FailModeInherit, keeps the Limiter's.
-	Failure FailureMode
+	// Failure overrides the Limiter's failure mode (see Failure.Mode) for
+	// this rule when the backend fails: "open", "closed" or "local"; ""
+	// keeps the Limiter's.
+	Failure string
 
 	// Shadow makes the rule decide and report without denying: a request
 	// over the limit gets the ShadowDenied outcome and proceeds.
@@ -94,8 +98,8 @@ type Rule struct {
 	NameOnly bool
 }
 
-// DefaultLease is the lease of a Concurrency rule that sets none.
-const DefaultLease = 30 * time.Second
+// defaultLease is the lease of a concurrency rule that sets none.
+const defaultLease = 30 * time.Second
 
 // maxPeriod bounds window periods and token-bucket tolerances so that the
 // arithmetic on Unix nanoseconds cannot overflow.
@@ -123,14 +127,15 @@ func (e *ConfigError) Unwrap() error { return e.Err }
 type compiledRule struct {
 	Rule
 	windows []backend.Window
-	// ns is the backend namespace per identity kind.
-	ns      [numKinds]string
-	methods []string // upper-cased
-	tiers   []string
-	pattern []patSeg         // the parsed Path
-	index   int              // declaration order
-	rank    int              // precedence in its rule set; lower wins (see match.go)
-	penalty *backend.Penalty // nil when the rule has none (penalty.go)
+	// ns is the backend namespace per identity kind (kindIndex).
+	ns       [len(kinds)]string
+	failMode failMode
+	methods  []string // upper-cased
+	tiers    []string
+	pattern  []patSeg         // the parsed Path
+	index    int              // declaration order
+	rank     int              // precedence in its rule set; lower wins (see match.go)
+	penalty  *backend.Penalty // nil when the rule has none (penalty.go)
 }
 
 // compileRules validates rules and returns them compiled, with every problem
@@ -173,7 +178,7 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 			c.Cost = 1
 		}
 		if c.Lease == 0 {
-			c.Lease = DefaultLease
+			c.Lease = defaultLease
 		}
 		if r.Path != "" {
 			pat, err := parsePattern(r.Path)
@@ -196,7 +201,7 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 			}
 			c.methods = append(c.methods, strings.ToUpper(m))
 		}
-		if !r.Algorithm.Valid() {
+		if r.Algorithm > backend.Concurrency {
 			bad(at+".algorithm", r.Algorithm, "unknown algorithm")
 		} else if !r.Exempt {
 			inferAlgorithm(c, at, bad)
@@ -207,10 +212,12 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 		if r.MaxDelay < 0 {
 			bad(at+".max_delay", r.MaxDelay, "must not be negative")
 		}
-		if r.Failure > FailModeLocal {
-			bad(at+".failure", r.Failure, "unknown failure mode")
+		if m, ok := parseFailMode(r.Failure); ok {
+			c.failMode = m
+		} else {
+			bad(at+".failure", r.Failure, `want "open", "closed" or "local"`)
 		}
-		if r.MaxDelay > 0 && c.Algorithm != TokenBucket {
+		if r.MaxDelay > 0 && c.Algorithm != backend.TokenBucket {
 			bad(at+".max_delay", r.MaxDelay, "throttling needs the token_bucket algorithm, got %v", c.Algorithm)
 		}
 		if c.Lease < 0 || c.Lease > maxPeriod {
@@ -236,7 +243,7 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 			}
 		}
 		for k := range c.ns {
-			c.ns[k] = namespace(c, IdentityKind(k))
+			c.ns[k] = namespace(c, kinds[k])
 		}
 		out = append(out, c)
 	}
@@ -259,11 +266,11 @@ func inferAlgorithm(c *compiledRule, at string, bad func(string, any, string, ..
 	switch {
 	case n > 0 && n < len(c.Limits):
 		bad(at+".limits", limitList(c.Limits), "rule %q mixes Concurrent limits with rate limits; limit concurrency with a rule of its own", c.Name)
-	case n > 0 && c.Algorithm == TokenBucket: // the zero Algorithm: unset
-		c.Algorithm = Concurrency
-	case n > 0 && c.Algorithm != Concurrency:
+	case n > 0 && c.Algorithm == backend.TokenBucket: // the zero Algorithm: unset
+		c.Algorithm = backend.Concurrency
+	case n > 0 && c.Algorithm != backend.Concurrency:
 		bad(at+".algorithm", c.Algorithm, "rule %q has Concurrent limits, which take the concurrency algorithm", c.Name)
-	case c.Algorithm == Concurrency:
+	case c.Algorithm == backend.Concurrency:
 		for j, l := range c.Limits {
 			if l.Per != 0 {
 				bad(fmt.Sprintf("%s.limits[%d]", at, j), l, "rule %q uses the concurrency algorithm, whose limits are Concurrent(n), not a rate", c.Name)
@@ -284,15 +291,15 @@ func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...
 	switch n := len(c.Limits); {
 	case n == 0:
 		bad(at+".limits", "[]", "at least one limit is required (or set exempt)")
-	case n > MaxWindows:
-		bad(at+".limits", n, "at most %d limits per rule", MaxWindows)
-	case n > 1 && c.Algorithm == Concurrency:
+	case n > backend.MaxWindows:
+		bad(at+".limits", n, "at most %d limits per rule", backend.MaxWindows)
+	case n > 1 && c.Algorithm == backend.Concurrency:
 		bad(at+".limits", n, "a concurrency rule takes exactly one limit")
 	}
 	for j, l := range c.Limits {
 		lat := fmt.Sprintf("%s.limits[%d]", at, j)
 		per := l.Per
-		if c.Algorithm == Concurrency {
+		if c.Algorithm == backend.Concurrency {
 			per = c.Lease
 		}
 		if l.N < 0 {
@@ -304,17 +311,17 @@ func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...
 		if l.Burst < 0 {
 			bad(lat+".burst", l.Burst, "must not be negative")
 		}
-		if l.Burst > 0 && c.Algorithm != TokenBucket {
+		if l.Burst > 0 && c.Algorithm != backend.TokenBucket {
 			bad(lat+".burst", l.Burst, "only token_bucket rules have a burst")
 		}
 		w := backend.Window{Limit: l.N, Period: per, Burst: l.Burst}
 		if l.N > 0 && per > 0 && l.Burst >= 0 {
 			t := (int64(per) + l.N - 1) / l.N
-			if capa := w.Capacity(c.Algorithm); capa > int64(maxPeriod)/t {
+			if capa := algo.Capacity(w, c.Algorithm); capa > int64(maxPeriod)/t {
 				bad(lat+".burst", capa, "refilling a burst this large takes longer than %v", maxPeriod)
 			}
-			if c.Cost > w.Capacity(c.Algorithm) {
-				bad(at+".cost", c.Cost, "exceeds the capacity %d of limits[%d]: no request could ever be admitted", w.Capacity(c.Algorithm), j)
+			if c.Cost > algo.Capacity(w, c.Algorithm) {
+				bad(at+".cost", c.Cost, "exceeds the capacity %d of limits[%d]: no request could ever be admitted", algo.Capacity(w, c.Algorithm), j)
 			}
 		}
 		if l.Name == "" {
@@ -323,7 +330,7 @@ func compileLimits(c *compiledRule, at string, bad func(string, any, string, ...
 				l.Name = c.Name + "-" + formatPeriod(per)
 			}
 		}
-		if c.Algorithm == Concurrency {
+		if c.Algorithm == backend.Concurrency {
 			l.Per = per
 		}
 		c.Limits[j] = l
@@ -340,7 +347,7 @@ func namespace(c *compiledRule, k IdentityKind) string {
 	if c.Group != "" {
 		scope = "g:" + escapeName(c.Group)
 	}
-	return k.String() + ":" + scope
+	return string(k) + ":" + scope
 }
 
 // matchesMethod reports whether the rule applies to method.

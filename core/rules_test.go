@@ -119,9 +119,10 @@ func TestTiers(t *testing.T) {
 	lim, _ := newLimiter(t,
 		core.WithTiers("standard", "gold"),
 		core.WithDefault(core.PerMinute(1)),
-		core.WithTierDefault("standard", core.PerMinute(2)),
-		core.WithTierDefault("gold", core.PerMinute(3)),
-		core.WithRules(core.Rule{Name: "search-gold", Path: "/search", Tiers: []string{"gold"}, Limits: l(4)}),
+		core.WithRules(
+			core.Rule{Name: "default-standard", Tiers: []string{"standard"}, Limits: l(2)},
+			core.Rule{Name: "default-gold", Tiers: []string{"gold"}, Limits: l(3)},
+			core.Rule{Name: "search-gold", Path: "/search", Tiers: []string{"gold"}, Limits: l(4)}),
 	)
 	for _, tc := range []struct {
 		name     string
@@ -130,12 +131,12 @@ func TestTiers(t *testing.T) {
 		wantRule string
 		wantTier string
 	}{
-		{"anonymous by ip", core.Identity{}, "/", "default", core.TierAnonymous},
+		{"anonymous by ip", core.Identity{}, "/", "default", "anonymous"},
 		{"a user without a tier gets the default tier", core.Identity{Kind: core.KindUser, Value: "a"}, "/", "default-standard", "standard"},
 		{"a user in a declared tier", core.Identity{Kind: core.KindUser, Value: "b", Tier: "gold"}, "/", "default-gold", "gold"},
 		{"an undeclared tier falls back", core.Identity{Kind: core.KindUser, Value: "c", Tier: "platinum"}, "/", "default-standard", "standard"},
-		{"an ip never has a tier", core.Identity{Kind: core.KindIP, Value: "192.0.2.9", Tier: "gold"}, "/", "default", core.TierAnonymous},
-		{"an unverified subject never has a tier", core.Identity{Kind: core.KindUnverified, Value: "alice", Tier: "gold"}, "/", "default", core.TierAnonymous},
+		{"an ip never has a tier", core.Identity{Kind: core.KindIP, Value: "192.0.2.9", Tier: "gold"}, "/", "default", "anonymous"},
+		{"an unverified subject never has a tier", core.Identity{Kind: core.KindUnverified, Value: "alice", Tier: "gold"}, "/", "default", "anonymous"},
 		{"per-endpoint override for a tier", core.Identity{Kind: core.KindAPIKey, Value: "k", Tier: "gold"}, "/search", "search-gold", "gold"},
 		{"override is for that tier only", core.Identity{Kind: core.KindAPIKey, Value: "k2", Tier: "standard"}, "/search", "default-standard", "standard"},
 	} {
@@ -157,11 +158,8 @@ func TestTierValidation(t *testing.T) {
 	}{
 		{"rule names an undeclared tier", []core.Option{core.WithRules(core.Rule{Tiers: []string{"premum"}, Limits: ok})}, "rules[0].tiers[0]: premum: undeclared tier"},
 		{"default tier undeclared", []core.Option{core.WithTiers("gold"), core.WithDefault(ok...)}, "default_tier: gold"},
-		{"default tier anonymous", []core.Option{core.WithTiers(core.TierAnonymous), core.WithDefault(ok...)}, "default_tier: anonymous"},
+		{"default tier anonymous", []core.Option{core.WithTiers("anonymous"), core.WithDefault(ok...)}, "default_tier: anonymous"},
 		{"empty tier name", []core.Option{core.WithTiers("", " x"), core.WithDefault(ok...)}, "tiers[0]"},
-		{"bad exempt ip", []core.Option{core.WithExemptIPs("10.0.0.0/8", "nope"), core.WithDefault(ok...)}, "exempt_ips[1]: nope"},
-		{"bad exempt endpoint", []core.Option{core.WithExemptEndpoints("/a/**/b"), core.WithDefault(ok...)}, "exempt_endpoints[0]"},
-		{"bad health endpoint", []core.Option{core.WithHealthEndpoints("health"), core.WithDefault(ok...)}, "health_endpoints[0]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := core.New(tc.opts...)
@@ -182,68 +180,53 @@ func TestTierValidation(t *testing.T) {
 }
 
 func TestExemptions(t *testing.T) {
-	user := func(kind core.IdentityKind, v string) core.Identity { return core.Identity{Kind: kind, Value: v} }
 	lim, _ := newLimiter(t,
 		core.WithDefault(core.PerMinute(1)),
-		core.WithRules(core.Rule{Name: "internal-login", Path: "/internal/login", Limits: []core.Limit{core.PerMinute(1)}}),
-		core.WithExemptEndpoints("/metrics", "/internal/**"),
-		core.WithExemptIPs("10.0.0.0/8", "2001:db8::/32", "192.0.2.77"),
-		core.WithExemptUsers("ops-bot", "a b"),
-		core.WithExemptAPIKeys("sk-monitoring"),
+		core.WithRules(
+			core.Rule{Name: "metrics", Path: "/metrics", Exempt: true},
+			core.Rule{Name: "internal", Path: "/internal/**", Exempt: true},
+			core.Rule{Name: "internal-login", Path: "/internal/login", Limits: []core.Limit{core.PerMinute(1)}},
+		),
 	)
+	exempt := core.Identity{Kind: core.KindUser, Value: "ops-bot", Exempt: true}
 	for _, tc := range []struct {
 		name     string
 		path     string
-		remote   string
 		id       core.Identity
 		wantRule string // of the exempt decision
 	}{
-		{"health endpoint by default", "/healthz", "192.0.2.1:1", core.Identity{}, ""},
-		{"readyz", "/readyz", "192.0.2.1:1", core.Identity{}, ""},
-		{"livez", "/livez", "192.0.2.1:1", core.Identity{}, ""},
-		{"health", "/health/", "192.0.2.1:1", core.Identity{}, ""},
-		{"exempt endpoint", "/metrics", "192.0.2.1:1", core.Identity{}, ""},
-		{"exempt endpoint beats a more specific rule", "/internal/login", "192.0.2.1:1", core.Identity{}, ""},
-		{"exempt network", "/", "10.1.2.3:1", core.Identity{}, "default"},
-		{"exempt address", "/", "192.0.2.77:1", core.Identity{}, "default"},
-		{"exempt ipv6 network", "/", "[2001:db8::5]:1", core.Identity{}, "default"},
-		{"exempt mapped address", "/", "[::ffff:10.1.2.3]:1", core.Identity{}, "default"},
-		{"exempt ip of a user", "/", "10.1.2.3:1", user(core.KindUser, "someone"), "default"},
-		{"exempt user", "/", "192.0.2.1:1", user(core.KindUser, "ops-bot"), "default"},
-		{"exempt user with a hashed key", "/", "192.0.2.1:1", user(core.KindUser, "a b"), "default"},
-		{"exempt api key", "/", "192.0.2.1:1", core.APIKeyIdentity("sk-monitoring", ""), "default"},
+		{"health endpoint by default", "/healthz", core.Identity{}, ""},
+		{"readyz", "/readyz", core.Identity{}, ""},
+		{"livez", "/livez", core.Identity{}, ""},
+		{"health", "/health/", core.Identity{}, ""},
+		{"exempt rule", "/metrics", core.Identity{}, "metrics"},
+		{"exempt pattern rule", "/internal/status", core.Identity{}, "internal"},
+		{"exempt client", "/", exempt, "default"},
+		{"exempt client by rule name", "/", exempt, "default"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range 3 {
-				d := decide(t, lim, core.Request{Method: "GET", Path: tc.path, RemoteAddr: tc.remote, Identity: tc.id})
+				d := decide(t, lim, core.Request{Method: "GET", Path: tc.path, RemoteAddr: "192.0.2.1:1", Identity: tc.id})
 				if d.Outcome != core.Exempt || d.Rule != tc.wantRule || len(d.Windows()) != 0 {
 					t.Fatalf("request %d: %v rule %q, want exempt rule %q", i, d.Outcome, d.Rule, tc.wantRule)
 				}
 			}
 		})
 	}
-	for _, tc := range []struct {
-		name string
-		id   core.Identity
-	}{
-		{"an unverified subject never gets a user's exemption", user(core.KindUnverified, "ops-bot")},
-		{"a custom identity never gets a user's exemption", user(core.KindCustom, "ops-bot")},
-		{"an api key never matches in clear", user(core.KindAPIKey, "sk-monitoring")},
-		{"another user", user(core.KindUser, "ops-bot2")},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			r := core.Request{Method: "GET", Path: "/", RemoteAddr: "192.0.2.1:1", Identity: tc.id}
-			decide(t, lim, r)
-			if d := decide(t, lim, r); d.Outcome != core.Denied {
-				t.Errorf("second request: %v, want denied", d.Outcome)
-			}
-		})
+	// A more specific rule beats an exempt pattern.
+	decide(t, lim, get("/internal/login", "192.0.2.1:1"))
+	if d := decide(t, lim, get("/internal/login", "192.0.2.1:1")); d.Outcome != core.Denied {
+		t.Errorf("/internal/login under an exempt /internal/**: %v, want denied by its own rule", d.Outcome)
 	}
-	// The health endpoints can be limited once they are no longer exempt.
-	lim2, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)), core.WithHealthEndpoints())
+	// A health endpoint is limited once a rule names it exactly.
+	lim2, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)),
+		core.WithRules(core.Rule{Name: "probe", Path: "/healthz", Limits: []core.Limit{core.PerMinute(1)}}))
 	decide(t, lim2, get("/healthz", "192.0.2.1:1"))
-	if d := decide(t, lim2, get("/healthz", "192.0.2.1:1")); d.Outcome != core.Denied {
-		t.Errorf("WithHealthEndpoints(): /healthz %v, want denied", d.Outcome)
+	if d := decide(t, lim2, get("/healthz", "192.0.2.1:1")); d.Outcome != core.Denied || d.Rule != "probe" {
+		t.Errorf("a rule for /healthz: %v by %q, want denied by probe", d.Outcome, d.Rule)
+	}
+	if d := decide(t, lim2, get("/livez", "192.0.2.1:1")); d.Outcome != core.Exempt {
+		t.Errorf("/livez, which no rule names: %v, want exempt", d.Outcome)
 	}
 }
 
@@ -309,7 +292,7 @@ func TestKeysNeverCollide(t *testing.T) {
 		{"/a", core.Identity{Kind: core.KindUser, Value: long + "y"}},
 		{"/a", core.Identity{Kind: core.KindUser, Value: "#" + long}},
 		{"/a", core.Identity{Kind: core.KindUser, Value: "\x00"}},
-		{"/a", core.APIKeyIdentity("b:c", "")},
+		{"/a", core.Identity{Kind: core.KindAPIKey, Value: "b:c"}},
 	}
 	for i, c := range crafted {
 		d := decide(t, lim, core.Request{Method: "GET", Path: c.path, Identity: c.id})

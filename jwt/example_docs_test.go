@@ -27,7 +27,7 @@ func ExampleNew_identify() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	lim, err := core.New(core.WithIdentifier(id), core.WithTiers(core.TierStandard, "premium"),
+	lim, err := core.New(core.WithIdentifier(id), core.WithTiers("standard", "premium"),
 		core.WithDefault(core.PerMinute(100)))
 	if err != nil {
 		log.Fatal(err)

@@ -25,7 +25,7 @@ func ExampleNew() {
 		panic(err)
 	}
 	lim, err := core.New(core.WithIdentifier(id), core.WithClock(clk),
-		core.WithDefault(core.PerMinute(10)), core.WithTierDefault(core.TierPremium, core.PerMinute(1000)))
+		core.WithDefault(core.PerMinute(10)), core.WithTierDefault("premium", core.PerMinute(1000)))
 	if err != nil {
 		panic(err)
 	}

@@ -228,7 +228,7 @@ func (v *Verifier) unverifiedSubject(token string) (core.Identity, bool) {
 	if !ok {
 		return core.Identity{}, false
 	}
-	return core.Identity{Kind: core.KindUnverified, Value: sub, Tier: core.TierAnonymous}, true
+	return core.Identity{Kind: core.KindUnverified, Value: sub, Tier: "anonymous"}, true
 }
 
 // claimString returns a claim as a string: a non-empty string, or a whole

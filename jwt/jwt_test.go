@@ -313,7 +313,7 @@ func TestUnverifiedSubject(t *testing.T) {
 	k := keys()
 	v := newVerifier(t, sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey)), sluicejwt.WithUnverifiedSubject())
 	forged := sign(t, jwt.SigningMethodRS256, k.rsa2, claims(func(c jwt.MapClaims) { c["sub"] = "mallory"; c["tier"] = "premium" }))
-	if got, ok := v.Identify(t.Context(), bearer(forged)); !ok || got != (core.Identity{Kind: core.KindUnverified, Value: "mallory", Tier: core.TierAnonymous}) {
+	if got, ok := v.Identify(t.Context(), bearer(forged)); !ok || got != (core.Identity{Kind: core.KindUnverified, Value: "mallory", Tier: "anonymous"}) {
 		t.Errorf("forged token: %v (tier %q), %v; want unverified mallory, anonymous", got, got.Tier, ok)
 	}
 	if got, ok := v.Identify(t.Context(), bearer(sign(t, jwt.SigningMethodRS256, k.rsa, claims()))); !ok || got.Kind != core.KindUser || got.Tier != "premium" {
@@ -323,7 +323,7 @@ func TestUnverifiedSubject(t *testing.T) {
 		t.Error("garbage identified somebody")
 	}
 	gateway := newVerifier(t, sluicejwt.WithUnverifiedSubject())
-	if got, ok := gateway.Identify(t.Context(), bearer(forged)); !ok || got.Kind != core.KindUnverified || got.Tier != core.TierAnonymous {
+	if got, ok := gateway.Identify(t.Context(), bearer(forged)); !ok || got.Kind != core.KindUnverified || got.Tier != "anonymous" {
 		t.Errorf("no keys: %v (tier %q), %v; want unverified, anonymous", got, got.Tier, ok)
 	}
 }
@@ -354,10 +354,10 @@ func TestLimiterNeverTrustsAnInvalidToken(t *testing.T) {
 		wantTier string
 		want     core.Outcome
 	}{
-		{forge("alice"), core.KindIP, core.TierAnonymous, core.Allowed},
-		{forge("alice"), core.KindIP, core.TierAnonymous, core.Denied},
+		{forge("alice"), core.KindIP, "anonymous", core.Allowed},
+		{forge("alice"), core.KindIP, "anonymous", core.Denied},
 		{sign(t, jwt.SigningMethodRS256, k.rsa, claims()), core.KindUser, "premium", core.Allowed}, // alice's counter is untouched
-		{forge("ops"), core.KindIP, core.TierAnonymous, core.Denied},                               // no exemption
+		{forge("ops"), core.KindIP, "anonymous", core.Denied},                               // no exemption
 		{sign(t, jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { c["sub"] = "ops" })), core.KindUser, "premium", core.Exempt},
 	} {
 		d, err := lim.Decide(t.Context(), core.Request{Method: "GET", Path: "/", RemoteAddr: "203.0.113.7:1", Header: bearer(tc.token).Header})

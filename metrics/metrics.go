@@ -41,11 +41,11 @@ var _ core.Observer = (*Metrics)(nil)
 // outcome labels, indexed by core.Outcome; fail_local is last.
 var outcomeLabels = [...]string{
 	core.Allowed: "allowed", core.Denied: "denied", core.Delayed: "delayed", core.Exempt: "exempt",
-	core.ShadowDenied: "shadow_denied", core.FailOpen: "fail_open", core.FailClosed: "fail_closed",
+	core.ShadowDenied: "shadow_denied", core.FailedOpen: "fail_open", core.FailedClosed: "fail_closed",
 	failLocal: "fail_local",
 }
 
-const failLocal = core.FailClosed + 1
+const failLocal = core.FailedClosed + 1
 
 // New creates the metrics and registers them with reg. It registers nothing
 // anywhere else; pass prometheus.DefaultRegisterer to use the global

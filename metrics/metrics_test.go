@@ -47,11 +47,11 @@ func TestScriptedTraffic(t *testing.T) {
 	lim, err := core.New(core.WithObserver(m), core.WithBackend(b), core.WithBreaker(br), core.WithClock(clk),
 		core.WithRules(
 			core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(2)}},
-			core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(1)}, Failure: core.FailModeLocal},
+			core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(1)}, Failure: "local"},
 			core.Rule{Name: "status", Path: "/status", Exempt: true},
 			core.Rule{Name: "slow", Path: "/slow", Limits: []core.Limit{core.PerMinute(2)}, MaxDelay: time.Minute},
 			core.Rule{Name: "trial", Path: "/trial", Limits: []core.Limit{core.PerMinute(1)}, Shadow: true},
-			core.Rule{Name: "strict", Path: "/strict", Limits: []core.Limit{core.PerMinute(10)}, Failure: core.FailModeClosed},
+			core.Rule{Name: "strict", Path: "/strict", Limits: []core.Limit{core.PerMinute(10)}, Failure: "closed"},
 		))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -77,7 +78,7 @@ func RunAdapterSuite(t *testing.T, newAdapter AdapterFactory) {
 type adapterHarness struct {
 	t          *testing.T
 	newAdapter AdapterFactory
-	clock      *clock.Fake
+	clock      clock.Fake
 	calls      sync.Map // pattern -> *atomic.Int64
 	slow       chan struct{}
 	entered    chan struct{}
@@ -136,6 +137,17 @@ func (h *adapterHarness) routes() []Route {
 // URL. The limiter runs on the harness's fake clock unless opts set another.
 func (h *adapterHarness) serve(limOpts []core.Option, opts ...httpcontract.Option) string {
 	h.t.Helper()
+	return h.start(limOpts, true, opts...)
+}
+
+// start is serve, which sends both the draft-10 and the X-RateLimit fields
+// unless opts say otherwise, or, with both false, the adapter's default
+// fields.
+func (h *adapterHarness) start(limOpts []core.Option, both bool, opts ...httpcontract.Option) string {
+	h.t.Helper()
+	if both {
+		opts = append([]httpcontract.Option{httpcontract.WithHeaders(httpcontract.HeadersDraft10 | httpcontract.HeadersX)}, opts...)
+	}
 	lim, err := core.New(append([]core.Option{core.WithClock(h.clock)}, limOpts...)...)
 	if err != nil {
 		h.t.Fatalf("core.New: %v", err)
@@ -215,8 +227,8 @@ func (h *adapterHarness) expect(what string, r response, status int, headers map
 func (h *adapterHarness) checkStructuredFields(what string, hdr http.Header) {
 	h.t.Helper()
 	for field, params := range map[string][]string{
-		httpcontract.HeaderPolicy:    {"q", "w"},
-		httpcontract.HeaderRateLimit: {"r", "t"},
+		"RateLimit-Policy": {"q", "w"},
+		"RateLimit":        {"r", "t"},
 	} {
 		v := hdr.Values(field)
 		if len(v) == 0 {
@@ -252,8 +264,8 @@ func (h *adapterHarness) checkStructuredFields(what string, hdr http.Header) {
 // noLimitHeaders is the header expectation of a response that must carry no
 // rate-limit fields.
 var noLimitHeaders = map[string]string{
-	httpcontract.HeaderLimit: "", httpcontract.HeaderRemaining: "", httpcontract.HeaderReset: "",
-	httpcontract.HeaderPolicy: "", httpcontract.HeaderRateLimit: "", httpcontract.HeaderRetryAfter: "",
+	"X-RateLimit-Limit": "", "X-RateLimit-Remaining": "", "X-RateLimit-Reset": "",
+	"RateLimit-Policy": "", "RateLimit": "", "Retry-After": "",
 }
 
 func ptr(s string) *string { return &s }
@@ -280,7 +292,7 @@ func (h *adapterHarness) expectProblem(what, body string, want problem) {
 		h.t.Errorf("%s: body %q is not the problem JSON: %v", what, body, err)
 		return
 	}
-	want.Type, want.Title, want.Status = httpcontract.ProblemTypeQuotaExceeded, "Too Many Requests", 429
+	want.Type, want.Title, want.Status = "https://iana.org/assignments/http-problem-types#quota-exceeded", "Too Many Requests", 429
 	want.Detail = got.Detail
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		h.t.Errorf("%s: problem = %+v, want %+v", what, got, want)
@@ -316,47 +328,47 @@ var adapterCases = []struct {
 		for i, want := range []struct{ remaining, reset, t string }{{"2", "20", "20"}, {"1", "40", "40"}, {"0", "60", "60"}} {
 			r := h.get(url + "/hello")
 			h.expect(fmt.Sprintf("request %d", i+1), r, 200, map[string]string{
-				httpcontract.HeaderLimit: "3", httpcontract.HeaderRemaining: want.remaining, httpcontract.HeaderReset: want.reset,
-				httpcontract.HeaderPolicy:     `"default";q=3;w=60`,
-				httpcontract.HeaderRateLimit:  `"default";r=` + want.remaining + `;t=` + want.t,
-				httpcontract.HeaderRetryAfter: "",
+				"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": want.remaining, "X-RateLimit-Reset": want.reset,
+				"RateLimit-Policy": `"default";q=3;w=60`,
+				"RateLimit":        `"default";r=` + want.remaining + `;t=` + want.t,
+				"Retry-After":      "",
 			}, ptr("hello\n"))
 		}
 		r := h.get(url + "/hello")
 		h.expect("denied", r, 429, map[string]string{
-			httpcontract.HeaderLimit: "3", httpcontract.HeaderRemaining: "0", httpcontract.HeaderReset: "60",
-			httpcontract.HeaderPolicy: `"default";q=3;w=60`, httpcontract.HeaderRateLimit: `"default";r=0;t=20`,
-			httpcontract.HeaderRetryAfter: "20", "Content-Type": httpcontract.ContentTypeProblem, "Cache-Control": "no-store",
+			"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "60",
+			"RateLimit-Policy": `"default";q=3;w=60`, "RateLimit": `"default";r=0;t=20`,
+			"Retry-After": "20", "Content-Type": "application/problem+json", "Cache-Control": "no-store",
 		}, nil)
 		h.expectProblem("denied", r.body, problem{ViolatedPolicies: []string{"default"}, Limit: 3, Remaining: 0, RetryAfter: 20, Rule: "default"})
 		if got := h.counter("/hello").Load(); got != 3 {
 			h.t.Errorf("handler ran %d times, want 3: a denied request reached it", got)
 		}
 		h.clock.Advance(20 * time.Second)
-		h.expect("after Retry-After", h.get(url+"/hello"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, nil)
+		h.expect("after Retry-After", h.get(url+"/hello"), 200, map[string]string{"X-RateLimit-Remaining": "0"}, nil)
 	}},
 	{"retry-after-rounds-up", func(h *adapterHarness) {
-		url := h.serve([]core.Option{defaultRule(core.Every(2, 3*time.Second))}) // a token every 1.5s
+		url := h.serve([]core.Option{defaultRule(core.Limit{N: 2, Per: 3 * time.Second})}) // a token every 1.5s
 		h.get(url + "/hello")
 		h.get(url + "/hello")
 		h.clock.Advance(1400 * time.Millisecond) // 100ms to wait
 		r := h.get(url + "/hello")
 		h.expect("denied 100ms early", r, 429, map[string]string{
-			httpcontract.HeaderRetryAfter: "1", httpcontract.HeaderRateLimit: `"default";r=0;t=1`,
+			"Retry-After": "1", "RateLimit": `"default";r=0;t=1`,
 		}, nil)
 	}},
 	{"multi-window", func(h *adapterHarness) {
-		url := h.serve([]core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: core.FixedWindow,
-			Limits: []core.Limit{core.PerSecond(2), core.PerDay(1000).Named("daily")}})})
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: backend.FixedWindow,
+			Limits: []core.Limit{core.PerSecond(2), core.Limit{N: 1000, Per: 24 * time.Hour, Name: "daily"}}})})
 		h.expect("first", h.get(url+"/hello"), 200, map[string]string{
-			httpcontract.HeaderPolicy:    `"api-s";q=2;w=1, "daily";q=1000;w=86400`,
-			httpcontract.HeaderRateLimit: `"api-s";r=1;t=1, "daily";r=999;t=86400`,
-			httpcontract.HeaderLimit:     "2", httpcontract.HeaderRemaining: "1",
+			"RateLimit-Policy":  `"api-s";q=2;w=1, "daily";q=1000;w=86400`,
+			"RateLimit":         `"api-s";r=1;t=1, "daily";r=999;t=86400`,
+			"X-RateLimit-Limit": "2", "X-RateLimit-Remaining": "1",
 		}, nil)
 		h.get(url + "/hello")
 		r := h.get(url + "/hello")
 		h.expect("denied by the per-second window", r, 429, map[string]string{
-			httpcontract.HeaderRateLimit: `"api-s";r=0;t=1`, httpcontract.HeaderRetryAfter: "1",
+			"RateLimit": `"api-s";r=0;t=1`, "Retry-After": "1",
 		}, nil)
 		h.expectProblem("denied", r.body, problem{ViolatedPolicies: []string{"api-s"}, Limit: 2, Remaining: 0, RetryAfter: 1, Rule: "api"})
 	}},
@@ -372,7 +384,7 @@ var adapterCases = []struct {
 		url := h.serve([]core.Option{core.WithRules(core.Rule{Limits: []core.Limit{core.PerSecond(2)}, MaxDelay: time.Second})}, wait)
 		h.get(url + "/hello")
 		h.get(url + "/hello")
-		h.expect("delayed", h.get(url+"/hello"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, ptr("hello\n"))
+		h.expect("delayed", h.get(url+"/hello"), 200, map[string]string{"X-RateLimit-Remaining": "0"}, ptr("hello\n"))
 		mu.Lock()
 		defer mu.Unlock()
 		if len(waited) != 1 || waited[0] != 500*time.Millisecond {
@@ -451,7 +463,7 @@ var adapterCases = []struct {
 			httpcontract.WithShadowHeaders(true))
 		h.get(url + "/hello")
 		h.expect("shadow-denied", h.get(url+"/hello"), 200, map[string]string{
-			httpcontract.HeaderRemaining: "0", httpcontract.HeaderRateLimit: `"default";r=0;t=60`, httpcontract.HeaderRetryAfter: "",
+			"X-RateLimit-Remaining": "0", "RateLimit": `"default";r=0;t=60`, "Retry-After": "",
 		}, ptr("hello\n"))
 	}},
 	{"fail-open", func(h *adapterHarness) {
@@ -459,18 +471,18 @@ var adapterCases = []struct {
 		for range 2 {
 			r := h.get(url + "/hello")
 			h.expect("fail-open", r, 200, map[string]string{
-				httpcontract.HeaderLimit: "1", httpcontract.HeaderRemaining: "", httpcontract.HeaderReset: "",
-				httpcontract.HeaderPolicy: "", httpcontract.HeaderRateLimit: "", httpcontract.HeaderRetryAfter: "",
+				"X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "", "X-RateLimit-Reset": "",
+				"RateLimit-Policy": "", "RateLimit": "", "Retry-After": "",
 			}, ptr("hello\n"))
 		}
 		h.expectReported(core.ErrBackendUnavailable)
 	}},
 	{"fail-closed", func(h *adapterHarness) {
-		url := h.serve([]core.Option{defaultRule(core.PerMinute(1)), core.WithBackend(failingBackend{}), core.WithFailureMode(core.FailModeClosed)})
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1)), core.WithBackend(failingBackend{}), core.WithFailure(core.Failure{Mode: "closed"})})
 		r := h.get(url + "/hello")
 		h.expect("fail-closed", r, 503, map[string]string{
-			httpcontract.HeaderRetryAfter: "1", "Content-Type": httpcontract.ContentTypeProblem, "Cache-Control": "no-store",
-			httpcontract.HeaderLimit: "", httpcontract.HeaderRemaining: "", httpcontract.HeaderRateLimit: "",
+			"Retry-After": "1", "Content-Type": "application/problem+json", "Cache-Control": "no-store",
+			"X-RateLimit-Limit": "", "X-RateLimit-Remaining": "", "RateLimit": "",
 		}, nil)
 		if strings.Contains(r.body, "secret") || strings.Contains(r.body, "6379") {
 			h.t.Errorf("the 503 body leaks the backend error: %q", r.body)
@@ -489,32 +501,32 @@ var adapterCases = []struct {
 		h.t.Cleanup(srv.Close)
 		lim.Close()
 		r := h.get(srv.URL + "/hello")
-		h.expect("closed limiter", r, 503, map[string]string{httpcontract.HeaderRetryAfter: "1"}, nil)
+		h.expect("closed limiter", r, 503, map[string]string{"Retry-After": "1"}, nil)
 		if strings.Contains(r.body, "closed") {
 			h.t.Errorf("the 503 body leaks the error: %q", r.body)
 		}
 		h.expectReported(core.ErrClosed)
 	}},
 	{"concurrency-release", func(h *adapterHarness) {
-		url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1)}})})
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(1)}})})
 		done := make(chan response, 1)
 		go func() { done <- h.do(h.t.Context(), http.MethodGet, url+"/slow") }()
 		<-h.entered
 		r := h.get(url + "/slow")
-		h.expect("second while the first runs", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "1",
-			httpcontract.HeaderPolicy: `"default";q=1`}, nil)
+		h.expect("second while the first runs", r, 429, map[string]string{"Retry-After": "1",
+			"RateLimit-Policy": `"default";q=1`}, nil)
 		close(h.slow)
 		if first := <-done; first.err != nil || first.status != 200 {
 			h.t.Fatalf("first request: %d %v", first.status, first.err)
 		}
 		for i := range 3 {
 			r := h.get(url + "/slow")
-			h.expect(fmt.Sprintf("after release %d", i), r, 200, map[string]string{httpcontract.HeaderRemaining: "0"}, ptr("slow\n"))
+			h.expect(fmt.Sprintf("after release %d", i), r, 200, map[string]string{"X-RateLimit-Remaining": "0"}, ptr("slow\n"))
 			<-h.entered
 		}
 	}},
 	{"concurrency-release-on-panic", func(h *adapterHarness) {
-		url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(1)}})})
+		url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(1)}})})
 		for i := range 3 {
 			r := h.do(h.t.Context(), http.MethodGet, url+"/panic")
 			if r.err == nil && r.status != 500 {
@@ -528,20 +540,20 @@ var adapterCases = []struct {
 	{"head-and-options", func(h *adapterHarness) {
 		url := h.serve([]core.Option{defaultRule(core.PerMinute(2))})
 		r := h.do(h.t.Context(), http.MethodHead, url+"/hello")
-		h.expect("HEAD", r, 200, map[string]string{httpcontract.HeaderRemaining: "1", httpcontract.HeaderLimit: "2"}, ptr(""))
+		h.expect("HEAD", r, 200, map[string]string{"X-RateLimit-Remaining": "1", "X-RateLimit-Limit": "2"}, ptr(""))
 		r = h.do(h.t.Context(), http.MethodOptions, url+"/hello")
-		h.expect("OPTIONS", r, 200, map[string]string{httpcontract.HeaderRemaining: "0"}, ptr("hello\n"))
+		h.expect("OPTIONS", r, 200, map[string]string{"X-RateLimit-Remaining": "0"}, ptr("hello\n"))
 		r = h.do(h.t.Context(), http.MethodHead, url+"/hello")
-		h.expect("HEAD denied", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "30", httpcontract.HeaderRemaining: "0"}, ptr(""))
+		h.expect("HEAD denied", r, 429, map[string]string{"Retry-After": "30", "X-RateLimit-Remaining": "0"}, ptr(""))
 		r = h.do(h.t.Context(), http.MethodOptions, url+"/hello")
-		h.expect("OPTIONS denied", r, 429, map[string]string{httpcontract.HeaderRetryAfter: "30", "Content-Type": httpcontract.ContentTypeProblem}, nil)
+		h.expect("OPTIONS denied", r, 429, map[string]string{"Retry-After": "30", "Content-Type": "application/problem+json"}, nil)
 	}},
 	{"route-template-shares-a-counter", func(h *adapterHarness) {
 		// The rule pattern alone may match every user's path, so the
 		// identifier also checks that the limiter was given the route.
 		var mu sync.Mutex
 		var seen []string
-		record := core.WithIdentifier(core.IdentifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
+		record := core.WithIdentifier(identifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			seen = append(seen, r.Route)
@@ -549,9 +561,9 @@ var adapterCases = []struct {
 		}))
 		url := h.serve([]core.Option{record, defaultRule(core.PerMinute(100)),
 			core.WithRules(core.Rule{Name: "users", Path: "/users/{id}", Limits: []core.Limit{core.PerMinute(2)}})})
-		h.expect("/users/1", h.get(url+"/users/1"), 200, map[string]string{httpcontract.HeaderRemaining: "1"}, nil)
-		h.expect("/users/2", h.get(url+"/users/2"), 200, map[string]string{httpcontract.HeaderRemaining: "0"}, nil)
-		h.expect("/users/3", h.get(url+"/users/3"), 429, map[string]string{httpcontract.HeaderRetryAfter: "30"}, nil)
+		h.expect("/users/1", h.get(url+"/users/1"), 200, map[string]string{"X-RateLimit-Remaining": "1"}, nil)
+		h.expect("/users/2", h.get(url+"/users/2"), 200, map[string]string{"X-RateLimit-Remaining": "0"}, nil)
+		h.expect("/users/3", h.get(url+"/users/3"), 429, map[string]string{"Retry-After": "30"}, nil)
 		mu.Lock()
 		defer mu.Unlock()
 		for i, route := range seen {
@@ -560,40 +572,66 @@ var adapterCases = []struct {
 			}
 		}
 	}},
-	{"header-sets", func(h *adapterHarness) {
+	{"header-profiles", func(h *adapterHarness) {
+		xTrio := []string{"X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"}
+		trio := []string{"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+		draft10 := []string{"RateLimit-Policy", "RateLimit"}
+		all := append(append(append([]string(nil), xTrio...), trio...), draft10...)
 		for _, tc := range []struct {
-			set     httpcontract.HeaderSet
+			name    string
+			set     httpcontract.Headers
+			dflt    bool // no WithHeaders: the default
 			present []string
-			absent  []string
 		}{
-			{httpcontract.HeadersLegacy, []string{httpcontract.HeaderLimit, httpcontract.HeaderRemaining, httpcontract.HeaderReset}, []string{httpcontract.HeaderPolicy, httpcontract.HeaderRateLimit}},
-			{httpcontract.HeadersIETF, []string{httpcontract.HeaderPolicy, httpcontract.HeaderRateLimit}, []string{httpcontract.HeaderLimit, httpcontract.HeaderRemaining, httpcontract.HeaderReset}},
-			{httpcontract.HeadersNone, nil, []string{httpcontract.HeaderLimit, httpcontract.HeaderPolicy, httpcontract.HeaderRateLimit}},
+			{"default", 0, true, draft10},
+			{"draft10", httpcontract.HeadersDraft10, false, draft10},
+			{"triple", httpcontract.HeadersTriple, false, trio},
+			{"x", httpcontract.HeadersX, false, xTrio},
+			{"x-unix", httpcontract.HeadersXUnix, false, xTrio},
+			{"draft10+x", httpcontract.HeadersDraft10 | httpcontract.HeadersX, false, append(append([]string(nil), draft10...), xTrio...)},
+			{"all", httpcontract.HeadersDraft10 | httpcontract.HeadersTriple | httpcontract.HeadersX, false, all},
+			{"none", 0, false, nil},
 		} {
-			url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithHeaders(tc.set))
+			var url string
+			if tc.dflt {
+				url = h.start([]core.Option{defaultRule(core.PerMinute(1))}, false)
+			} else {
+				url = h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithHeaders(tc.set))
+			}
 			for i, status := range []int{200, 429} {
 				r := h.get(url + "/hello")
 				want := map[string]string{}
-				for _, k := range tc.absent {
-					want[k] = ""
-				}
-				h.expect(fmt.Sprintf("set %d request %d", tc.set, i), r, status, want, nil)
-				for _, k := range tc.present {
-					if r.header.Get(k) == "" {
-						h.t.Errorf("set %d request %d: %s missing", tc.set, i, k)
+				for _, k := range all {
+					if !slices.Contains(tc.present, k) {
+						want[k] = ""
 					}
 				}
-				if status == 429 && r.header.Get(httpcontract.HeaderRetryAfter) != "60" {
-					h.t.Errorf("set %d: a denial lacks Retry-After", tc.set)
+				h.expect(fmt.Sprintf("%s request %d", tc.name, i), r, status, want, nil)
+				for _, k := range tc.present {
+					if r.header.Get(k) == "" {
+						h.t.Errorf("%s request %d: %s missing", tc.name, i, k)
+					}
+				}
+				if status == 429 && r.header.Get("Retry-After") != "60" {
+					h.t.Errorf("%s: a denial lacks Retry-After", tc.name)
 				}
 			}
 		}
 	}},
 	{"reset-unix", func(h *adapterHarness) {
-		url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithResetFormat(httpcontract.ResetUnix))
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithHeaders(httpcontract.HeadersXUnix))
 		h.expect("unix reset", h.get(url+"/hello"), 200, map[string]string{
-			httpcontract.HeaderReset: fmt.Sprint(Epoch.Add(time.Minute).Unix()),
+			"X-RateLimit-Reset": fmt.Sprint(Epoch.Add(time.Minute).Unix()),
 		}, nil)
+	}},
+	{"problem-type", func(h *adapterHarness) {
+		url := h.serve([]core.Option{defaultRule(core.PerMinute(1))}, httpcontract.WithProblemType("https://example.com/probs/slow-down"))
+		h.get(url + "/hello")
+		r := h.get(url + "/hello")
+		var p struct{ Type string }
+		if err := json.Unmarshal([]byte(r.body), &p); err != nil || r.status != 429 || p.Type != "https://example.com/probs/slow-down" {
+			h.t.Errorf("429 with WithProblemType: status %d, type %q (%v), want the configured type", r.status, p.Type, err)
+		}
 	}},
 	{"client-behind-trusted-proxy", func(h *adapterHarness) {
 		// The test client is the proxy (127.0.0.1, trusted): each client
@@ -640,7 +678,7 @@ var adapterCases = []struct {
 		// included, are set before it runs, so that no handler can forget
 		// them and let a cache keep a 429.
 		h.expect("custom", h.get(url+"/hello"), http.StatusTeapot, map[string]string{
-			httpcontract.HeaderRetryAfter: "60", httpcontract.HeaderRemaining: "0", "Cache-Control": "no-store",
+			"Retry-After": "60", "X-RateLimit-Remaining": "0", "Cache-Control": "no-store",
 		}, ptr("slow down, default"))
 	}},
 }
@@ -657,4 +695,11 @@ func (h *adapterHarness) expectReported(target error) {
 	case <-time.After(5 * time.Second):
 		h.t.Errorf("error handler was not called with %v", target)
 	}
+}
+
+// identifierFunc adapts a function to a core.Identifier.
+type identifierFunc func(ctx context.Context, r core.Request) (core.Identity, error)
+
+func (f identifierFunc) Identify(ctx context.Context, r core.Request) (core.Identity, error) {
+	return f(ctx, r)
 }

@@ -3,6 +3,7 @@ package testkit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/httpcontract"
 	"github.com/sluicehq/sluice/testkit"
 )
@@ -101,7 +103,7 @@ var brokenAdapters = []struct {
 		new:  firstHeaderLineOnly,
 		fail: "client-behind-trusted-proxy",
 		msg:  "client A on a second header line: status 200, want 429",
-		pass: []string{"allow-then-deny", "exempt", "route-template-shares-a-counter", "header-sets"},
+		pass: []string{"allow-then-deny", "exempt", "route-template-shares-a-counter", "header-profiles"},
 	},
 	{
 		// The suite waits 5s for the wait to end before it fails this one.
@@ -222,20 +224,20 @@ type byHand struct {
 
 func (a byHand) adapter(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
-	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d, err := lim.Decide(r.Context(), m.Request(r, ""))
-		if err != nil {
-			httpcontract.WriteUnavailable(w, 1)
+		d, err := lim.Decide(r.Context(), core.Request{
+			Method: r.Method, Path: r.URL.Path, Route: routeOf(mux, r), RemoteAddr: r.RemoteAddr, Header: r.Header,
+		})
+		if err != nil || d.Outcome == core.FailedClosed {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
 			return
 		}
 		switch d.Outcome {
-		case core.FailClosed:
-			httpcontract.WriteUnavailable(w, 1)
-			return
 		case core.Denied:
-			m.WriteHeaders(w.Header(), &d)
-			httpcontract.WriteDenied(w, r, &d)
+			writeByHand(w.Header(), &d)
+			w.Header().Set("Retry-After", strconv.FormatInt(ceilSeconds(d.RetryAfter), 10))
+			writeProblem(w, &d, ceilSeconds(d.RetryAfter))
 			return
 		case core.Delayed:
 			if a.wait {
@@ -249,7 +251,7 @@ func (a byHand) adapter(t *testing.T, lim *core.Limiter, routes []testkit.Route,
 				}
 			}
 		}
-		m.WriteHeaders(w.Header(), &d)
+		writeByHand(w.Header(), &d)
 		if a.deferRelease {
 			defer d.Release()
 		}
@@ -260,11 +262,66 @@ func (a byHand) adapter(t *testing.T, lim *core.Limiter, routes []testkit.Route,
 	})
 }
 
-// withoutServeMux wraps the whole mux without httpcontract.WithServeMux, so
-// the middleware, which runs before the mux, knows only the path: every
-// /users/{id} is a path of its own and matches no "/users/{id}" rule.
+// writeByHand writes the draft-10 and X-RateLimit fields of a decision of a
+// one-window rule, as the suite's serve asks a conforming adapter to.
+func writeByHand(h http.Header, d *core.Decision) {
+	if d.Outcome == core.Exempt || len(d.Windows()) == 0 {
+		return
+	}
+	w := d.Windows()[0]
+	h.Set("X-RateLimit-Limit", strconv.FormatInt(d.Limit, 10))
+	h.Set("X-RateLimit-Remaining", strconv.FormatInt(d.Remaining, 10))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.ResetAfter), 10))
+	policy := fmt.Sprintf("%q;q=%d", w.Limit.Name, w.Limit.N)
+	if d.Algorithm != backend.Concurrency {
+		policy += fmt.Sprintf(";w=%d", ceilSeconds(w.Limit.Per))
+	}
+	h.Set("RateLimit-Policy", policy)
+	t := w.ResetAfter
+	if d.Outcome == core.Denied {
+		t = w.RetryAfter
+	}
+	h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", w.Limit.Name, max(0, w.Remaining), ceilSeconds(t)))
+}
+
+// writeProblem writes a 429 with the problem body of the contract, which
+// says to retry after retry seconds.
+func writeProblem(w http.ResponseWriter, d *core.Decision, retry int64) {
+	var violated []string
+	for _, ws := range d.Windows() {
+		if ws.RetryAfter > 0 {
+			violated = append(violated, strconv.Quote(ws.Limit.Name))
+		}
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, `{"type":"https://iana.org/assignments/http-problem-types#quota-exceeded","title":"Too Many Requests","status":429,"detail":"Request rate limit exceeded; retry after %d seconds.","violated-policies":[%s],"limit":%d,"remaining":%d,"retry_after":%d,"rule":%q}`,
+		retry, strings.Join(violated, ","), d.Limit, max(0, d.Remaining), retry, d.Rule)
+}
+
+func ceilSeconds(d time.Duration) int64 {
+	if d <= 0 {
+		return 0
+	}
+	return int64((d + time.Second - 1) / time.Second)
+}
+
+// routeOf returns the pattern of mux that r matches, without its method,
+// as a conforming net/http adapter finds it.
+func routeOf(mux *http.ServeMux, r *http.Request) string {
+	_, pattern := mux.Handler(r)
+	if _, p, ok := strings.Cut(pattern, " "); ok {
+		pattern = p
+	}
+	return pattern
+}
+
+// withoutServeMux hides the mux from the middleware, which runs before it
+// and so knows only the path: every /users/{id} is a path of its own and
+// matches no "/users/{id}" rule.
 func withoutServeMux(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
-	return httpcontract.New(lim, opts...).Handler(brokenMux(routes))
+	return httpcontract.New(lim, opts...).Handler(http.HandlerFunc(brokenMux(routes).ServeHTTP))
 }
 
 // firstHeaderLineOnly hands the limiter only the first line of each
@@ -272,7 +329,7 @@ func withoutServeMux(t *testing.T, lim *core.Limiter, routes []testkit.Route, op
 // named on a later X-Forwarded-For line is lost.
 func firstHeaderLineOnly(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
-	next := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...).Handler(mux)
+	next := httpcontract.New(lim, opts...).Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := http.Header{}
 		for k, v := range r.Header {
@@ -289,9 +346,9 @@ func firstHeaderLineOnly(t *testing.T, lim *core.Limiter, routes []testkit.Route
 // them) carry one. Limited responses overwrite it with the real value.
 func alwaysSetsLimit(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
-	next := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...).Handler(mux)
+	next := httpcontract.New(lim, opts...).Handler(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(httpcontract.HeaderLimit, "100")
+		w.Header().Set("X-RateLimit-Limit", "100")
 		next.ServeHTTP(w, r)
 	})
 }
@@ -303,15 +360,15 @@ func alwaysSetsLimit(t *testing.T, lim *core.Limiter, routes []testkit.Route, op
 // replaces.
 func leaksBackendError(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
-	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	m := httpcontract.New(lim, opts...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		peek, err := lim.Peek(r.Context(), m.Request(r, ""))
-		if err != nil || peek.Outcome != core.FailClosed {
-			m.Serve(w, r, "", func() { mux.ServeHTTP(w, r) })
+		peek, err := lim.Peek(r.Context(), core.Request{Method: r.Method, Path: r.URL.Path, Route: routeOf(mux, r), RemoteAddr: r.RemoteAddr, Header: r.Header})
+		if err != nil || peek.Outcome != core.FailedClosed {
+			m.Serve(w, r, routeOf(mux, r), func() { mux.ServeHTTP(w, r) })
 			return
 		}
 		rec := httptest.NewRecorder()
-		if m.Serve(rec, r, "", func() { mux.ServeHTTP(w, r) }) {
+		if m.Serve(rec, r, routeOf(mux, r), func() { mux.ServeHTTP(w, r) }) {
 			return // the backend recovered in between; w has the response
 		}
 		body := strings.Replace(rec.Body.String(),
@@ -332,19 +389,20 @@ func leaksBackendError(t *testing.T, lim *core.Limiter, routes []testkit.Route, 
 func truncatesRetryAfter(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
 	deny := httpcontract.WithDenyHandler(func(w http.ResponseWriter, r *http.Request, d *core.Decision) {
-		w.Header().Set(httpcontract.HeaderRetryAfter, strconv.FormatInt(int64(d.RetryAfter/time.Second), 10))
-		httpcontract.WriteDenied(w, r, d)
+		truncated := int64(d.RetryAfter / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(truncated, 10))
+		writeProblem(w, d, truncated)
 	})
-	return httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux), deny)...).Handler(mux)
+	return httpcontract.New(lim, append(opts, deny)...).Handler(mux)
 }
 
 // servesAfterCanceledDelay treats a Delayed request whose wait ended with
 // the client as done waiting and runs the handler anyway.
 func servesAfterCanceledDelay(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
-	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	m := httpcontract.New(lim, opts...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if m.Serve(w, r, "", func() { mux.ServeHTTP(w, r) }) {
+		if m.Serve(w, r, routeOf(mux, r), func() { mux.ServeHTTP(w, r) }) {
 			return
 		}
 		if r.Context().Err() != nil { // wrong: the client is gone
@@ -357,9 +415,9 @@ func servesAfterCanceledDelay(t *testing.T, lim *core.Limiter, routes []testkit.
 // request's, so a Delayed request keeps waiting after its client has gone.
 func waitOutlivesClient(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 	mux := brokenMux(routes)
-	m := httpcontract.New(lim, append(opts, httpcontract.WithServeMux(mux))...)
+	m := httpcontract.New(lim, opts...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		detached := r.WithContext(context.WithoutCancel(r.Context()))
-		m.Serve(w, detached, "", func() { mux.ServeHTTP(w, r) })
+		m.Serve(w, detached, routeOf(mux, r), func() { mux.ServeHTTP(w, r) })
 	})
 }

@@ -17,10 +17,10 @@ import (
 
 // limiter returns a Limiter on the backend under test and a fake clock at
 // Epoch, with one name-only rule, "keyed", of h's algorithm and limit.
-func (h *harness) limiter(limit core.Limit) (*core.Limiter, *clock.Fake) {
+func (h *harness) limiter(limit core.Limit) (*core.Limiter, clock.Fake) {
 	h.t.Helper()
 	clk := clock.NewFake(Epoch)
-	rule := core.Rule{Name: "keyed", NameOnly: true, Algorithm: h.alg, Limits: []core.Limit{limit}, Failure: core.FailModeClosed}
+	rule := core.Rule{Name: "keyed", NameOnly: true, Algorithm: h.alg, Limits: []core.Limit{limit}, Failure: "closed"}
 	lim, err := core.New(core.WithBackend(h.b), core.WithClock(clk), core.WithRules(rule))
 	if err != nil {
 		h.t.Fatalf("core.New: %v", err)

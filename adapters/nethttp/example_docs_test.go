@@ -17,7 +17,7 @@ func ExampleMiddleware_quickStart() {
 		core.WithDefault(core.PerMinute(100)), // per client IP, token bucket
 		core.WithRules(core.Rule{
 			Name: "login", Path: "/login", Methods: []string{"POST"},
-			Algorithm: core.SlidingLog,
+			Algorithm: backend.SlidingLog,
 			Limits:    []core.Limit{core.PerMinute(5), core.PerHour(20)},
 		}),
 	)

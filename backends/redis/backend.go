@@ -13,24 +13,27 @@ import (
 )
 
 var (
-	_ backend.Backend = (*Backend)(nil)
-	_ backend.Pinger  = (*Backend)(nil)
+	_ backend.Backend   = (*Backend)(nil)
+	_ backend.Remote    = (*Backend)(nil)
+	_ backend.Penalizer = (*Backend)(nil)
 )
 
-// ErrInvalidRequest is returned for a request that breaks the backend
-// contract, or that Redis's Lua numbers cannot represent exactly: a limit,
-// burst or cost above [MaxUnits], or, with [WithCallerClock], a time before
-// the Unix epoch.
-var ErrInvalidRequest = backend.ErrInvalidRequest
-
-// MaxUnits is the largest limit, burst or cost the backend accepts: Lua
+// maxUnits is the largest limit, burst or cost the backend accepts: Lua
 // numbers are doubles, exact for integers up to 2^53.
-const MaxUnits = 1<<53 - 1
+const maxUnits = 1<<53 - 1
+
+// defaultPrefix is the prefix of every key unless WithPrefix sets another.
+const defaultPrefix = "sluice:"
 
 // Backend is a Sluice backend that keeps its state in Redis, so that every
 // instance of an application shares its limits. It is safe for concurrent
-// use. Create it with [New] on your own client, or with [NewStandalone],
-// [NewFailover], [NewCluster] or [NewFromURL].
+// use. Create it with [NewFromURL], or with [New] on a go-redis client of
+// your own.
+//
+// Requests whose limits, bursts or costs exceed 2^53-1 (the integers Lua's
+// numbers hold exactly), or, with [WithCallerClock], whose time is before
+// the Unix epoch, are refused with an error wrapping
+// backend.backend.ErrInvalidRequest.
 type Backend struct {
 	client Client
 	closer io.Closer // the client, when the backend created it
@@ -55,7 +58,7 @@ func New(client Client, opts ...Option) *Backend {
 	if client == nil {
 		panic("sluiceredis: New with a nil client")
 	}
-	cfg := config{prefix: DefaultPrefix, lanes: -1}
+	cfg := config{prefix: defaultPrefix, lanes: -1}
 	for _, o := range opts {
 		o.apply(&cfg)
 	}
@@ -66,32 +69,36 @@ func New(client Client, opts ...Option) *Backend {
 		slack:  int64((cfg.slack + time.Millisecond - 1) / time.Millisecond),
 	}
 	if cfg.lanes < 0 { // the default
-		cfg.lanes = DefaultBatchLanes
+		cfg.lanes = defaultBatchLanes
 		if sharded(client) {
 			cfg.lanes = 0
 		}
 	}
 	// go-redis's auto-pipelining client batches by itself.
-	if pc, ok := client.(pipeClient); ok && cfg.lanes > 0 && !isAutoPipeliner(client) {
+	if pc, ok := client.(pipeClient); ok && cfg.lanes > 0 && !autoPipelined(client) {
 		b.batch = newBatcher(pc, cfg.lanes)
 	}
 	return b
 }
 
-// sharded reports whether c spreads keys over several servers. A pipeline
-// on such a client returns when its slowest server has answered, so a
-// batch would make one slow or paused node stall the decisions on every
-// other: batching is off by default there.
+// sharded reports whether c spreads keys over several servers, as a
+// go-redis ClusterClient or Ring does (they can visit each shard). A
+// pipeline on such a client returns when its slowest server has answered,
+// so a batch would make one slow or paused node stall the decisions on
+// every other: batching is off by default there.
 func sharded(c Client) bool {
-	switch c.(type) {
-	case *redis.ClusterClient, *redis.Ring:
-		return true
-	}
-	return false
+	_, ok := c.(interface {
+		ForEachShard(ctx context.Context, fn func(ctx context.Context, client *redis.Client) error) error
+	})
+	return ok
 }
 
-func isAutoPipeliner(c Client) bool {
-	_, ok := c.(*redis.AutoPipeliner)
+// autoPipelined reports whether c is go-redis's auto-pipelining client,
+// which batches by itself (it submits commands to its own queue).
+func autoPipelined(c Client) bool {
+	_, ok := c.(interface {
+		Submit(ctx context.Context, cmd redis.Cmder) redis.AutoFuture
+	})
 	return ok
 }
 
@@ -128,7 +135,7 @@ func (b *Backend) Apply(ctx context.Context, req backend.Request) (backend.Resul
 // key's expiry to the last lease still held.
 func (b *Backend) Release(ctx context.Context, req backend.Request) error {
 	if b.caller && req.Now.UnixNano() < 0 {
-		return fmt.Errorf("%w: time %v is before the Unix epoch", ErrInvalidRequest, req.Now)
+		return fmt.Errorf("%w: time %v is before the Unix epoch", backend.ErrInvalidRequest, req.Now)
 	}
 	args := b.timeArgs(make([]any, 0, 4), req.Now)
 	args = append(args, strconv.FormatUint(req.Lease, 10))
@@ -147,11 +154,11 @@ func (b *Backend) Settle(ctx context.Context, s backend.Settlement) error {
 	if err := b.check(s.Request); err != nil {
 		return err
 	}
-	if err := s.Validate(); err != nil {
-		return err
+	if s.Charged <= 0 || s.Elapsed < 0 {
+		return fmt.Errorf("%w: settlement of a charge of %d made %v ago", backend.ErrInvalidRequest, s.Charged, s.Elapsed)
 	}
-	if s.Charged > MaxUnits {
-		return fmt.Errorf("%w: charge %d above MaxUnits", ErrInvalidRequest, s.Charged)
+	if s.Charged > maxUnits {
+		return fmt.Errorf("%w: charge %d above maxUnits", backend.ErrInvalidRequest, s.Charged)
 	}
 	switch {
 	case s.Cost == s.Charged || s.Algorithm == backend.Concurrency:
@@ -198,7 +205,10 @@ func (b *Backend) Reset(ctx context.Context, namespace, key string) error {
 	return nil
 }
 
-// Ping implements [backend.Pinger] with a PING.
+// Name implements [backend.Remote]: "redis".
+func (b *Backend) Name() string { return "redis" }
+
+// Ping implements [backend.Remote] with a PING.
 func (b *Backend) Ping(ctx context.Context) error {
 	if err := b.client.Process(ctx, redis.NewStatusCmd(ctx, "ping")); err != nil {
 		return b.fail(ctx, "ping", err)
@@ -206,8 +216,8 @@ func (b *Backend) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the client if the backend created it ([NewStandalone],
-// [NewFailover], [NewCluster], [NewFromURL]); a client passed to [New] is
+// Close closes the client if the backend created it ([NewFromURL]); a
+// client passed to [New] is
 // left open. The backend must not be used after Close.
 func (b *Backend) Close() error {
 	if b.closer == nil {
@@ -247,15 +257,15 @@ func (b *Backend) check(req backend.Request) error {
 		return err
 	}
 	for _, w := range req.Windows {
-		if w.Limit > MaxUnits || w.Burst > MaxUnits {
-			return fmt.Errorf("%w: window %+v above MaxUnits", ErrInvalidRequest, w)
+		if w.Limit > maxUnits || w.Burst > maxUnits {
+			return fmt.Errorf("%w: window %+v above maxUnits", backend.ErrInvalidRequest, w)
 		}
 	}
-	if req.Cost > MaxUnits {
-		return fmt.Errorf("%w: cost %d above MaxUnits", ErrInvalidRequest, req.Cost)
+	if req.Cost > maxUnits {
+		return fmt.Errorf("%w: cost %d above maxUnits", backend.ErrInvalidRequest, req.Cost)
 	}
 	if b.caller && req.Now.UnixNano() < 0 {
-		return fmt.Errorf("%w: time %v is before the Unix epoch", ErrInvalidRequest, req.Now)
+		return fmt.Errorf("%w: time %v is before the Unix epoch", backend.ErrInvalidRequest, req.Now)
 	}
 	return nil
 }

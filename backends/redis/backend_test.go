@@ -249,8 +249,8 @@ func TestInvalidRequests(t *testing.T) {
 		{"before the epoch", backend.Request{Windows: []backend.Window{ok}, Now: time.Unix(-1, 0)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := b.Apply(t.Context(), tc.req); !errors.Is(err, ErrInvalidRequest) {
-				t.Errorf("Apply = %v, want ErrInvalidRequest", err)
+			if _, err := b.Apply(t.Context(), tc.req); !errors.Is(err, backend.ErrInvalidRequest) {
+				t.Errorf("Apply = %v, want backend.ErrInvalidRequest", err)
 			}
 		})
 	}
@@ -366,8 +366,8 @@ func TestACL(t *testing.T) {
 	// The server's clock (TIME), and the caller's, whose steps below
 	// make the scripts prune expired entries.
 	for _, b := range []*Backend{
-		NewStandalone(&redis.Options{Addr: srv.Addr, Username: "sluice", Password: "secret"}),
-		NewStandalone(&redis.Options{Addr: srv.Addr, Username: "sluice", Password: "secret"}, WithCallerClock()),
+		newStandalone(&redis.Options{Addr: srv.Addr, Username: "sluice", Password: "secret"}),
+		newStandalone(&redis.Options{Addr: srv.Addr, Username: "sluice", Password: "secret"}, WithCallerClock()),
 	} {
 		defer b.Close()
 		testACL(t, admin, b)

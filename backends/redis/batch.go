@@ -10,9 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultBatchLanes is the number of batching lanes of a backend unless
-// [WithBatching] sets another.
-const DefaultBatchLanes = 4
+// defaultBatchLanes is the number of batching lanes of a backend on a
+// single server unless WithBatching sets another.
+const defaultBatchLanes = 4
 
 // pipeClient is a client that can pipeline: *redis.Client, *redis.ClusterClient,
 // *redis.Ring and redis.UniversalClient all are.

@@ -288,8 +288,8 @@ func TestBatchLoneCaller(t *testing.T) {
 	h := newGateHook()
 	client.AddHook(h)
 	b := New(client)
-	if b.batch == nil || len(b.batch.lanes) != DefaultBatchLanes {
-		t.Fatalf("New batches on %v lanes, want DefaultBatchLanes (%d)", b.batch, DefaultBatchLanes)
+	if b.batch == nil || len(b.batch.lanes) != defaultBatchLanes {
+		t.Fatalf("New batches on %v lanes, want defaultBatchLanes (%d)", b.batch, defaultBatchLanes)
 	}
 	w := []backend.Window{{Limit: 100, Period: time.Hour}}
 	// Load the script, so that what follows is EVALSHA alone.

@@ -65,12 +65,12 @@ var benchBatching = []struct {
 	{"on", WithBatching(benchLanes())},
 }
 
-// benchLanes is DefaultBatchLanes, or SLUICE_BENCH_LANES to compare others.
+// benchLanes is defaultBatchLanes, or SLUICE_BENCH_LANES to compare others.
 func benchLanes() int {
 	if n, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_LANES")); err == nil {
 		return n
 	}
-	return DefaultBatchLanes
+	return defaultBatchLanes
 }
 
 // BenchmarkRedisApplyAutoPipeline is the token bucket of
@@ -120,7 +120,7 @@ func BenchmarkRedisDecide(b *testing.B) {
 					core.WithDefault(core.PerSecond(1<<40)),
 					// Measure every decision, however slow a loaded machine
 					// makes it, rather than the failure mode.
-					core.WithBackendTimeout(0),
+					core.WithFailure(core.Failure{Timeout: 0}),
 				)
 				if err != nil {
 					b.Fatal(err)

@@ -19,40 +19,33 @@ type Client interface {
 	Process(ctx context.Context, cmd redis.Cmder) error
 }
 
-// NewStandalone returns a backend on a new client for one Redis server (or
-// a primary with replicas that the application does not fail over). The
-// options are those of redis.NewClient: Addr, Password, DB, TLSConfig,
-// PoolSize, DialTimeout, ReadTimeout, WriteTimeout, PoolTimeout and the rest.
+// newStandalone returns a backend on a new client for one Redis server (or
+// a primary with replicas that the application does not fail over).
 // ContextTimeoutEnabled is always set, so that a decision's context
 // deadline bounds its round trip. [Backend.Close] closes the client.
-func NewStandalone(o *redis.Options, opts ...Option) *Backend {
+func newStandalone(o *redis.Options, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
 	return newOwned(redis.NewClient(&c), opts)
 }
 
-// NewFailover returns a backend on a new Sentinel-managed client, which
+// newFailover returns a backend on a new Sentinel-managed client, which
 // finds the current primary of o.MasterName through o.SentinelAddrs and
-// follows failovers. The options are those of redis.NewFailoverClient,
-// with pool size and timeouts as for [NewStandalone]; ContextTimeoutEnabled
-// is always set. [Backend.Close] closes the client.
-func NewFailover(o *redis.FailoverOptions, opts ...Option) *Backend {
+// follows failovers; ContextTimeoutEnabled is always set.
+func newFailover(o *redis.FailoverOptions, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
 	return newOwned(redis.NewFailoverClient(&c), opts)
 }
 
-// NewCluster returns a backend on a new Redis Cluster client. o.Addrs
+// newCluster returns a backend on a new Redis Cluster client. o.Addrs
 // needs only some of the nodes; the client discovers the rest and follows
-// slot moves. All keys of one client of one rule live in one slot, so
-// every decision is one script on one node. The options are those of
-// redis.NewClusterClient, with pool size (per node) and timeouts as for
-// [NewStandalone]; ContextTimeoutEnabled is always set. Unless set,
+// slot moves. ContextTimeoutEnabled is always set. Unless set,
 // ClusterStateReloadInterval is one second rather than go-redis's minute:
 // the scripts are never retried, so a primary that died (and only refuses
 // connections) triggers no MOVED reply, and only the periodic reload finds
-// its promoted replica. [Backend.Close] closes the client.
-func NewCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
+// its promoted replica.
+func newCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
 	if c.ClusterStateReloadInterval == 0 {
@@ -66,12 +59,12 @@ func NewCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
 // query parameters set the pool and timeouts (pool_size, dial_timeout,
 // read_timeout, write_timeout, pool_timeout, ...):
 //
-//	redis://user:pass@host:6379/0?pool_size=50     one server ([NewStandalone])
+//	redis://user:pass@host:6379/0?pool_size=50     one server
 //	rediss://host:6380/0                           one server over TLS
 //	unix:///run/redis.sock?db=0                    one server over a Unix socket
 //	redis+sentinel://sentinel1:26379,sentinel2:26379?master_name=mymaster
-//	                                               Sentinel ([NewFailover])
-//	redis+cluster://node1:6379,node2:6379          Cluster ([NewCluster])
+//	                                               Sentinel, following failovers
+//	redis+cluster://node1:6379,node2:6379          Cluster (the nodes are seeds)
 //
 // Sentinel and Cluster URLs list their seed addresses separated by commas,
 // or, as go-redis writes them, one in the host and the others in addr
@@ -99,19 +92,19 @@ func NewFromURL(url string, opts ...Option) (*Backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("sluiceredis: %w", err)
 		}
-		return NewStandalone(o, opts...), nil
+		return newStandalone(o, opts...), nil
 	case "sentinel":
 		o, err := redis.ParseFailoverURL(base + "://" + rest)
 		if err != nil {
 			return nil, fmt.Errorf("sluiceredis: %w", err)
 		}
-		return NewFailover(o, opts...), nil
+		return newFailover(o, opts...), nil
 	case "cluster":
 		o, err := redis.ParseClusterURL(base + "://" + rest)
 		if err != nil {
 			return nil, fmt.Errorf("sluiceredis: %w", err)
 		}
-		return NewCluster(o, opts...), nil
+		return newCluster(o, opts...), nil
 	}
 	return nil, fmt.Errorf("sluiceredis: unknown URL scheme %q (want redis, rediss, unix, redis+sentinel or redis+cluster)", scheme)
 }

@@ -5,18 +5,18 @@
 //
 //	import sluiceredis "github.com/sluicehq/sluice/backends/redis"
 //
-// and give the Limiter a backend built from a URL, from go-redis options, or
-// on a client the application already has:
+// and give the Limiter a backend built from a URL, or on a client the
+// application already has:
 //
 //	b, err := sluiceredis.NewFromURL("redis://localhost:6379/0")
 //	lim, err := core.New(core.WithBackend(b), core.WithDefault(core.PerMinute(100)))
 //
-// [NewStandalone], [NewFailover] (Sentinel) and [NewCluster] take go-redis's
-// own option structs, which set the pool size (PoolSize, MinIdleConns) and
-// the timeouts (DialTimeout, ReadTimeout, WriteTimeout, PoolTimeout); the
-// URL forms take them as query parameters. [New] uses an existing
-// *redis.Client, *redis.ClusterClient or redis.UniversalClient. A Backend
-// is safe for concurrent use.
+// [NewFromURL] covers a single server, Sentinel and Cluster, and takes the
+// pool size and timeouts as query parameters (pool_size, dial_timeout,
+// read_timeout, write_timeout, pool_timeout, ...). [New] uses an existing
+// *redis.Client, *redis.ClusterClient or redis.UniversalClient, for
+// settings no URL can carry (a custom TLS configuration, a dialer). A
+// Backend is safe for concurrent use.
 //
 // # One script per decision
 //
@@ -38,7 +38,7 @@
 // # Batching
 //
 // Concurrent decisions share round trips. A decision that finds one of
-// the backend's lanes ([DefaultBatchLanes], or [WithBatching]) idle sends
+// the backend's lanes (4, or [WithBatching]) idle sends
 // its script at once, exactly as it would unbatched; the decisions that
 // arrive while that round trip is in flight queue on the lane and leave
 // together, as one pipeline, as soon as it returns. There is no timer: a
@@ -50,12 +50,9 @@
 // a NOSCRIPT or TRYAGAIN reply is handled per script. Batching is on by
 // default for a single server (standalone or Sentinel) and off for a Redis
 // Cluster or Ring, where a pipeline waits for its slowest node, so that one
-// slow node would stall every other's decisions (see [WithBatching]). On a
-// shared two-core test machine batching raised throughput at
-// 64 concurrent callers 1.8 times, above the ceiling of unpipelined
-// EVALSHA, with p99 latency no worse, and left a lone caller's latency as
-// it was; see BenchmarkRedisApply and docs/redis.md. WithBatching(0) sends
-// one script per round trip.
+// slow node would stall every other's decisions (see [WithBatching]);
+// docs/redis.md measures what batching gains. WithBatching(0) sends one
+// script per round trip.
 //
 // go-redis's own auto-pipelining client (rdb.AutoPipeline(), experimental)
 // also works with [New], but adds latency for a lone caller; the backend
@@ -72,7 +69,7 @@
 // nanoseconds, and products of counts and durations too large for a double
 // are computed exactly in parts. Beyond 104 days (Sluice allows 366),
 // durations may be off by a few nanoseconds. Limits, bursts and costs must
-// not exceed [MaxUnits] (2^53-1).
+// not exceed 2^53-1.
 //
 // # Keys
 //

@@ -5,7 +5,6 @@ import (
 
 	sluiceredis "github.com/sluicehq/sluice/backends/redis"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/breaker"
 )
 
 // The setup of docs/redis.md (see docs/gen/snippets.go). It needs a Redis
@@ -17,8 +16,7 @@ func ExampleNewFromURL_docs() {
 		log.Fatal(err)
 	}
 	defer b.Close() // the Limiter never closes a backend you pass it
-	lim, err := core.New(core.WithBackend(b), core.WithBreaker(breaker.New()),
-		core.WithDefault(core.PerMinute(100)))
+	lim, err := core.New(core.WithBackend(b), core.WithDefault(core.PerMinute(100)))
 	if err != nil {
 		log.Fatal(err)
 	}

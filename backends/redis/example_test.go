@@ -43,29 +43,27 @@ func ExampleNew() {
 	defer rdb.Close()
 
 	b := sluiceredis.New(rdb, sluiceredis.WithPrefix("myapp:"))
-	lim, err := core.New(core.WithBackend(b), core.WithDefault(core.PerSecond(10).WithBurst(20)))
+	lim, err := core.New(core.WithBackend(b), core.WithDefault(core.Limit{N: 10, Per: time.Second, Burst: 20}))
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer lim.Close()
 }
 
-func ExampleNewCluster() {
-	b := sluiceredis.NewCluster(&redis.ClusterOptions{
-		Addrs:        []string{"redis-0:6379", "redis-1:6379", "redis-2:6379"},
-		PoolSize:     20, // per node
-		ReadTimeout:  100 * time.Millisecond,
-		WriteTimeout: 100 * time.Millisecond,
-	})
+func ExampleNewFromURL_cluster() {
+	// Seed nodes; the client finds the rest and follows slot moves.
+	b, err := sluiceredis.NewFromURL("redis+cluster://redis-0:6379,redis-1:6379,redis-2:6379?pool_size=20&read_timeout=100ms")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer b.Close()
 }
 
-func ExampleNewFailover() {
-	b := sluiceredis.NewFailover(&redis.FailoverOptions{
-		MasterName:    "mymaster",
-		SentinelAddrs: []string{"sentinel-0:26379", "sentinel-1:26379", "sentinel-2:26379"},
-		PoolSize:      50,
-		DialTimeout:   time.Second,
-	})
+func ExampleNewFromURL_sentinel() {
+	// The Sentinels; the client follows the primary of mymaster through failovers.
+	b, err := sluiceredis.NewFromURL("redis+sentinel://sentinel-0:26379,sentinel-1:26379,sentinel-2:26379?master_name=mymaster&pool_size=50")
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer b.Close()
 }

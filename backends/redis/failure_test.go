@@ -17,7 +17,6 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
-	"github.com/sluicehq/sluice/core/breaker"
 	"github.com/sluicehq/sluice/testkit/redistest"
 )
 
@@ -123,7 +122,7 @@ func exact(d core.Decision, err error) bool {
 // slidingLog counts with a sliding log, whose Remaining, unlike a token
 // bucket's, does not refill within the hour: a count that survives a
 // failover is checked exactly.
-var slidingLog = core.WithRules(core.Rule{Name: "default", Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerHour(failLimit)}})
+var slidingLog = core.WithRules(core.Rule{Name: "default", Algorithm: backend.SlidingLog, Limits: []core.Limit{core.PerHour(failLimit)}})
 
 // tokenBucket is the default rule.
 var tokenBucket = core.WithDefault(core.PerHour(failLimit))
@@ -136,7 +135,7 @@ func newFailLimiter(t *testing.T, b *Backend, rule core.Option, opts ...core.Opt
 	opts = append([]core.Option{
 		core.WithBackend(b),
 		rule,
-		core.WithBackendTimeout(failTimeout),
+		core.WithFailure(core.Failure{Timeout: failTimeout}),
 	}, opts...)
 	lim, err := core.New(opts...)
 	if err != nil {
@@ -151,7 +150,7 @@ func newFailLimiter(t *testing.T, b *Backend, rule core.Option, opts ...core.Opt
 // connection, loading the script, may take longer than the timeout).
 func warmLimiter(t *testing.T, b *Backend, rule core.Option) *core.Limiter {
 	t.Helper()
-	lim, err := core.New(core.WithBackend(b), rule, core.WithBackendTimeout(0))
+	lim, err := core.New(core.WithBackend(b), rule, core.WithFailure(core.Failure{Timeout: 0}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,19 +204,19 @@ func (e *limitedErrors) Errorf(format string, args ...any) {
 // exact again soon after Redis is back.
 func TestFailureRedisKilled(t *testing.T) {
 	for _, tc := range []struct {
-		mode core.FailureMode
+		mode string
 		ok   func(d core.Decision) bool
 	}{
-		{core.FailModeOpen, func(d core.Decision) bool { return d.Outcome == core.FailOpen && !d.Local && d.Remaining == -1 }},
-		{core.FailModeClosed, func(d core.Decision) bool { return d.Outcome == core.FailClosed && !d.Local && d.Remaining == -1 }},
-		{core.FailModeLocal, func(d core.Decision) bool { return d.Outcome == core.Allowed && d.Local }},
+		{"open", func(d core.Decision) bool { return d.Outcome == core.FailedOpen && !d.Local && d.Remaining == -1 }},
+		{"closed", func(d core.Decision) bool { return d.Outcome == core.FailedClosed && !d.Local && d.Remaining == -1 }},
+		{"local", func(d core.Decision) bool { return d.Outcome == core.Allowed && d.Local }},
 	} {
-		t.Run(tc.mode.String(), func(t *testing.T) {
+		t.Run(tc.mode, func(t *testing.T) {
 			awaitRedialers(t)
 			srv := redistest.Start(t)
-			br := breaker.New(breaker.WithConsecutiveFailures(5), breaker.WithCoolDown(100*time.Millisecond))
-			lim := newFailLimiter(t, NewStandalone(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second}), tokenBucket,
-				core.WithBreaker(br), core.WithFailureMode(tc.mode))
+			br := &breakerWatch{}
+			lim := newFailLimiter(t, newStandalone(&redis.Options{Addr: srv.Addr, DialTimeout: time.Second}), tokenBucket,
+				core.WithObserver(br), core.WithFailure(core.Failure{Mode: tc.mode, Timeout: failTimeout}))
 
 			var killedAt atomic.Int64    // UnixNano; 0 while Redis runs
 			var restartedAt atomic.Int64 // UnixNano; 0 until Redis restarts
@@ -254,7 +253,7 @@ func TestFailureRedisKilled(t *testing.T) {
 			killedAt.Store(time.Now().UnixNano())
 			kill := time.Now()
 			srv.Kill()
-			opened := waitFor(t, 5*time.Second, "breaker open", func() bool { return br.State() == breaker.StateOpen })
+			opened := waitFor(t, 5*time.Second, "breaker open", func() bool { return br.state.Load() == "open" })
 			waitFor(t, 5*time.Second, "failure-mode decisions", func() bool { return failedAfter.Load() >= 100 })
 
 			// Redis comes back on the same address, still under load.
@@ -304,7 +303,7 @@ func TestFailureRedisKilled(t *testing.T) {
 // Redis, and decisions are exact again once Redis resumes.
 func TestFailureRedisPaused(t *testing.T) {
 	srv := redistest.Start(t)
-	b := NewStandalone(&redis.Options{Addr: srv.Addr})
+	b := newStandalone(&redis.Options{Addr: srv.Addr})
 	lim := newFailLimiter(t, b, tokenBucket)
 	if d, err := warmLimiter(t, b, tokenBucket).Decide(t.Context(), failReq(freshClient())); !exact(d, err) {
 		t.Fatalf("before the pause: %v remaining %d err %v / %v", d.Outcome, d.Remaining, d.Err, err)
@@ -336,7 +335,7 @@ func TestFailureRedisPaused(t *testing.T) {
 		if took > failTimeout+failMargin {
 			errs.Errorf("a decision took %v while Redis was paused, want at most %v", took, failTimeout+failMargin)
 		}
-		if d.Outcome != core.FailOpen || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+		if d.Outcome != core.FailedOpen || !errors.Is(d.Err, core.ErrBackendUnavailable) {
 			errs.Errorf("while paused: %v err %v, want fail_open wrapping ErrBackendUnavailable", d.Outcome, d.Err)
 			return
 		}
@@ -464,7 +463,7 @@ func TestFailureSentinelFailover(t *testing.T) {
 		if d.Outcome == core.Allowed && d.Err == nil {
 			return true
 		}
-		if d.Outcome != core.FailOpen || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+		if d.Outcome != core.FailedOpen || !errors.Is(d.Err, core.ErrBackendUnavailable) {
 			t.Fatalf("during the failover: %v err %v, want fail_open", d.Outcome, d.Err)
 		}
 		if failures == 0 {
@@ -731,3 +730,10 @@ func TestClusterSlowNodeStallsOnlyItsKeys(t *testing.T) {
 		t.Errorf("healthy primaries: %d ok, %d failed; want them to go on while one primary is paused", ok, failed)
 	}
 }
+
+// breakerWatch is an Observer that keeps the breaker's latest state.
+type breakerWatch struct{ state atomic.Value }
+
+func (*breakerWatch) ObserveDecision(core.Request, core.Decision)         {}
+func (*breakerWatch) ObserveBackend(string, string, time.Duration, error) {}
+func (b *breakerWatch) ObserveBreaker(_, state string)                    { b.state.Store(state) }

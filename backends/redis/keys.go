@@ -56,7 +56,7 @@ func (b *Backend) keyBase(namespace, key string, extra int) []byte {
 	return buf
 }
 
-// keys returns the keys of a request's windows: prefix{tag}t0, t1, ...
+// keys returns the keys of a request's windows: prefix{tag}T0, T1, ... (the suffix letter per algorithm, see suffixes)
 func (b *Backend) keys(namespace, key string, alg backend.Algorithm, windows int) []string {
 	base := b.keyBase(namespace, key, 2)
 	if alg == backend.Concurrency {

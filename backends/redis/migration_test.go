@@ -24,8 +24,8 @@ const migLimit = 1000
 // migRule counts with a sliding log, whose Remaining does not refill within
 // the hour, over two windows: each client has two keys, which the
 // migration can split between two MIGRATE batches.
-var migRule = core.WithRules(core.Rule{Name: "default", Algorithm: core.SlidingLog,
-	Limits: []core.Limit{core.PerHour(migLimit), core.PerDay(10 * migLimit)}})
+var migRule = core.WithRules(core.Rule{Name: "default", Algorithm: backend.SlidingLog,
+	Limits: []core.Limit{core.PerHour(migLimit), core.Limit{N: 10 * migLimit, Per: 24 * time.Hour}}})
 
 // migStepDecisions is how many decisions the moving client makes in each
 // state of the migration before the next step.
@@ -57,7 +57,7 @@ type migDecision struct {
 func TestClusterSlotMigration(t *testing.T) {
 	awaitRedialers(t)
 	c := redistest.StartCluster(t)
-	b := NewCluster(&redis.ClusterOptions{Addrs: c.Addrs()})
+	b := newCluster(&redis.ClusterOptions{Addrs: c.Addrs()})
 	// Load the slot map and a connection to every primary first: the
 	// first script otherwise takes longer than the timeout.
 	if err := b.client.(*redis.ClusterClient).ForEachMaster(t.Context(), func(ctx context.Context, m *redis.Client) error {
@@ -255,7 +255,7 @@ func TestClusterSlotMigration(t *testing.T) {
 		case md.err != nil:
 			t.Fatalf("decision %d (%s): Decide returned an error, want a decision: %v", i, md.stage, md.err)
 		case d.Err != nil:
-			if d.Outcome != core.FailOpen || d.Remaining != -1 || !errors.Is(d.Err, core.ErrBackendUnavailable) {
+			if d.Outcome != core.FailedOpen || d.Remaining != -1 || !errors.Is(d.Err, core.ErrBackendUnavailable) {
 				t.Errorf("decision %d (%s): %v remaining %d err %v, want the failure mode (fail_open)", i, md.stage, d.Outcome, d.Remaining, d.Err)
 			}
 			switch {

@@ -2,9 +2,6 @@ package sluiceredis
 
 import "time"
 
-// DefaultPrefix is the prefix of every key unless [WithPrefix] sets another.
-const DefaultPrefix = "sluice:"
-
 type config struct {
 	prefix      string
 	callerClock bool
@@ -22,7 +19,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 // WithPrefix sets the prefix of every key the backend writes, so that
 // several applications, or several environments, can share one Redis. Keys
 // are the prefix, a hash tag and two bytes, such as
-// "sluice:{3q2-7wEjRBaT4zS9bL1_xw}t0". The default is [DefaultPrefix].
+// "sluice:{3q2-7wEjRBaT4zS9bL1_xw}T0". The default is "sluice:".
 // Backends that should share limits must use the same prefix.
 func WithPrefix(prefix string) Option {
 	return optionFunc(func(c *config) { c.prefix = prefix })
@@ -50,8 +47,8 @@ func withExpirySlack(d time.Duration) Option {
 
 // WithBatching sets how many pipelined round trips the backend keeps in
 // flight at once (its lanes); 0 or less turns batching off, so that every
-// script is one round trip of its own, as before. The default is
-// [DefaultBatchLanes] on a single server (standalone or Sentinel) and off on
+// script is one round trip of its own. The default is 4 lanes on a single
+// server (standalone or Sentinel) and off on
 // a Redis Cluster or Ring: a pipeline there returns only when every node in
 // it has answered, so one slow, paused or failing node would stall the
 // batched decisions of every healthy one. Turn it on there only if that

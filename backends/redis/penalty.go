@@ -23,16 +23,17 @@ const maxPenaltyDuration = time.Duration(1<<53 - 1)
 // block and decay have all ended. Reset deletes it.
 //
 // The policy's durations must be below 2^53 ns (about 104 days), and its
-// Threshold at most [MaxUnits]; others are an [ErrInvalidRequest].
+// Threshold at most 2^53-1; others are refused with an error wrapping
+// backend.ErrInvalidRequest.
 func (b *Backend) Penalize(ctx context.Context, req backend.PenaltyRequest) (backend.PenaltyResult, error) {
 	p := req.Policy
-	if p.Threshold < 1 || p.Threshold > MaxUnits || !(p.Multiplier >= 1) ||
+	if p.Threshold < 1 || p.Threshold > maxUnits || !(p.Multiplier >= 1) ||
 		p.Window <= 0 || p.Base <= 0 || p.Max < p.Base || p.Decay < 0 ||
 		p.Window > maxPenaltyDuration || p.Max > maxPenaltyDuration || p.Decay > maxPenaltyDuration {
-		return backend.PenaltyResult{}, fmt.Errorf("%w: penalty %+v", ErrInvalidRequest, p)
+		return backend.PenaltyResult{}, fmt.Errorf("%w: penalty %+v", backend.ErrInvalidRequest, p)
 	}
 	if b.caller && req.Now.UnixNano() < 0 {
-		return backend.PenaltyResult{}, fmt.Errorf("%w: time %v is before the Unix epoch", ErrInvalidRequest, req.Now)
+		return backend.PenaltyResult{}, fmt.Errorf("%w: time %v is before the Unix epoch", backend.ErrInvalidRequest, req.Now)
 	}
 	record := 0
 	if req.Record {

@@ -23,9 +23,10 @@
 //     An error means "no answer": the store failed, timed out or the context
 //     ended.
 //
-// Optional interfaces add abilities: [Pinger] for health checks, and
-// [Penalizer] for rules with progressive penalties (the Limiter refuses such
-// rules on a backend without it).
+// Optional interfaces add abilities: [Remote] for network stores (the
+// Limiter then applies its timeout, circuit breaker and deny cache, and
+// readiness probes ping them), and [Penalizer] for rules with progressive
+// penalties (the Limiter refuses such rules on a backend without it).
 //
 // The exact admit/deny behaviour of every [Algorithm] is specified by the
 // conformance suite in module github.com/sluicehq/sluice/testkit; run
@@ -84,25 +85,13 @@ var algorithmNames = [numAlgorithms]string{
 	Concurrency:   "concurrency",
 }
 
-// String returns the algorithm's configuration name, such as "token_bucket".
+// String returns the algorithm's configuration name, such as "token_bucket",
+// or "Algorithm(N)" for a value that is not one of the constants.
 func (a Algorithm) String() string {
 	if a < numAlgorithms {
 		return algorithmNames[a]
 	}
 	return fmt.Sprintf("Algorithm(%d)", uint8(a))
-}
-
-// Valid reports whether a is one of the defined algorithms.
-func (a Algorithm) Valid() bool { return a < numAlgorithms }
-
-// ParseAlgorithm returns the algorithm whose [Algorithm.String] is s.
-func ParseAlgorithm(s string) (Algorithm, error) {
-	for a, name := range algorithmNames {
-		if name == s {
-			return Algorithm(a), nil
-		}
-	}
-	return 0, fmt.Errorf("backend: unknown algorithm %q", s)
 }
 
 // Window is one limit of a request: at most Limit units per Period.
@@ -113,18 +102,10 @@ type Window struct {
 	// Period is the length of the window; for Concurrency it is the lease
 	// after which an unreleased slot frees itself. It must be positive.
 	Period time.Duration
-	// Burst is the token bucket's capacity; 0 means Limit. Other
-	// algorithms ignore it.
+	// Burst is the token bucket's capacity, the most units it admits at
+	// once; 0 means Limit. Other algorithms ignore it: their capacity is
+	// Limit.
 	Burst int64
-}
-
-// Capacity returns the most units the window can ever admit at once: Burst
-// for a token bucket with a burst, Limit otherwise.
-func (w Window) Capacity(a Algorithm) int64 {
-	if a == TokenBucket && w.Burst > 0 {
-		return w.Burst
-	}
-	return w.Limit
 }
 
 // Request asks a backend to charge Cost units to every window of one key.
@@ -167,7 +148,7 @@ func (req Request) Validate() error {
 	if n := len(req.Windows); n == 0 || n > MaxWindows {
 		return fmt.Errorf("%w: %d windows, want 1 to %d", ErrInvalidRequest, n, MaxWindows)
 	}
-	if !req.Algorithm.Valid() {
+	if req.Algorithm >= numAlgorithms {
 		return fmt.Errorf("%w: %v", ErrInvalidRequest, req.Algorithm)
 	}
 	if req.Algorithm == Concurrency && len(req.Windows) != 1 {
@@ -276,24 +257,20 @@ type Settlement struct {
 	Charge [MaxWindows]WindowResult
 }
 
-// Validate reports whether s keeps the contract: a valid Request, a
-// positive Charged, and no negative Elapsed.
-func (s Settlement) Validate() error {
-	if err := s.Request.Validate(); err != nil {
-		return err
-	}
-	if s.Charged <= 0 {
-		return fmt.Errorf("%w: settlement of a charge of %d", ErrInvalidRequest, s.Charged)
-	}
-	if s.Elapsed < 0 {
-		return fmt.Errorf("%w: negative elapsed time %v", ErrInvalidRequest, s.Elapsed)
-	}
-	return nil
-}
 
-// Pinger is implemented by backends that can check their health, such as a
-// network store. The Limiter's health check uses it when present.
-type Pinger interface {
-	// Ping checks that the backend is reachable and answering.
+
+// Remote is implemented by backends that keep their state over the network,
+// such as the Redis backend: their calls may wait and fail. The Limiter
+// bounds each call of a Remote backend with its timeout, guards them with
+// its circuit breaker, keeps a local deny cache and, for FailModeLocal, a
+// fallback; a backend that is not Remote (the in-memory one) is called
+// directly. A wrapper around a backend (an instrumenting decorator, say)
+// implements Remote exactly when the backend it wraps does.
+type Remote interface {
+	// Ping checks that the backend is reachable and answering, for
+	// readiness probes.
 	Ping(ctx context.Context) error
+	// Name returns a short constant name, such as "redis", for metrics
+	// and logs.
+	Name() string
 }

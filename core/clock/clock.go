@@ -43,11 +43,28 @@ func (realClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Fake is a manually driven clock for tests. Its time only moves when
-// [Fake.Advance] or [Fake.Set] is called, which also wakes the sleepers
-// whose time has come. The zero value is not usable; create one with
-// [NewFake]. A Fake is safe for concurrent use.
-type Fake struct {
+// Fake is a manually driven clock for tests: its time moves only when
+// Advance moves it, which also wakes the sleepers whose time has come.
+// Create one with [NewFake]. A Fake is safe for concurrent use.
+type Fake interface {
+	Clock
+	// Advance moves the clock forward by d (backward if d is negative),
+	// wakes the sleepers whose time has come, and returns the new time.
+	Advance(d time.Duration) time.Time
+	// Sleepers returns the number of goroutines blocked in Sleep, so that
+	// a test can wait until the code under test is asleep before it
+	// moves the clock.
+	Sleepers() int
+}
+
+// NewFake returns a Fake clock that reads t, in UTC, until it is moved.
+func NewFake(t time.Time) Fake {
+	f := &fake{}
+	f.ns.Store(t.UnixNano())
+	return f
+}
+
+type fake struct {
 	ns       atomic.Int64 // Unix nanoseconds
 	mu       sync.Mutex
 	sleepers []sleeper
@@ -58,19 +75,9 @@ type sleeper struct {
 	wake  chan struct{}
 }
 
-// NewFake returns a Fake clock that reads t until it is moved.
-func NewFake(t time.Time) *Fake {
-	f := &Fake{}
-	f.ns.Store(t.UnixNano())
-	return f
-}
+func (f *fake) Now() time.Time { return time.Unix(0, f.ns.Load()).UTC() }
 
-// Now returns the fake clock's current time, in UTC.
-func (f *Fake) Now() time.Time { return time.Unix(0, f.ns.Load()).UTC() }
-
-// Advance moves the clock forward by d (backward if d is negative), wakes
-// the sleepers whose time has come, and returns the new time.
-func (f *Fake) Advance(d time.Duration) time.Time {
+func (f *fake) Advance(d time.Duration) time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	now := f.ns.Add(int64(d))
@@ -78,17 +85,7 @@ func (f *Fake) Advance(d time.Duration) time.Time {
 	return time.Unix(0, now).UTC()
 }
 
-// Set moves the clock to t and wakes the sleepers whose time has come.
-func (f *Fake) Set(t time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.ns.Store(t.UnixNano())
-	f.wake(t.UnixNano())
-}
-
-// Sleep blocks until the clock has been moved d past the time it was
-// called at, or ctx ends.
-func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
+func (f *fake) Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
@@ -112,17 +109,14 @@ func (f *Fake) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// Sleepers returns the number of goroutines blocked in Sleep, so that a
-// test can wait until the code under test is asleep before it moves the
-// clock.
-func (f *Fake) Sleepers() int {
+func (f *fake) Sleepers() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.sleepers)
 }
 
 // wake wakes the sleepers due at now. The caller holds f.mu.
-func (f *Fake) wake(now int64) {
+func (f *fake) wake(now int64) {
 	kept := f.sleepers[:0]
 	for _, s := range f.sleepers {
 		if s.until <= now {

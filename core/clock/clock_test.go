@@ -24,9 +24,9 @@ func TestFake(t *testing.T) {
 	if got, want := f.Now(), start.Add(1500*time.Millisecond); !got.Equal(want) {
 		t.Errorf("Now() after Advance = %v, want %v", got, want)
 	}
-	f.Set(start)
+	f.Advance(-1500 * time.Millisecond)
 	if got := f.Now(); !got.Equal(start) {
-		t.Errorf("Now() after Set = %v, want %v", got, start)
+		t.Errorf("Now() after Advance back = %v, want %v", got, start)
 	}
 }
 

@@ -21,9 +21,16 @@ import (
 var errIdentify = errors.New("token cache at 10.9.8.7 unreachable")
 
 // failingIdentifier makes every Decide fail.
-var failingIdentifier = core.WithIdentifier(core.IdentifierFunc(func(context.Context, core.Request) (core.Identity, error) {
+var failingIdentifier = core.WithIdentifier(identifierFunc(func(context.Context, core.Request) (core.Identity, error) {
 	return core.Identity{}, errIdentify
 }))
+
+// identifierFunc adapts a function to a core.Identifier.
+type identifierFunc func(ctx context.Context, r core.Request) (core.Identity, error)
+
+func (f identifierFunc) Identify(ctx context.Context, r core.Request) (core.Identity, error) {
+	return f(ctx, r)
+}
 
 // logBuffer is a JSON slog handler's output, safe for concurrent writes.
 type logBuffer struct {
@@ -64,7 +71,7 @@ func serveUser(t *testing.T, lim *core.Limiter, opts ...Option) *http.Response {
 	t.Helper()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) {})
-	h := New(lim, append(opts, WithServeMux(mux))...).Handler(mux)
+	h := New(lim, opts...).Handler(mux)
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/users/7", nil))
 	resp := w.Result()
@@ -157,7 +164,7 @@ func TestErrorHandlerReceivesErrors(t *testing.T) {
 func TestDefaultErrorHandlerBackendFailureLoggedOnce(t *testing.T) {
 	var logs logBuffer
 	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(10)), core.WithBackend(failingBackend{}),
-		core.WithFailureMode(core.FailModeClosed), core.WithLogger(logs.logger()))
+		core.WithFailure(core.Failure{Mode: "closed"}), core.WithLogger(logs.logger()))
 	for range 3 {
 		serveUser(t, lim)
 	}

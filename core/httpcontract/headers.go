@@ -7,31 +7,28 @@ import (
 	"unsafe"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 )
 
-// The header field names the contract writes.
+// The header fields the contract writes, in canonical form, so they are
+// stored without re-canonicalising.
 const (
-	HeaderLimit      = "X-RateLimit-Limit"
-	HeaderRemaining  = "X-RateLimit-Remaining"
-	HeaderReset      = "X-RateLimit-Reset"
-	HeaderPolicy     = "RateLimit-Policy"
-	HeaderRateLimit  = "RateLimit"
-	HeaderRetryAfter = "Retry-After"
+	keyXLimit      = "X-Ratelimit-Limit"
+	keyXRemaining  = "X-Ratelimit-Remaining"
+	keyXReset      = "X-Ratelimit-Reset"
+	keyLimit       = "Ratelimit-Limit"
+	keyRemaining   = "Ratelimit-Remaining"
+	keyReset       = "Ratelimit-Reset"
+	keyPolicy      = "Ratelimit-Policy"
+	keyRateLimit   = "Ratelimit"
+	keyRetryAfter  = "Retry-After"
+	keyCacheCtl    = "Cache-Control"
+	maxHeaderSlots = 9 // the most fields writeHeaders sets: three pairs of trios, RateLimit, Retry-After, and the policy
 )
 
-// Canonical forms, so headers can be stored without re-canonicalising.
-var (
-	keyLimit      = http.CanonicalHeaderKey(HeaderLimit)
-	keyRemaining  = http.CanonicalHeaderKey(HeaderRemaining)
-	keyReset      = http.CanonicalHeaderKey(HeaderReset)
-	keyPolicy     = http.CanonicalHeaderKey(HeaderPolicy)
-	keyRateLimit  = http.CanonicalHeaderKey(HeaderRateLimit)
-	keyRetryAfter = http.CanonicalHeaderKey(HeaderRetryAfter)
-)
-
-// Seconds converts a duration to whole seconds for a header, rounding up:
+// seconds converts a duration to whole seconds for a header, rounding up:
 // a client told to wait "0" seconds when 300ms remain would retry too early.
-func Seconds(d time.Duration) int64 {
+func seconds(d time.Duration) int64 {
 	if d <= 0 {
 		return 0
 	}
@@ -42,64 +39,70 @@ func Seconds(d time.Duration) int64 {
 	return s
 }
 
-// RetryAfter returns the Retry-After value, in seconds, for a denial: the
+// retryAfter returns the Retry-After value, in seconds, for a denial: the
 // decision's RetryAfter rounded up, and never less than 1.
-func RetryAfter(d *core.Decision) int64 { return max(1, Seconds(d.RetryAfter)) }
+func retryAfter(d *core.Decision) int64 { return max(1, seconds(d.RetryAfter)) }
 
-// WriteHeaders sets the rate-limit header fields of d on h according to the
-// configured header set, and Retry-After when d is a denial. Exempt and
+// writeHeaders sets the rate-limit header fields of d on h according to
+// the configured profiles, and Retry-After when d is a denial. Exempt and
 // fail-closed decisions get no rate-limit fields; a fail-open decision gets
-// only X-RateLimit-Limit, since the remaining quota is unknown; a shadow
-// rule's decisions get none unless WithShadowHeaders is set.
-func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
+// only the limits (the *-Limit fields and RateLimit-Policy), since the
+// remaining quota is unknown; a shadow rule's decisions get none unless
+// WithShadowHeaders is set.
+func (m *Middleware) writeHeaders(h http.Header, d *core.Decision) {
 	cfg := &m.cfg
 	switch {
-	case d.Outcome == core.Exempt || d.Outcome == core.FailClosed:
+	case d.Outcome == core.Exempt || d.Outcome == core.FailedClosed:
 		return
 	case d.Shadow && !cfg.shadowHeaders:
 		return
-	case d.Outcome == core.FailOpen:
-		if cfg.headers.legacy() {
-			h[keyLimit] = []string{strconv.FormatInt(d.Limit, 10)}
-		}
-		return
 	}
+	failed := d.Outcome == core.FailedOpen
 	denied := d.Outcome == core.Denied || d.Outcome == core.ShadowDenied
 	// Every value is formatted into one buffer, and the buffer and the
 	// value slices the header map keeps are one allocation for all fields.
 	var (
 		blk  = new(headerBlock)
 		b    = blk.buf[:0]
-		ends [len(blk.vals) - 1]int
-		keys [len(blk.vals)]string
+		ends [maxHeaderSlots - 1]int
+		keys [maxHeaderSlots]string
 		n    int
 	)
 	field := func(k string) { keys[n], ends[n] = k, len(b); n++ }
-	if cfg.headers.legacy() {
+	trio := func(limit, remaining, reset string, unix bool) {
 		b = strconv.AppendInt(b, d.Limit, 10)
-		field(keyLimit)
+		field(limit)
+		if failed {
+			return
+		}
 		b = strconv.AppendInt(b, d.Remaining, 10)
-		field(keyRemaining)
-		reset := Seconds(d.ResetAfter)
-		if cfg.reset == ResetUnix {
+		field(remaining)
+		r := seconds(d.ResetAfter)
+		if unix {
 			// The first whole second at or after the reset, so that a
 			// decision made at 10.5s does not announce a reset at 30s
 			// that happens at 30.5s.
 			at := d.At.Add(d.ResetAfter)
-			reset = at.Unix()
+			r = at.Unix()
 			if at.Nanosecond() != 0 {
-				reset++
+				r++
 			}
 		}
-		b = strconv.AppendInt(b, reset, 10)
-		field(keyReset)
+		b = strconv.AppendInt(b, r, 10)
+		field(reset)
 	}
-	if cfg.headers.ietf() {
+	if cfg.headers&HeadersTriple != 0 {
+		trio(keyLimit, keyRemaining, keyReset, false)
+	}
+	if cfg.headers&(HeadersX|HeadersXUnix) != 0 {
+		trio(keyXLimit, keyXRemaining, keyXReset, cfg.headers&HeadersXUnix != 0)
+	}
+	if cfg.headers&HeadersDraft10 != 0 && !failed {
 		b = appendRateLimit(b, d, denied)
 		field(keyRateLimit)
 	}
 	if d.Outcome == core.Denied {
-		b = strconv.AppendInt(b, RetryAfter(d), 10)
+		b = strconv.AppendInt(b, retryAfter(d), 10)
 		field(keyRetryAfter)
 	}
 	// The bytes are never written again, so the string may share them (as
@@ -113,19 +116,19 @@ func (m *Middleware) WriteHeaders(h http.Header, d *core.Decision) {
 		h[keys[i]] = vals[i : i+1 : i+1]
 		from = ends[i]
 	}
-	if cfg.headers.ietf() {
+	if cfg.headers&HeadersDraft10 != 0 && len(d.Windows()) > 0 {
 		vals[n] = m.policy(d)
 		h[keyPolicy] = vals[n : n+1 : n+1]
 	}
 }
 
 // headerBlock is the memory behind one response's rate-limit fields: the
-// value slices the header map holds (up to five formatted fields and the
-// cached policy) and the bytes the formatted values share. 160 bytes hold
-// every field of a rule whose window names are short; longer names spill
-// into a slice of their own.
+// value slices the header map holds (the formatted fields and the cached
+// policy) and the bytes the formatted values share. 160 bytes hold every
+// field of a rule whose window names are short, in one profile; longer
+// names and more profiles spill into a slice of their own.
 type headerBlock struct {
-	vals [6]string
+	vals [maxHeaderSlots]string
 	buf  [160]byte
 }
 
@@ -151,7 +154,7 @@ func appendRateLimit(b []byte, d *core.Decision, denied bool) []byte {
 		b = append(b, ";r="...)
 		b = strconv.AppendInt(b, max(0, w.Remaining), 10)
 		b = append(b, ";t="...)
-		b = strconv.AppendInt(b, Seconds(t), 10)
+		b = strconv.AppendInt(b, seconds(t), 10)
 	}
 	return b
 }
@@ -175,9 +178,9 @@ func (m *Middleware) policy(d *core.Decision) string {
 		b = appendSFString(b, w.Limit.Name)
 		b = append(b, ";q="...)
 		b = strconv.AppendInt(b, w.Limit.N, 10)
-		if d.Algorithm != core.Concurrency { // a concurrency limit has no window
+		if d.Algorithm != backend.Concurrency { // a concurrency limit has no window
 			b = append(b, ";w="...)
-			b = strconv.AppendInt(b, Seconds(w.Limit.Per), 10)
+			b = strconv.AppendInt(b, seconds(w.Limit.Per), 10)
 		}
 	}
 	p.value = string(b)
@@ -188,13 +191,13 @@ func (m *Middleware) policy(d *core.Decision) string {
 type policyEntry struct {
 	// alg is part of the key: a concurrency limit and a window can have
 	// equal Limits (N, and Per set to the lease) but different fields.
-	alg    core.Algorithm
-	limits [core.MaxWindows]core.Limit
+	alg    backend.Algorithm
+	limits [backend.MaxWindows]core.Limit
 	n      int
 	value  string
 }
 
-func (p *policyEntry) matches(alg core.Algorithm, ws []core.WindowState) bool {
+func (p *policyEntry) matches(alg backend.Algorithm, ws []core.WindowState) bool {
 	if alg != p.alg || len(ws) != p.n {
 		return false
 	}

@@ -20,7 +20,7 @@ var epoch = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // newLimiter returns a Limiter on a fake clock at epoch, closed when the test
 // ends.
-func newLimiter(t testing.TB, opts ...core.Option) (*core.Limiter, *clock.Fake) {
+func newLimiter(t testing.TB, opts ...core.Option) (*core.Limiter, clock.Fake) {
 	t.Helper()
 	clk := clock.NewFake(epoch)
 	lim, err := core.New(append([]core.Option{core.WithClock(clk)}, opts...)...)
@@ -81,8 +81,8 @@ func TestSeconds(t *testing.T) {
 		{"largest whole seconds", math.MaxInt64 / time.Second * time.Second, math.MaxInt64 / int64(time.Second)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Seconds(tc.d); got != tc.want {
-				t.Errorf("Seconds(%d) = %d, want %d", int64(tc.d), got, tc.want)
+			if got := seconds(tc.d); got != tc.want {
+				t.Errorf("seconds(%d) = %d, want %d", int64(tc.d), got, tc.want)
 			}
 		})
 	}
@@ -104,7 +104,7 @@ func TestRetryAfter(t *testing.T) {
 		{"just under an hour", time.Hour - time.Nanosecond, 3600},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := RetryAfter(&core.Decision{RetryAfter: tc.retryAfter}); got != tc.want {
+			if got := retryAfter(&core.Decision{RetryAfter: tc.retryAfter}); got != tc.want {
 				t.Errorf("RetryAfter(%v) = %d, want %d", tc.retryAfter, got, tc.want)
 			}
 		})
@@ -112,14 +112,14 @@ func TestRetryAfter(t *testing.T) {
 }
 
 func TestRetryAfterOfRealDenial(t *testing.T) {
-	lim, clk := newLimiter(t, core.WithDefault(core.Every(2, 3*time.Second))) // a token every 1.5s
+	lim, clk := newLimiter(t, core.WithDefault(core.Limit{N: 2, Per: 3 * time.Second})) // a token every 1.5s
 	decideN(t, lim, "/", 2)
 	clk.Advance(1400 * time.Millisecond)
 	d := decideN(t, lim, "/", 1)
 	if d.Outcome != core.Denied || d.RetryAfter != 100*time.Millisecond {
 		t.Fatalf("decision = %v after %v, want denied after 100ms", d.Outcome, d.RetryAfter)
 	}
-	if got, want := RetryAfter(&d), int64(1); got != want {
+	if got, want := retryAfter(&d), int64(1); got != want {
 		t.Errorf("RetryAfter = %d, want %d", got, want)
 	}
 }
@@ -189,53 +189,76 @@ func TestRoute(t *testing.T) {
 		mux.HandleFunc(p, func(http.ResponseWriter, *http.Request) {})
 	}
 	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(1)))
-	withMux := New(lim, WithServeMux(mux))
-	without := New(lim)
+	m := New(lim)
 
 	for _, tc := range []struct {
 		name, method, url string
 		pattern           string // http.Request.Pattern, as set when the mux runs first
-		m                 *Middleware
+		mux               router // the handler the middleware wraps, when it is a router
 		want              string
 	}{
-		{name: "method and wildcard", method: "GET", url: "/users/7", m: withMux, want: "/users/{id}"},
-		{name: "HEAD matches GET", method: "HEAD", url: "/users/7", m: withMux, want: "/users/{id}"},
-		{name: "host pattern", method: "GET", url: "http://example.com/x", m: withMux, want: "/x"},
-		{name: "subtree", method: "GET", url: "/static/css/site.css", m: withMux, want: "/static/"},
-		{name: "subtree root", method: "GET", url: "/static/", m: withMux, want: "/static/"},
-		{name: "exact root", method: "GET", url: "/", m: withMux, want: "/"},
-		{name: "exact below", method: "GET", url: "/exact/", m: withMux, want: "/exact/"},
-		{name: "catch-all", method: "POST", url: "/files/a/b", m: withMux, want: "/files/{path...}"},
-		{name: "no match", method: "GET", url: "/nowhere", m: withMux, want: ""},
-		{name: "method not allowed", method: "DELETE", url: "/users/7", m: withMux, want: ""},
-		{name: "no mux", method: "GET", url: "/users/7", m: without, want: ""},
-		{name: "pattern already matched", method: "GET", url: "/users/7", pattern: "GET /users/{id}", m: without, want: "/users/{id}"},
-		{name: "matched host pattern", method: "GET", url: "/x", pattern: "GET example.com/x", m: without, want: "/x"},
-		{name: "matched pattern without method", method: "GET", url: "/static/a", pattern: "/static/", m: without, want: "/static/"},
-		{name: "matched exact root", method: "GET", url: "/", pattern: "/{$}", m: without, want: "/"},
+		{name: "method and wildcard", method: "GET", url: "/users/7", mux: mux, want: "/users/{id}"},
+		{name: "HEAD matches GET", method: "HEAD", url: "/users/7", mux: mux, want: "/users/{id}"},
+		{name: "host pattern", method: "GET", url: "http://example.com/x", mux: mux, want: "/x"},
+		{name: "subtree", method: "GET", url: "/static/css/site.css", mux: mux, want: "/static/"},
+		{name: "subtree root", method: "GET", url: "/static/", mux: mux, want: "/static/"},
+		{name: "exact root", method: "GET", url: "/", mux: mux, want: "/"},
+		{name: "exact below", method: "GET", url: "/exact/", mux: mux, want: "/exact/"},
+		{name: "catch-all", method: "POST", url: "/files/a/b", mux: mux, want: "/files/{path...}"},
+		{name: "no match", method: "GET", url: "/nowhere", mux: mux, want: ""},
+		{name: "method not allowed", method: "DELETE", url: "/users/7", mux: mux, want: ""},
+		{name: "no mux", method: "GET", url: "/users/7", want: ""},
+		{name: "pattern already matched", method: "GET", url: "/users/7", pattern: "GET /users/{id}", want: "/users/{id}"},
+		{name: "matched host pattern", method: "GET", url: "/x", pattern: "GET example.com/x", want: "/x"},
+		{name: "matched pattern without method", method: "GET", url: "/static/a", pattern: "/static/", want: "/static/"},
+		{name: "matched exact root", method: "GET", url: "/", pattern: "/{$}", want: "/"},
 		// An outer mux that mounted the middleware set its own pattern;
 		// the mux the middleware wraps knows the route.
-		{name: "configured mux wins over an outer mux's pattern", method: "GET", url: "/users/7", pattern: "/", m: withMux, want: "/users/{id}"},
-		{name: "configured mux, no match, outer pattern ignored", method: "GET", url: "/nowhere", pattern: "/", m: withMux, want: ""},
+		{name: "wrapped mux wins over an outer mux's pattern", method: "GET", url: "/users/7", pattern: "/", mux: mux, want: "/users/{id}"},
+		{name: "wrapped mux, no match, outer pattern ignored", method: "GET", url: "/nowhere", pattern: "/", mux: mux, want: ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(tc.method, tc.url, nil)
 			r.Pattern = tc.pattern
-			if got := tc.m.route(r); got != tc.want {
-				t.Errorf("route(%s %s, Pattern %q) = %q, want %q", tc.method, tc.url, tc.pattern, got, tc.want)
-			}
-			if got := tc.m.Request(r, "").Route; got != tc.want {
-				t.Errorf("Request(%s %s).Route = %q, want %q", tc.method, tc.url, got, tc.want)
+			if got := m.request(r, "", tc.mux).Route; got != tc.want {
+				t.Errorf("request(%s %s, Pattern %q).Route = %q, want %q", tc.method, tc.url, tc.pattern, got, tc.want)
 			}
 		})
 	}
-	if got, want := withMux.Request(httptest.NewRequest("GET", "/users/7", nil), "/given").Route, "/given"; got != want {
-		t.Errorf("Request with a route: Route = %q, want %q", got, want)
+	if got, want := m.request(httptest.NewRequest("GET", "/users/7", nil), "/given", mux).Route, "/given"; got != want {
+		t.Errorf("request with a route: Route = %q, want %q", got, want)
+	}
+}
+
+// TestHandlerFindsTheMuxRoute: Handler of a ServeMux gives the limiter
+// the mux's route pattern, with no option; the same mux hidden behind a
+// plain handler gives only the path.
+func TestHandlerFindsTheMuxRoute(t *testing.T) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /users/{id}", func(http.ResponseWriter, *http.Request) {})
+	for _, tc := range []struct {
+		name string
+		h    http.Handler
+		want string
+	}{
+		{"a ServeMux", mux, "/users/{id}"},
+		{"a plain handler", http.HandlerFunc(mux.ServeHTTP), ""},
+	} {
+		var route string
+		id := identifierFunc(func(_ context.Context, r core.Request) (core.Identity, error) {
+			route = r.Route
+			return core.Identity{Kind: core.KindIP, Value: "192.0.2.1"}, nil
+		})
+		lim, _ := newLimiter(t, core.WithIdentifier(id), core.WithDefault(core.PerMinute(10)))
+		New(lim).Handler(tc.h).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/users/7", nil))
+		if route != tc.want {
+			t.Errorf("%s: the limiter got Route %q, want %q", tc.name, route, tc.want)
+		}
 	}
 }
 
 // allHeaders are the fields WriteHeaders may write.
-var allHeaders = []string{HeaderLimit, HeaderRemaining, HeaderReset, HeaderPolicy, HeaderRateLimit, HeaderRetryAfter}
+var allHeaders = []string{keyXLimit, keyXRemaining, keyXReset, keyPolicy, keyRateLimit, keyRetryAfter}
 
 // only returns a header expectation with every field of allHeaders absent
 // except the given key/value pairs.
@@ -254,13 +277,13 @@ func TestWriteHeaders(t *testing.T) {
 	long := strings.Repeat("window-", 10) // three of them overflow headerBlock.buf
 	perMinute3 := []core.Option{core.WithDefault(core.PerMinute(3))}
 	shadow := []core.Option{core.WithRules(core.Rule{Shadow: true, Limits: []core.Limit{core.PerMinute(1)}})}
-	failing := func(mode core.FailureMode) []core.Option {
-		return []core.Option{core.WithDefault(core.PerMinute(3)), core.WithBackend(failingBackend{}), core.WithFailureMode(mode)}
+	failing := func(mode string) []core.Option {
+		return []core.Option{core.WithDefault(core.PerMinute(3)), core.WithBackend(failingBackend{}), core.WithFailure(core.Failure{Mode: mode})}
 	}
-	allowed := only(HeaderLimit, "3", HeaderRemaining, "2", HeaderReset, "20",
-		HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=2;t=20`)
-	denied := only(HeaderLimit, "3", HeaderRemaining, "0", HeaderReset, "60",
-		HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=0;t=20`, HeaderRetryAfter, "20")
+	allowed := only(keyXLimit, "3", keyXRemaining, "2", keyXReset, "20",
+		keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=2;t=20`)
+	denied := only(keyXLimit, "3", keyXRemaining, "0", keyXReset, "60",
+		keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=0;t=20`, keyRetryAfter, "20")
 
 	for _, tc := range []struct {
 		name     string
@@ -272,55 +295,55 @@ func TestWriteHeaders(t *testing.T) {
 		want     map[string]string
 	}{
 		{name: "allowed", limOpts: perMinute3, requests: 1, outcome: core.Allowed, want: allowed},
-		{name: "allowed legacy", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(HeadersLegacy)}, outcome: core.Allowed,
-			want: only(HeaderLimit, "3", HeaderRemaining, "2", HeaderReset, "20")},
-		{name: "allowed IETF", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(HeadersIETF)}, outcome: core.Allowed,
-			want: only(HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=2;t=20`)},
-		{name: "allowed none", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(HeadersNone)}, outcome: core.Allowed, want: only()},
-		{name: "allowed unix reset", limOpts: perMinute3, requests: 1, opts: []Option{WithResetFormat(ResetUnix)}, outcome: core.Allowed,
-			want: only(HeaderLimit, "3", HeaderRemaining, "2", HeaderReset, strconv.FormatInt(epoch.Unix()+20, 10),
-				HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=2;t=20`)},
+		{name: "allowed legacy", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(HeadersX)}, outcome: core.Allowed,
+			want: only(keyXLimit, "3", keyXRemaining, "2", keyXReset, "20")},
+		{name: "allowed IETF", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(HeadersDraft10)}, outcome: core.Allowed,
+			want: only(keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=2;t=20`)},
+		{name: "allowed none", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(0)}, outcome: core.Allowed, want: only()},
+		{name: "allowed unix reset", limOpts: perMinute3, requests: 1, opts: []Option{WithHeaders(HeadersDraft10 | HeadersXUnix)}, outcome: core.Allowed,
+			want: only(keyXLimit, "3", keyXRemaining, "2", keyXReset, strconv.FormatInt(epoch.Unix()+20, 10),
+				keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=2;t=20`)},
 		{name: "last allowed", limOpts: perMinute3, requests: 3, outcome: core.Allowed,
-			want: only(HeaderLimit, "3", HeaderRemaining, "0", HeaderReset, "60",
-				HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=0;t=60`)},
+			want: only(keyXLimit, "3", keyXRemaining, "0", keyXReset, "60",
+				keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=0;t=60`)},
 		{name: "denied", limOpts: perMinute3, requests: 4, outcome: core.Denied, want: denied},
-		{name: "denied legacy", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersLegacy)}, outcome: core.Denied,
-			want: only(HeaderLimit, "3", HeaderRemaining, "0", HeaderReset, "60", HeaderRetryAfter, "20")},
-		{name: "denied IETF", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersIETF)}, outcome: core.Denied,
-			want: only(HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=0;t=20`, HeaderRetryAfter, "20")},
-		{name: "denied none keeps Retry-After", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersNone)}, outcome: core.Denied,
-			want: only(HeaderRetryAfter, "20")},
-		{name: "denied unix reset", limOpts: perMinute3, requests: 4, opts: []Option{WithResetFormat(ResetUnix)}, outcome: core.Denied,
-			want: only(HeaderLimit, "3", HeaderRemaining, "0", HeaderReset, strconv.FormatInt(epoch.Unix()+60, 10),
-				HeaderPolicy, `"default";q=3;w=60`, HeaderRateLimit, `"default";r=0;t=20`, HeaderRetryAfter, "20")},
+		{name: "denied legacy", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersX)}, outcome: core.Denied,
+			want: only(keyXLimit, "3", keyXRemaining, "0", keyXReset, "60", keyRetryAfter, "20")},
+		{name: "denied IETF", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersDraft10)}, outcome: core.Denied,
+			want: only(keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=0;t=20`, keyRetryAfter, "20")},
+		{name: "denied none keeps Retry-After", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(0)}, outcome: core.Denied,
+			want: only(keyRetryAfter, "20")},
+		{name: "denied unix reset", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersDraft10 | HeadersXUnix)}, outcome: core.Denied,
+			want: only(keyXLimit, "3", keyXRemaining, "0", keyXReset, strconv.FormatInt(epoch.Unix()+60, 10),
+				keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=0;t=20`, keyRetryAfter, "20")},
 		{name: "delayed", limOpts: []core.Option{core.WithRules(core.Rule{Limits: []core.Limit{core.PerSecond(2)}, MaxDelay: time.Second})},
 			requests: 3, outcome: core.Delayed,
-			want: only(HeaderLimit, "2", HeaderRemaining, "0", HeaderReset, "2",
-				HeaderPolicy, `"default";q=2;w=1`, HeaderRateLimit, `"default";r=0;t=2`)},
-		{name: "multi-window allowed", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: core.FixedWindow,
-			Limits: []core.Limit{core.PerSecond(2), core.PerDay(1000).Named("daily")}})},
+			want: only(keyXLimit, "2", keyXRemaining, "0", keyXReset, "2",
+				keyPolicy, `"default";q=2;w=1`, keyRateLimit, `"default";r=0;t=2`)},
+		{name: "multi-window allowed", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: backend.FixedWindow,
+			Limits: []core.Limit{core.PerSecond(2), core.Limit{N: 1000, Per: 24 * time.Hour, Name: "daily"}}})},
 			requests: 1, outcome: core.Allowed,
-			want: only(HeaderLimit, "2", HeaderRemaining, "1", HeaderReset, "1",
-				HeaderPolicy, `"api-s";q=2;w=1, "daily";q=1000;w=86400`, HeaderRateLimit, `"api-s";r=1;t=1, "daily";r=999;t=86400`)},
-		{name: "multi-window denied lists only the violated window", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: core.FixedWindow,
-			Limits: []core.Limit{core.PerSecond(2), core.PerDay(1000).Named("daily")}})},
+			want: only(keyXLimit, "2", keyXRemaining, "1", keyXReset, "1",
+				keyPolicy, `"api-s";q=2;w=1, "daily";q=1000;w=86400`, keyRateLimit, `"api-s";r=1;t=1, "daily";r=999;t=86400`)},
+		{name: "multi-window denied lists only the violated window", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: backend.FixedWindow,
+			Limits: []core.Limit{core.PerSecond(2), core.Limit{N: 1000, Per: 24 * time.Hour, Name: "daily"}}})},
 			requests: 3, outcome: core.Denied,
-			want: only(HeaderLimit, "2", HeaderRemaining, "0", HeaderReset, "1",
-				HeaderPolicy, `"api-s";q=2;w=1, "daily";q=1000;w=86400`, HeaderRateLimit, `"api-s";r=0;t=1`, HeaderRetryAfter, "1")},
-		{name: "long window names spill past the header block", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: core.FixedWindow,
-			Limits: []core.Limit{core.PerSecond(2).Named(long + "1"), core.PerMinute(20).Named(long + "2"), core.PerDay(1000).Named(long + "3")}})},
+			want: only(keyXLimit, "2", keyXRemaining, "0", keyXReset, "1",
+				keyPolicy, `"api-s";q=2;w=1, "daily";q=1000;w=86400`, keyRateLimit, `"api-s";r=0;t=1`, keyRetryAfter, "1")},
+		{name: "long window names spill past the header block", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: backend.FixedWindow,
+			Limits: []core.Limit{core.Limit{N: 2, Per: time.Second, Name: long + "1"}, core.Limit{N: 20, Per: time.Minute, Name: long + "2"}, core.Limit{N: 1000, Per: 24 * time.Hour, Name: long + "3"}}})},
 			requests: 1, outcome: core.Allowed,
-			want: only(HeaderLimit, "2", HeaderRemaining, "1", HeaderReset, "1",
-				HeaderPolicy, `"`+long+`1";q=2;w=1, "`+long+`2";q=20;w=60, "`+long+`3";q=1000;w=86400`,
-				HeaderRateLimit, `"`+long+`1";r=1;t=1, "`+long+`2";r=19;t=60, "`+long+`3";r=999;t=86400`)},
-		{name: "concurrency has no window", limOpts: []core.Option{core.WithRules(core.Rule{Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(2)}})},
+			want: only(keyXLimit, "2", keyXRemaining, "1", keyXReset, "1",
+				keyPolicy, `"`+long+`1";q=2;w=1, "`+long+`2";q=20;w=60, "`+long+`3";q=1000;w=86400`,
+				keyRateLimit, `"`+long+`1";r=1;t=1, "`+long+`2";r=19;t=60, "`+long+`3";r=999;t=86400`)},
+		{name: "concurrency has no window", limOpts: []core.Option{core.WithRules(core.Rule{Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(2)}})},
 			requests: 1, outcome: core.Allowed,
-			want: only(HeaderLimit, "2", HeaderRemaining, "1", HeaderReset, "30",
-				HeaderPolicy, `"default";q=2`, HeaderRateLimit, `"default";r=1;t=30`)},
+			want: only(keyXLimit, "2", keyXRemaining, "1", keyXReset, "30",
+				keyPolicy, `"default";q=2`, keyRateLimit, `"default";r=1;t=30`)},
 		{name: "quoted policy name", limOpts: []core.Option{core.WithRules(core.Rule{Name: `a"b\c`, Limits: []core.Limit{core.PerMinute(3)}})},
 			requests: 1, outcome: core.Allowed,
-			want: only(HeaderLimit, "3", HeaderRemaining, "2", HeaderReset, "20",
-				HeaderPolicy, `"a\"b\\c";q=3;w=60`, HeaderRateLimit, `"a\"b\\c";r=2;t=20`)},
+			want: only(keyXLimit, "3", keyXRemaining, "2", keyXReset, "20",
+				keyPolicy, `"a\"b\\c";q=3;w=60`, keyRateLimit, `"a\"b\\c";r=2;t=20`)},
 		{name: "exempt rule", limOpts: []core.Option{core.WithDefault(core.PerMinute(3)), core.WithRules(core.Rule{Path: "/healthz", Exempt: true})},
 			path: "/healthz", requests: 5, outcome: core.Exempt, want: only()},
 		{name: "no rule matches", limOpts: []core.Option{core.WithRules(core.Rule{Path: "/login", Limits: []core.Limit{core.PerMinute(1)}})},
@@ -328,20 +351,20 @@ func TestWriteHeaders(t *testing.T) {
 		{name: "shadow allowed", limOpts: shadow, requests: 1, outcome: core.Allowed, want: only()},
 		{name: "shadow denied", limOpts: shadow, requests: 2, outcome: core.ShadowDenied, want: only()},
 		{name: "shadow allowed with shadow headers", limOpts: shadow, requests: 1, opts: []Option{WithShadowHeaders(true)}, outcome: core.Allowed,
-			want: only(HeaderLimit, "1", HeaderRemaining, "0", HeaderReset, "60",
-				HeaderPolicy, `"default";q=1;w=60`, HeaderRateLimit, `"default";r=0;t=60`)},
+			want: only(keyXLimit, "1", keyXRemaining, "0", keyXReset, "60",
+				keyPolicy, `"default";q=1;w=60`, keyRateLimit, `"default";r=0;t=60`)},
 		{name: "shadow denied with shadow headers has no Retry-After", limOpts: shadow, requests: 2, opts: []Option{WithShadowHeaders(true)},
 			outcome: core.ShadowDenied,
-			want: only(HeaderLimit, "1", HeaderRemaining, "0", HeaderReset, "60",
-				HeaderPolicy, `"default";q=1;w=60`, HeaderRateLimit, `"default";r=0;t=60`)},
+			want: only(keyXLimit, "1", keyXRemaining, "0", keyXReset, "60",
+				keyPolicy, `"default";q=1;w=60`, keyRateLimit, `"default";r=0;t=60`)},
 		{name: "shadow headers off explicitly", limOpts: shadow, requests: 2, opts: []Option{WithShadowHeaders(true), WithShadowHeaders(false)},
 			outcome: core.ShadowDenied, want: only()},
-		{name: "fail open", limOpts: failing(core.FailModeOpen), requests: 1, outcome: core.FailOpen, want: only(HeaderLimit, "3")},
-		{name: "fail open legacy", limOpts: failing(core.FailModeOpen), requests: 1, opts: []Option{WithHeaders(HeadersLegacy)}, outcome: core.FailOpen,
-			want: only(HeaderLimit, "3")},
-		{name: "fail open IETF", limOpts: failing(core.FailModeOpen), requests: 1, opts: []Option{WithHeaders(HeadersIETF)}, outcome: core.FailOpen, want: only()},
-		{name: "fail open none", limOpts: failing(core.FailModeOpen), requests: 1, opts: []Option{WithHeaders(HeadersNone)}, outcome: core.FailOpen, want: only()},
-		{name: "fail closed", limOpts: failing(core.FailModeClosed), requests: 1, outcome: core.FailClosed, want: only()},
+		{name: "fail open", limOpts: failing("open"), requests: 1, outcome: core.FailedOpen, want: only(keyXLimit, "3")},
+		{name: "fail open legacy", limOpts: failing("open"), requests: 1, opts: []Option{WithHeaders(HeadersX)}, outcome: core.FailedOpen,
+			want: only(keyXLimit, "3")},
+		{name: "fail open IETF", limOpts: failing("open"), requests: 1, opts: []Option{WithHeaders(HeadersDraft10)}, outcome: core.FailedOpen, want: only()},
+		{name: "fail open none", limOpts: failing("open"), requests: 1, opts: []Option{WithHeaders(0)}, outcome: core.FailedOpen, want: only()},
+		{name: "fail closed", limOpts: failing("closed"), requests: 1, outcome: core.FailedClosed, want: only()},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -355,7 +378,8 @@ func TestWriteHeaders(t *testing.T) {
 				t.Fatalf("outcome = %v, want %v", d.Outcome, tc.outcome)
 			}
 			h := http.Header{}
-			New(lim, tc.opts...).WriteHeaders(h, &d)
+			both := WithHeaders(HeadersDraft10 | HeadersX) // the cases with no WithHeaders expect both
+			New(lim, append([]Option{both}, tc.opts...)...).writeHeaders(h, &d)
 			for _, k := range allHeaders {
 				if got, want := strings.Join(h.Values(k), ", "), tc.want[k]; got != want {
 					t.Errorf("%s = %q, want %q", k, got, want)
@@ -378,16 +402,16 @@ func TestWriteHeadersReplaces(t *testing.T) {
 	for _, k := range allHeaders {
 		h.Set(k, "stale")
 	}
-	New(lim).WriteHeaders(h, &d)
-	if got, want := h.Values(HeaderLimit), []string{"3"}; strings.Join(got, ",") != strings.Join(want, ",") {
-		t.Errorf("%s = %q, want %q", HeaderLimit, got, want)
+	New(lim, WithHeaders(HeadersDraft10|HeadersX)).writeHeaders(h, &d)
+	if got, want := h.Values(keyXLimit), []string{"3"}; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("%s = %q, want %q", keyXLimit, got, want)
 	}
-	if got := h.Values(HeaderRetryAfter); len(got) != 1 || got[0] != "stale" {
-		t.Errorf("%s = %q: an allowed decision must leave it alone", HeaderRetryAfter, got)
+	if got := h.Values(keyRetryAfter); len(got) != 1 || got[0] != "stale" {
+		t.Errorf("%s = %q: an allowed decision must leave it alone", keyRetryAfter, got)
 	}
-	h.Add(HeaderLimit, "appended")
-	if got, want := h.Get(HeaderRemaining), "2"; got != want {
-		t.Errorf("after adding a value to %s, %s = %q, want %q", HeaderLimit, HeaderRemaining, got, want)
+	h.Add(keyXLimit, "appended")
+	if got, want := h.Get(keyXRemaining), "2"; got != want {
+		t.Errorf("after adding a value to %s, %s = %q, want %q", keyXLimit, keyXRemaining, got, want)
 	}
 }
 
@@ -406,22 +430,22 @@ func TestWriteHeadersUnixResetRoundsUp(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lim, clk := newLimiter(t, core.WithDefault(core.PerMinute(3)))
-			clk.Set(epoch.Add(tc.offset))
+			clk.Advance(epoch.Add(tc.offset).Sub(clk.Now()))
 			d := decideN(t, lim, "/", 1)
 			if d.ResetAfter != 20*time.Second {
 				t.Fatalf("ResetAfter = %v, want 20s", d.ResetAfter)
 			}
 			h := http.Header{}
-			New(lim, WithResetFormat(ResetUnix)).WriteHeaders(h, &d)
-			got, err := strconv.ParseInt(h.Get(HeaderReset), 10, 64)
+			New(lim, WithHeaders(HeadersDraft10|HeadersXUnix)).writeHeaders(h, &d)
+			got, err := strconv.ParseInt(h.Get(keyXReset), 10, 64)
 			if err != nil {
-				t.Fatalf("%s = %q: %v", HeaderReset, h.Get(HeaderReset), err)
+				t.Fatalf("%s = %q: %v", keyXReset, h.Get(keyXReset), err)
 			}
 			if got != tc.want {
-				t.Errorf("%s = %d, want %d", HeaderReset, got, tc.want)
+				t.Errorf("%s = %d, want %d", keyXReset, got, tc.want)
 			}
-			if reset := d.Reset(); time.Unix(got, 0).Before(reset) {
-				t.Errorf("%s = %v is before the reset at %v", HeaderReset, time.Unix(got, 0).UTC(), reset)
+			if reset := d.At.Add(d.ResetAfter); time.Unix(got, 0).Before(reset) {
+				t.Errorf("%s = %v is before the reset at %v", keyXReset, time.Unix(got, 0).UTC(), reset)
 			}
 		})
 	}
@@ -432,8 +456,8 @@ func policyOf(t *testing.T, m *Middleware, lim *core.Limiter) string {
 	t.Helper()
 	d := decideN(t, lim, "/", 1)
 	h := http.Header{}
-	m.WriteHeaders(h, &d)
-	return h.Get(HeaderPolicy)
+	m.writeHeaders(h, &d)
+	return h.Get(keyPolicy)
 }
 
 func TestPolicyCacheFollowsRuleChanges(t *testing.T) {
@@ -446,24 +470,24 @@ func TestPolicyCacheFollowsRuleChanges(t *testing.T) {
 		{core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(3)}}, `"api";q=3;w=60`},
 		{core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(30)}}, `"api";q=30;w=60`},
 		{core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(30)}}, `"api";q=30;w=3600`},
-		{core.Rule{Name: "api", Limits: []core.Limit{core.PerHour(30).Named("hourly")}}, `"hourly";q=30;w=3600`},
+		{core.Rule{Name: "api", Limits: []core.Limit{core.Limit{N: 30, Per: time.Hour, Name: "hourly"}}}, `"hourly";q=30;w=3600`},
 		{core.Rule{Name: "api", Limits: []core.Limit{core.PerSecond(5), core.PerHour(30)}}, `"api-s";q=5;w=1, "api-h";q=30;w=3600`},
 		{core.Rule{Name: "api", Limits: []core.Limit{core.PerSecond(5)}}, `"api";q=5;w=1`},
 		// Same limits, new algorithm: a token bucket of 5 per 30s has the
 		// same Limit as a concurrency limit of 5 with the default 30s lease,
 		// but a concurrency limit has no window.
-		{core.Rule{Name: "api", Limits: []core.Limit{core.Every(5, core.DefaultLease)}}, `"api";q=5;w=30`},
-		{core.Rule{Name: "api", Algorithm: core.Concurrency, Limits: []core.Limit{core.Concurrent(5)}}, `"api";q=5`},
-		{core.Rule{Name: "api", Limits: []core.Limit{core.Every(5, core.DefaultLease)}}, `"api";q=5;w=30`},
+		{core.Rule{Name: "api", Limits: []core.Limit{core.Limit{N: 5, Per: 30 * time.Second}}}, `"api";q=5;w=30`},
+		{core.Rule{Name: "api", Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(5)}}, `"api";q=5`},
+		{core.Rule{Name: "api", Limits: []core.Limit{core.Limit{N: 5, Per: 30 * time.Second}}}, `"api";q=5;w=30`},
 	} {
 		if err := lim.SetRules(tc.rule); err != nil {
 			t.Fatalf("step %d: SetRules: %v", i, err)
 		}
 		if got := policyOf(t, m, lim); got != tc.want {
-			t.Errorf("step %d: %s = %q, want %q", i, HeaderPolicy, got, tc.want)
+			t.Errorf("step %d: %s = %q, want %q", i, keyPolicy, got, tc.want)
 		}
 		if got := policyOf(t, m, lim); got != tc.want {
-			t.Errorf("step %d, cached: %s = %q, want %q", i, HeaderPolicy, got, tc.want)
+			t.Errorf("step %d, cached: %s = %q, want %q", i, keyPolicy, got, tc.want)
 		}
 	}
 }
@@ -475,12 +499,13 @@ func TestWriteHeadersAllocs(t *testing.T) {
 		requests int
 		opts     []Option
 	}{
-		{"both", core.PerMinute(3), 1, nil},
-		{"large numbers", core.PerDay(1_000_000), 1, nil},
-		{"unix reset", core.PerHour(5000), 1, []Option{WithResetFormat(ResetUnix)}},
-		{"legacy", core.PerMinute(3), 1, []Option{WithHeaders(HeadersLegacy)}},
-		{"IETF", core.PerMinute(3), 1, []Option{WithHeaders(HeadersIETF)}},
-		{"none", core.PerMinute(3), 1, []Option{WithHeaders(HeadersNone)}},
+		{"default", core.PerMinute(3), 1, nil},
+		{"all profiles", core.PerMinute(3), 1, []Option{WithHeaders(HeadersDraft10 | HeadersTriple | HeadersX)}},
+		{"large numbers", core.Limit{N: 1_000_000, Per: 24 * time.Hour}, 1, nil},
+		{"unix reset", core.PerHour(5000), 1, []Option{WithHeaders(HeadersDraft10 | HeadersXUnix)}},
+		{"legacy", core.PerMinute(3), 1, []Option{WithHeaders(HeadersX)}},
+		{"IETF", core.PerMinute(3), 1, []Option{WithHeaders(HeadersDraft10)}},
+		{"none", core.PerMinute(3), 1, []Option{WithHeaders(0)}},
 		{"denied", core.PerMinute(3), 4, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -491,8 +516,8 @@ func TestWriteHeadersAllocs(t *testing.T) {
 			}
 			m := New(lim, tc.opts...)
 			h := http.Header{}
-			m.WriteHeaders(h, &d) // fills the policy cache and the map
-			if allocs := testing.AllocsPerRun(100, func() { m.WriteHeaders(h, &d) }); allocs > 1 {
+			m.writeHeaders(h, &d) // fills the policy cache and the map
+			if allocs := testing.AllocsPerRun(100, func() { m.writeHeaders(h, &d) }); allocs > 1 {
 				t.Errorf("WriteHeaders of a %v decision allocates %v times, want at most 1", d.Outcome, allocs)
 			}
 		})

@@ -29,7 +29,7 @@ func New(lim *core.Limiter, opts ...Option) *Middleware {
 	}
 	m := &Middleware{lim: lim, cfg: newConfig(opts)}
 	if m.cfg.deny == nil {
-		m.cfg.deny = WriteDenied
+		m.cfg.deny = m.writeDenied
 	}
 	return m
 }
@@ -44,11 +44,12 @@ func (m *Middleware) reportError(r *http.Request, err error) {
 	}
 }
 
-// Request builds the core.Request for r. route is the framework's route
-// template, or "" when it has none.
-func (m *Middleware) Request(r *http.Request, route string) core.Request {
+// request builds the core.Request for r. route is the framework's route
+// template, or "" when it has none: then the pattern of mux, if it has one,
+// or of the ServeMux that routed r.
+func (m *Middleware) request(r *http.Request, route string, mux router) core.Request {
 	if route == "" {
-		route = m.route(r)
+		route = muxRoute(r, mux)
 	}
 	req := core.Request{
 		Method:     r.Method,
@@ -63,15 +64,21 @@ func (m *Middleware) Request(r *http.Request, route string) core.Request {
 	return req
 }
 
-// route finds a net/http route pattern: the one the configured mux (the
-// one the middleware wraps) would match, or else the one a ServeMux already
-// matched (a handler wrapped on its own). The configured mux comes first:
-// when the middleware is mounted in an outer mux, Request.Pattern is the
-// outer mux's, such as "/", which says nothing of the route.
-func (m *Middleware) route(r *http.Request) string {
+// router is what an http.ServeMux can do: tell the pattern a request
+// matches without serving it.
+type router interface {
+	Handler(r *http.Request) (h http.Handler, pattern string)
+}
+
+// muxRoute finds a net/http route pattern: the one mux (the handler the
+// middleware wraps, when it is a router) would match, or else the one a
+// ServeMux already matched. mux comes first: when the middleware is
+// mounted in an outer mux, Request.Pattern is the outer mux's, such as
+// "/", which says nothing of the route.
+func muxRoute(r *http.Request, mux router) string {
 	var pattern string
-	if m.cfg.mux != nil {
-		_, pattern = m.cfg.mux.Handler(r)
+	if mux != nil {
+		_, pattern = mux.Handler(r)
 	} else {
 		pattern = r.Pattern
 	}
@@ -92,33 +99,38 @@ func (m *Middleware) route(r *http.Request) string {
 // headers to w (and after waiting, for a Delayed decision), or writes the
 // response itself: 429 for a denial, 503 when the backend failed closed or
 // no decision could be made. It reports whether next was called. A
-// concurrency slot is released when next returns or panics.
+// concurrency slot is released when next returns or panics. route is the
+// framework's route template for r (see RouteTemplate), or "".
 func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string, next func()) bool {
-	d, err := m.lim.Decide(r.Context(), m.Request(r, route))
+	return m.serve(w, r, route, nil, next)
+}
+
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route string, mux router, next func()) bool {
+	d, err := m.lim.Decide(r.Context(), m.request(r, route, mux))
 	if err != nil {
 		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return false // the client is gone; nobody reads a response
 		}
 		m.reportError(r, err)
-		WriteUnavailable(w, Seconds(m.cfg.unavailable))
+		writeUnavailable(w, seconds(m.cfg.unavailable))
 		return false
 	}
 	switch d.Outcome {
 	case core.Exempt:
 		next()
 		return true
-	case core.FailClosed:
+	case core.FailedClosed:
 		m.reportError(r, d.Err)
-		WriteUnavailable(w, Seconds(m.cfg.unavailable))
+		writeUnavailable(w, seconds(m.cfg.unavailable))
 		return false
-	case core.FailOpen:
+	case core.FailedOpen:
 		m.reportError(r, d.Err)
 	case core.Denied:
 		h := w.Header()
-		m.WriteHeaders(h, &d)
+		m.writeHeaders(h, &d)
 		// Set before any deny handler runs, so that no handler can forget
 		// it: a cached 429 would deny a client after its quota came back.
-		h[keyCacheControl] = []string{"no-store"}
+		h[keyCacheCtl] = []string{"no-store"}
 		denied := d // only a denial pays for the copy the handler may keep
 		m.cfg.deny(w, r, &denied)
 		return false
@@ -127,21 +139,25 @@ func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string,
 			d.Release()
 			if r.Context().Err() == nil { // the wait failed, not the client
 				m.reportError(r, err)
-				WriteUnavailable(w, Seconds(m.cfg.unavailable))
+				writeUnavailable(w, seconds(m.cfg.unavailable))
 			}
 			return false
 		}
 	}
-	m.WriteHeaders(w.Header(), &d)
+	m.writeHeaders(w.Header(), &d)
 	defer d.Release()
 	next()
 	return true
 }
 
-// Handler returns h limited by m, for net/http.
+// Handler returns h limited by m, for net/http. When h can tell the
+// pattern a request matches, as an *http.ServeMux can, rules match
+// requests by that route pattern (such as "/users/{id}") before h runs;
+// otherwise by the pattern of the ServeMux that routed the request, if any.
 func (m *Middleware) Handler(h http.Handler) http.Handler {
+	mux, _ := h.(router)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.Serve(w, r, "", func() { h.ServeHTTP(w, r) })
+		m.serve(w, r, "", mux, func() { h.ServeHTTP(w, r) })
 	})
 }
 

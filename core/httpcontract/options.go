@@ -8,39 +8,32 @@ import (
 	"github.com/sluicehq/sluice/core"
 )
 
-// HeaderSet selects which rate-limit header fields responses carry.
-type HeaderSet uint8
+// Headers selects the rate-limit header fields responses carry: one of
+// the profiles below, several joined with |, or 0 for none (a denial still
+// carries Retry-After). The draft that defines them has changed its syntax
+// several times; pick what your clients read.
+type Headers uint8
 
-// The header sets.
+// The header profiles.
 const (
-	// HeadersBoth sends the legacy X-RateLimit-* fields and the IETF
-	// RateLimit-Policy and RateLimit fields. It is the default.
-	HeadersBoth HeaderSet = iota
-	// HeadersLegacy sends X-RateLimit-Limit, X-RateLimit-Remaining and
-	// X-RateLimit-Reset only.
-	HeadersLegacy
-	// HeadersIETF sends RateLimit-Policy and RateLimit only, in the syntax
-	// of draft-ietf-httpapi-ratelimit-headers-10.
-	HeadersIETF
-	// HeadersNone sends no rate-limit fields; denials still carry
-	// Retry-After.
-	HeadersNone
-)
-
-func (s HeaderSet) legacy() bool { return s == HeadersBoth || s == HeadersLegacy }
-func (s HeaderSet) ietf() bool   { return s == HeadersBoth || s == HeadersIETF }
-
-// ResetFormat selects how X-RateLimit-Reset is written.
-type ResetFormat uint8
-
-// The reset formats.
-const (
-	// ResetSeconds writes the number of seconds until the quota resets,
-	// rounded up. It is the default.
-	ResetSeconds ResetFormat = iota
-	// ResetUnix writes the Unix time, in seconds, at which the quota
-	// resets, as GitHub's API does.
-	ResetUnix
+	// HeadersDraft10 sends RateLimit-Policy, every window of the rule
+	// (`"api-s";q=10;w=1, "api-h";q=1000;w=3600`), and RateLimit, the
+	// current state (`"api-s";r=7;t=1`: r units remaining, more in t
+	// seconds), in the syntax of draft-ietf-httpapi-ratelimit-headers-10.
+	// It is the default.
+	HeadersDraft10 Headers = 1 << iota
+	// HeadersTriple sends RateLimit-Limit, RateLimit-Remaining and
+	// RateLimit-Reset (seconds until the quota is back) for the most
+	// constraining window, the form of the draft's earlier versions that
+	// many clients and gateways still read.
+	HeadersTriple
+	// HeadersX sends X-RateLimit-Limit, X-RateLimit-Remaining and
+	// X-RateLimit-Reset (seconds until the quota is back), the common
+	// unstandardised form.
+	HeadersX
+	// HeadersXUnix is HeadersX with X-RateLimit-Reset as the Unix time, in
+	// seconds, at which the quota is back, as GitHub's API sends it.
+	HeadersXUnix
 )
 
 // DenyHandler writes the response to a denied request. The rate-limit
@@ -49,19 +42,20 @@ const (
 type DenyHandler func(w http.ResponseWriter, r *http.Request, d *core.Decision)
 
 type config struct {
-	headers       HeaderSet
-	reset         ResetFormat
+	headers       Headers
+	problemType   string
 	deny          DenyHandler
 	onError       func(r *http.Request, err error)
 	shadowHeaders bool
 	cost          func(r *http.Request) int64
 	wait          func(ctx context.Context, d time.Duration) error
 	unavailable   time.Duration
-	mux           *http.ServeMux
 }
 
 func newConfig(opts []Option) config {
 	c := config{
+		headers:     HeadersDraft10,
+		problemType: problemQuotaExceeded,
 		wait:        sleep,
 		unavailable: time.Second,
 	}
@@ -79,27 +73,30 @@ type optionFunc func(*config)
 
 func (f optionFunc) apply(c *config) { f(c) }
 
-// WithHeaders selects the rate-limit header fields. The default is
-// HeadersBoth.
-func WithHeaders(s HeaderSet) Option { return optionFunc(func(c *config) { c.headers = s }) }
+// WithHeaders selects the rate-limit header fields responses carry (see
+// Headers): WithHeaders(HeadersDraft10|HeadersX) sends both forms,
+// WithHeaders(0) none. The default is HeadersDraft10.
+func WithHeaders(h Headers) Option { return optionFunc(func(c *config) { c.headers = h }) }
 
-// WithResetFormat selects how X-RateLimit-Reset is written. The default is
-// ResetSeconds.
-func WithResetFormat(f ResetFormat) Option { return optionFunc(func(c *config) { c.reset = f }) }
+// WithProblemType sets the "type" URI of the problem+json body of a 429.
+// The default is the IANA problem type of the ratelimit-headers draft,
+// "https://iana.org/assignments/http-problem-types#quota-exceeded".
+func WithProblemType(uri string) Option { return optionFunc(func(c *config) { c.problemType = uri }) }
 
 // WithDenyHandler replaces the response to a denied request. The default
-// writes a 429 application/problem+json body (see WriteDenied). Whatever h
-// writes, the response carries the rate-limit headers, Retry-After and
-// Cache-Control: no-store, set before h runs.
+// writes status 429 and an RFC 9457 application/problem+json body of the
+// type WithProblemType sets, with the violated policies, limit, remaining,
+// retry_after (seconds) and rule members, and nothing of the limiter's
+// internals. Whatever h writes, the response carries the rate-limit
+// headers, Retry-After and Cache-Control: no-store, set before h runs.
 func WithDenyHandler(h DenyHandler) Option { return optionFunc(func(c *config) { c.deny = h }) }
 
 // WithErrorHandler receives errors that are not sent to the client: a
 // backend failure behind a fail-open or fail-closed decision, a Decide error
 // (the identifier failed, the Limiter is closed) or a failed wait (see
-// WithWait). Without it, the Limiter logs the first two itself to its
-// logger (core.WithLogger), at most once a second, with the request's
-// method, route and path, and nothing when it has no logger; a failed wait
-// is the WithWait function's to report.
+// WithWait). The Limiter logs the first two to its logger (core.WithLogger)
+// either way, at most once a second; use this for anything else, such as
+// tracing. The default does nothing more.
 func WithErrorHandler(f func(r *http.Request, err error)) Option {
 	return optionFunc(func(c *config) { c.onError = f })
 }
@@ -128,14 +125,6 @@ func WithWait(f func(ctx context.Context, d time.Duration) error) Option {
 func WithUnavailableRetryAfter(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.unavailable = d })
 }
-
-// WithServeMux lets a net/http middleware that wraps a whole ServeMux find
-// each request's route pattern (such as "/users/{id}") before the mux runs,
-// so that all paths of one pattern share a rule and its counters. Handlers
-// wrapped one by one do not need it: the pattern is known by then. With it,
-// the middleware uses mux's pattern even when an outer mux routed the
-// request to it.
-func WithServeMux(mux *http.ServeMux) Option { return optionFunc(func(c *config) { c.mux = mux }) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)

@@ -8,22 +8,21 @@ import (
 	"github.com/sluicehq/sluice/core"
 )
 
-// ProblemTypeQuotaExceeded is the problem type of a 429 body, from
+// problemQuotaExceeded is the default problem type of a 429 body, from
 // draft-ietf-httpapi-ratelimit-headers.
-const ProblemTypeQuotaExceeded = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+const problemQuotaExceeded = "https://iana.org/assignments/http-problem-types#quota-exceeded"
 
-// ContentTypeProblem is the media type of RFC 9457 problem details.
-const ContentTypeProblem = "application/problem+json"
+// contentTypeProblem is the media type of RFC 9457 problem details.
+const contentTypeProblem = "application/problem+json"
 
-// WriteDenied writes the default response to a denial: status 429 and an
-// RFC 9457 problem body of the quota-exceeded type, with the violated
-// policies, limit, remaining, retry_after (seconds) and rule members. The
-// body says nothing about the limiter's internals. The rate-limit headers and
-// Retry-After must already be set (WriteHeaders does it).
-func WriteDenied(w http.ResponseWriter, _ *http.Request, d *core.Decision) {
-	retry := RetryAfter(d)
+// writeDenied writes the default response to a denial (see
+// WithDenyHandler). The rate-limit headers and Retry-After are set already.
+func (m *Middleware) writeDenied(w http.ResponseWriter, _ *http.Request, d *core.Decision) {
+	retry := retryAfter(d)
 	b := make([]byte, 0, 384)
-	b = append(b, `{"type":"`+ProblemTypeQuotaExceeded+`","title":"Too Many Requests","status":429,"detail":"Request rate limit exceeded; retry after `...)
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, m.cfg.problemType)
+	b = append(b, `,"title":"Too Many Requests","status":429,"detail":"Request rate limit exceeded; retry after `...)
 	b = strconv.AppendInt(b, retry, 10)
 	if retry == 1 {
 		b = append(b, ` second."`...)
@@ -54,24 +53,19 @@ func WriteDenied(w http.ResponseWriter, _ *http.Request, d *core.Decision) {
 	writeProblem(w, http.StatusTooManyRequests, b)
 }
 
-// WriteUnavailable writes the response to a request that cannot be decided
+// writeUnavailable writes the response to a request that cannot be decided
 // and must not proceed (the backend failed and the failure mode is closed):
 // status 503, Retry-After in seconds, and a generic problem body.
-func WriteUnavailable(w http.ResponseWriter, retryAfter int64) {
+func writeUnavailable(w http.ResponseWriter, retryAfter int64) {
 	w.Header()[keyRetryAfter] = []string{strconv.FormatInt(max(1, retryAfter), 10)}
 	writeProblem(w, http.StatusServiceUnavailable, []byte(
 		`{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"The service cannot apply its rate limits right now; retry later."}`+"\n"))
 }
 
-// keyCacheControl is Cache-Control, canonical. Every denial and every 503
-// carries "no-store": a cached one would turn a client away after its quota
-// came back.
-var keyCacheControl = http.CanonicalHeaderKey("Cache-Control")
-
 func writeProblem(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h["Content-Type"] = []string{ContentTypeProblem}
-	h[keyCacheControl] = []string{"no-store"}
+	h["Content-Type"] = []string{contentTypeProblem}
+	h[keyCacheCtl] = []string{"no-store"} // a cached 429 or 503 would turn a client away after its quota came back
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)

@@ -34,29 +34,25 @@ func ExampleNew() {
 }
 
 func ExampleStaticAPIKeys() {
-	id, err := identify.New(identify.WithAPIKey("X-API-Key", identify.StaticAPIKeys(map[string]string{
-		"sk-abc": core.TierPremium,
+	id, err := identify.New(identify.WithAPIKeys("X-API-Key", identify.StaticAPIKeys(map[string]string{
+		"sk-abc": "premium",
 	})))
 	if err != nil {
 		panic(err)
 	}
 	for _, key := range []string{"sk-abc", "sk-made-up"} {
 		client, _ := id.Identify(context.Background(), core.Request{RemoteAddr: "203.0.113.7:1", Header: http.Header{"X-Api-Key": {key}}})
-		fmt.Println(client.Kind, client.Tier, client == core.APIKeyIdentity("sk-abc", core.TierPremium))
+		fmt.Printf("%s %q %d\n", client.Kind, client.Tier, len(client.Value))
 	}
 	// Output:
-	// apikey premium true
-	// ip  false
+	// apikey "premium" 22
+	// ip "" 11
 }
 
 func ExampleWithOrder() {
-	user := identify.SourceFunc(func(_ context.Context, r core.Request) (core.Identity, bool) {
-		// In practice a sluicejwt.Verifier: only verified users.
-		return core.Identity{Kind: core.KindUser, Value: "alice"}, r.Header.Get("X-Test-User") == "alice"
-	})
 	id, err := identify.New(
-		identify.WithUser(user),
-		identify.WithAPIKey("X-API-Key", identify.StaticAPIKeys(map[string]string{"sk-abc": "standard"})),
+		identify.WithUser(testUser{}), // in practice a sluicejwt.Verifier: only verified users
+		identify.WithAPIKeys("X-API-Key", identify.StaticAPIKeys(map[string]string{"sk-abc": "standard"})),
 		identify.WithOrder(core.KindAPIKey, core.KindUser), // a key wins over a user
 	)
 	if err != nil {
@@ -67,4 +63,28 @@ func ExampleWithOrder() {
 	fmt.Println(client.Kind)
 	// Output:
 	// apikey
+}
+
+// testUser stands in for a verified source of users.
+type testUser struct{}
+
+func (testUser) Identify(_ context.Context, r core.Request) (core.Identity, bool) {
+	return core.Identity{Kind: core.KindUser, Value: "alice"}, r.Header.Get("X-Test-User") == "alice"
+}
+
+func ExampleWithExemptIPs() {
+	id, err := identify.New(
+		identify.WithTrustedProxies("10.0.0.0/8"),
+		identify.WithExemptIPs("192.0.2.0/24"), // the office, behind the same balancer
+	)
+	if err != nil {
+		panic(err)
+	}
+	for _, xff := range []string{"192.0.2.40", "198.51.100.9"} {
+		client, _ := id.Identify(context.Background(), core.Request{RemoteAddr: "10.0.0.1:443", Header: http.Header{"X-Forwarded-For": {xff}}})
+		fmt.Println(client, client.Exempt)
+	}
+	// Output:
+	// ip:192.0.2.40 true
+	// ip:198.51.100.9 false
 }

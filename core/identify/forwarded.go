@@ -8,12 +8,12 @@ import (
 	"github.com/sluicehq/sluice/core/internal/ipaddr"
 )
 
-// ClientIP returns the address of r's client under the Identifier's trust
+// clientIP returns the address of r's client under the Identifier's trust
 // model (see the package documentation), normalised: an IPv4-mapped IPv6
 // address as IPv4 and no zone. It reports false when the peer address is
 // not an IP address (a Unix socket, say). It implements core.IPResolver, so
 // core.WithExemptIPs sees the same address.
-func (x *Identifier) ClientIP(r core.Request) (netip.Addr, bool) {
+func (x *Identifier) clientIP(r core.Request) (netip.Addr, bool) {
 	peer, ok := ipaddr.Parse(r.RemoteAddr)
 	if !ok {
 		return netip.Addr{}, false
@@ -50,7 +50,7 @@ func (x *Identifier) trusted(a netip.Addr) bool {
 // hops-th. It reports false, so the peer is used, when the list is empty,
 // too short, or holds something other than an address where it looks.
 func (x *Identifier) fromChain(lines []string) (netip.Addr, bool) {
-	forwarded := x.header == HeaderForwarded
+	forwarded := x.header == headerForwarded
 	var last netip.Addr
 	seen := 0
 	for i := len(lines) - 1; i >= 0; i-- {

@@ -170,8 +170,8 @@ func TestNewValidation(t *testing.T) {
 		{"ipv6 prefix", []identify.Option{identify.WithIPv6Prefix(-1)}, "IPv6 prefix"},
 		{"order kind", []identify.Option{identify.WithOrder(core.KindIP)}, "order[0]"},
 		{"order twice", []identify.Option{identify.WithOrder(core.KindUser, core.KindUser)}, "listed twice"},
-		{"api key without header", []identify.Option{identify.WithAPIKey("", lookup)}, "WithAPIKey"},
-		{"api key without lookup", []identify.Option{identify.WithAPIKey("X-API-Key", nil)}, "WithAPIKey"},
+		{"api key without header", []identify.Option{identify.WithAPIKeys("", lookup)}, "WithAPIKeys"},
+		{"api key without lookup", []identify.Option{identify.WithAPIKeys("X-API-Key", nil)}, "WithAPIKeys"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := identify.New(tc.opts...)

@@ -25,7 +25,7 @@ func fuzzChain(f *testing.F, header string, seeds [][2]string) {
 		req := func(lines ...string) core.Request {
 			return core.Request{RemoteAddr: "10.0.0.1:443", Header: http.Header{header: lines}}
 		}
-		got, ok := x.ClientIP(req(written))
+		got, ok := x.clientIP(req(written))
 		if !ok {
 			t.Fatalf("ClientIP(%q) reports no address for an IP peer", written)
 		}
@@ -36,21 +36,21 @@ func fuzzChain(f *testing.F, header string, seeds [][2]string) {
 			return // the peer, or an all-trusted chain: a forged prefix may matter
 		}
 		for _, lines := range [][]string{{forged + "," + written}, {forged, written}} {
-			if again, _ := x.ClientIP(req(lines...)); again != got {
+			if again, _ := x.clientIP(req(lines...)); again != got {
 				t.Fatalf("prepending %q changed the client: %v, then %v with %q", forged, got, again, lines)
 			}
 		}
 		// An untrusted peer is the client, whatever the header says.
 		r := req(written)
 		r.RemoteAddr = "203.0.113.7:1"
-		if a, _ := x.ClientIP(r); a != netip.MustParseAddr("203.0.113.7") {
+		if a, _ := x.clientIP(r); a != netip.MustParseAddr("203.0.113.7") {
 			t.Fatalf("an untrusted peer's header was believed: %v", a)
 		}
 	})
 }
 
 func FuzzXForwardedFor(f *testing.F) {
-	fuzzChain(f, HeaderXForwardedFor, [][2]string{
+	fuzzChain(f, headerXForwardedFor, [][2]string{
 		{"6.6.6.6", "198.51.100.9"},
 		{"10.0.0.5", "198.51.100.9, 10.0.0.2"},
 		{"[2001:db8::1]:80", "2001:db8:1:2::5"},
@@ -61,7 +61,7 @@ func FuzzXForwardedFor(f *testing.F) {
 }
 
 func FuzzForwarded(f *testing.F) {
-	fuzzChain(f, HeaderForwarded, [][2]string{
+	fuzzChain(f, headerForwarded, [][2]string{
 		{"for=6.6.6.6", "for=198.51.100.9;proto=https"},
 		{`for="`, `for="[2001:db8:1:2::5]:4711"`},
 		{`for="6.6.6.6, for=1.1.1.1"`, "For=198.51.100.9, for=10.0.0.2"},

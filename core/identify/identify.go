@@ -3,6 +3,8 @@ package identify
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
+	"errors"
 	"net/netip"
 
 	"github.com/sluicehq/sluice/core"
@@ -11,12 +13,8 @@ import (
 
 // The forwarding headers WithForwardedHeader accepts.
 const (
-	// HeaderXForwardedFor is the de-facto standard list of addresses each
-	// proxy appends its peer to, read by default.
-	HeaderXForwardedFor = "X-Forwarded-For"
-	// HeaderForwarded is RFC 7239's structured form; the address is the
-	// "for" parameter of each element.
-	HeaderForwarded = "Forwarded"
+	headerXForwardedFor = "X-Forwarded-For"
+	headerForwarded     = "Forwarded"
 )
 
 // Source finds one identity in a request for an Identifier's chain, such as
@@ -31,28 +29,9 @@ type Source interface {
 	Identify(ctx context.Context, r core.Request) (core.Identity, bool)
 }
 
-// SourceFunc adapts a function to a [Source].
-type SourceFunc func(ctx context.Context, r core.Request) (core.Identity, bool)
-
-// Identify calls f.
-func (f SourceFunc) Identify(ctx context.Context, r core.Request) (core.Identity, bool) {
-	return f(ctx, r)
-}
-
-// APIKeyLookup checks an API key presented by a client and returns its
-// tier; false rejects the key, and the request is identified by what comes
-// next (by default its IP address). It must be safe for concurrent use.
-type APIKeyLookup func(ctx context.Context, key string) (tier string, ok bool)
-
-// KeyFunc returns a key of your own for a request, such as a tenant ID a
-// previous middleware established; false (or "") passes. Its keys are
-// KindCustom identities in the anonymous tier: return a core.Identity from
-// a Source to give a verified tier.
-type KeyFunc func(ctx context.Context, r core.Request) (key string, ok bool)
-
-// Identifier is a core.Identifier that tries, in order, a verified user, an
-// API key and a custom key (see WithOrder), each only if configured, and
-// falls back to the client's IP address. Create one with [New].
+// Identifier is a core.Identifier that tries, in order, a verified user and
+// an API key (see WithOrder), each only if configured, and falls back to the
+// client's IP address; then it marks exempt clients. Create one with [New].
 type Identifier struct {
 	proxies  []netip.Prefix
 	hops     int
@@ -64,17 +43,19 @@ type Identifier struct {
 	order     []core.IdentityKind
 	user      Source
 	keyHeader string
-	keys      APIKeyLookup
-	keyFunc   KeyFunc
+	keys      func(ctx context.Context, key string) (tier string, ok bool)
+
+	exemptNets  []netip.Prefix
+	exemptUsers map[string]bool // by user ID
+	exemptKeys  map[string]bool // by digest
 }
 
 var _ core.Identifier = (*Identifier)(nil)
-var _ core.IPResolver = (*Identifier)(nil)
 
-// New returns an Identifier configured by opts. With no options it is
-// equivalent to core.RemoteIP: the peer's address, no header trusted. It
-// returns an error, joining every problem found, if the options are
-// invalid.
+// New returns an Identifier configured by opts. With no options it keys
+// clients as the Limiter does by default: the peer's address, no header
+// trusted. It returns an error, joining every problem found, if the options
+// are invalid.
 func New(opts ...Option) (*Identifier, error) {
 	var c config
 	for _, o := range opts {
@@ -84,20 +65,38 @@ func New(opts ...Option) (*Identifier, error) {
 }
 
 // Identify returns the first identity the configured identifiers find, in
-// the configured order, or the client's IP address. It never fails. Sources
-// see a non-nil Header.
+// the configured order, or the client's IP address, marked Exempt when an
+// exemption list names the client. Sources see a non-nil Header. It fails
+// only for a request with no remote address, which no client can be told
+// apart by.
 func (x *Identifier) Identify(ctx context.Context, r core.Request) (core.Identity, error) {
 	if r.Header == nil {
 		r.Header = noHeader{}
 	}
+	id, ok := x.credentials(ctx, r)
+	if !ok {
+		if r.RemoteAddr == "" {
+			return core.Identity{}, errNoAddress
+		}
+		id = x.ip(r)
+	}
+	id.Exempt = id.Exempt || x.exempt(&id, r)
+	return id, nil
+}
+
+var errNoAddress = errors.New("identify: the request has no remote address")
+
+// credentials returns the identity of the first credential accepted, in
+// order.
+func (x *Identifier) credentials(ctx context.Context, r core.Request) (core.Identity, bool) {
 	for _, k := range x.order {
 		switch k {
 		case core.KindUser:
 			if x.user == nil {
 				continue
 			}
-			if id, ok := x.user.Identify(ctx, r); ok && id.Kind != core.KindNone {
-				return id, nil
+			if id, ok := x.user.Identify(ctx, r); ok && id.Kind != "" && id.Value != "" {
+				return id, true
 			}
 		case core.KindAPIKey:
 			if x.keys == nil {
@@ -105,37 +104,59 @@ func (x *Identifier) Identify(ctx context.Context, r core.Request) (core.Identit
 			}
 			if key := r.Header.Get(x.keyHeader); key != "" {
 				if tier, ok := x.keys(ctx, key); ok {
-					return core.APIKeyIdentity(key, tier), nil
+					return core.Identity{Kind: core.KindAPIKey, Value: apiKeyDigest(key), Tier: tier}, true
 				}
-			}
-		case core.KindCustom:
-			if x.keyFunc == nil {
-				continue
-			}
-			if key, ok := x.keyFunc(ctx, r); ok && key != "" {
-				return core.Identity{Kind: core.KindCustom, Value: key, Tier: core.TierAnonymous}, nil
 			}
 		}
 	}
-	return x.IP(r), nil
+	return core.Identity{}, false
 }
 
-// IP returns the identity of r's client IP address: the address, or its
+// exempt reports whether an exemption list names the client: its verified
+// user ID, its API key, or its IP address, whatever identity it is counted
+// by. An unverified identifier is never exempt.
+func (x *Identifier) exempt(id *core.Identity, r core.Request) bool {
+	switch id.Kind {
+	case core.KindUser:
+		if x.exemptUsers[id.Value] {
+			return true
+		}
+	case core.KindAPIKey:
+		if x.exemptKeys[id.Value] {
+			return true
+		}
+	}
+	if len(x.exemptNets) == 0 {
+		return false
+	}
+	a, ok := x.clientIP(r)
+	if !ok {
+		return false
+	}
+	for _, n := range x.exemptNets {
+		if n.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ip returns the identity of r's client IP address: the address, or its
 // network when prefixes are configured ("203.0.113.0/24",
 // "2001:db8:1:2::/64"). A peer that is not an IP address is used verbatim.
-func (x *Identifier) IP(r core.Request) core.Identity {
-	a, ok := x.ClientIP(r)
+func (x *Identifier) ip(r core.Request) core.Identity {
+	a, ok := x.clientIP(r)
 	if !ok {
 		return core.Identity{Kind: core.KindIP, Value: r.RemoteAddr}
 	}
 	return core.Identity{Kind: core.KindIP, Value: ipaddr.Key(a, x.v4Bits, x.v6Bits)}
 }
 
-// StaticAPIKeys returns an APIKeyLookup over a fixed set of keys, each with
-// its tier. Only the keys' SHA-256 digests are kept, and a presented key is
-// looked up by its digest, so the time a lookup takes says nothing about
-// the keys.
-func StaticAPIKeys(keys map[string]string) APIKeyLookup {
+// StaticAPIKeys returns a lookup for WithAPIKeys over a fixed set of keys,
+// each with its tier. Only the keys' SHA-256 digests are kept, and a
+// presented key is looked up by its digest, so the time a lookup takes says
+// nothing about the keys.
+func StaticAPIKeys(keys map[string]string) func(ctx context.Context, key string) (tier string, ok bool) {
 	byDigest := make(map[[sha256.Size]byte]string, len(keys))
 	for k, tier := range keys {
 		byDigest[sha256.Sum256([]byte(k))] = tier
@@ -144,6 +165,14 @@ func StaticAPIKeys(keys map[string]string) APIKeyLookup {
 		tier, ok := byDigest[sha256.Sum256([]byte(key))]
 		return tier, ok
 	}
+}
+
+// apiKeyDigest is the identity value of an API key: 22 characters of
+// base64url SHA-256, so the secret never reaches a backend, a Decision or a
+// log.
+func apiKeyDigest(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // noHeader is an empty core.Header.

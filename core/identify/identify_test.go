@@ -11,26 +11,28 @@ import (
 
 // userSource identifies the user named in X-Test-User; it stands in for a
 // verified source such as sluicejwt.
-var userSource = identify.SourceFunc(func(_ context.Context, r core.Request) (core.Identity, bool) {
+type userSource struct{}
+
+func (userSource) Identify(_ context.Context, r core.Request) (core.Identity, bool) {
 	if u := r.Header.Get("X-Test-User"); u != "" {
 		return core.Identity{Kind: core.KindUser, Value: u, Tier: "premium"}, true
 	}
 	return core.Identity{}, false
-})
-
-var tenantKey = identify.KeyFunc(func(_ context.Context, r core.Request) (string, bool) {
-	t := r.Header.Get("X-Tenant")
-	return t, t != ""
-})
+}
 
 func TestIdentifyOrder(t *testing.T) {
 	keys := identify.StaticAPIKeys(map[string]string{"k-good": "standard"})
-	all := []identify.Option{identify.WithUser(userSource), identify.WithAPIKey("x-api-key", keys), identify.WithKeyFunc(tenantKey)}
+	all := []identify.Option{identify.WithUser(userSource{}), identify.WithAPIKeys("x-api-key", keys)}
 	user := core.Identity{Kind: core.KindUser, Value: "alice", Tier: "premium"}
-	apiKey := core.APIKeyIdentity("k-good", "standard")
-	tenant := core.Identity{Kind: core.KindCustom, Value: "acme", Tier: core.TierAnonymous}
 	ip := core.Identity{Kind: core.KindIP, Value: "203.0.113.7"}
-	everything := hdr("X-Test-User", "alice", "X-API-Key", "k-good", "X-Tenant", "acme")
+	everything := hdr("X-Test-User", "alice", "X-API-Key", "k-good")
+	var apiKey core.Identity // as the Identifier finds it
+	if x, err := identify.New(all...); err == nil {
+		apiKey, _ = x.Identify(t.Context(), core.Request{RemoteAddr: "203.0.113.7:1", Header: hdr("X-API-Key", "k-good")})
+	}
+	if apiKey.Kind != core.KindAPIKey || apiKey.Tier != "standard" || apiKey.Value == "" {
+		t.Fatalf("the API key's identity: %+v, want an apikey identity in standard", apiKey)
+	}
 	for _, tc := range []struct {
 		name   string
 		opts   []identify.Option
@@ -38,14 +40,12 @@ func TestIdentifyOrder(t *testing.T) {
 		want   core.Identity
 	}{
 		{"user first by default", all, everything, user},
-		{"then the api key", all, hdr("X-API-Key", "k-good", "X-Tenant", "acme"), apiKey},
-		{"then the custom key", all, hdr("X-Tenant", "acme"), tenant},
+		{"then the api key", all, hdr("X-API-Key", "k-good"), apiKey},
 		{"then the ip", all, http.Header{}, ip},
 		{"nil header", all, nil, ip},
 		{"unknown api key falls through", all, hdr("X-API-Key", "k-made-up"), ip},
-		{"api key first", append(all[:3:3], identify.WithOrder(core.KindAPIKey, core.KindUser)), everything, apiKey},
-		{"custom only", append(all[:3:3], identify.WithOrder(core.KindCustom)), everything, tenant},
-		{"empty order: ip only", append(all[:3:3], identify.WithOrder()), everything, ip},
+		{"api key first", append(all[:2:2], identify.WithOrder(core.KindAPIKey, core.KindUser)), everything, apiKey},
+		{"empty order: ip only", append(all[:2:2], identify.WithOrder()), everything, ip},
 		{"order naming an unconfigured source", []identify.Option{identify.WithOrder(core.KindUser)}, everything, ip},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -65,8 +65,59 @@ func TestIdentifyOrder(t *testing.T) {
 	}
 }
 
+// TestExemptions: exemption lists mark clients exempt by verified user,
+// API key or client IP (the forwarded one behind trusted proxies), never an
+// unverified identifier, and a request with no address is an error.
+func TestExemptions(t *testing.T) {
+	unverified := sourceOf(core.Identity{Kind: core.KindUnverified, Value: "root"})
+	keys := identify.StaticAPIKeys(map[string]string{"k-ops": "standard", "k-other": "standard"})
+	x, err := identify.New(identify.WithTrustedProxies("10.0.0.0/8"), identify.WithUser(userSource{}), identify.WithAPIKeys("X-API-Key", keys),
+		identify.WithExemptIPs("192.0.2.0/24"), identify.WithExemptUsers("root"), identify.WithExemptAPIKeys("k-ops"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	y, err := identify.New(identify.WithUser(unverified), identify.WithExemptUsers("root"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		x      *identify.Identifier
+		remote string
+		header http.Header
+		want   bool
+	}{
+		{"exempt user", x, "203.0.113.7:1", hdr("X-Test-User", "root"), true},
+		{"other user", x, "203.0.113.7:1", hdr("X-Test-User", "alice"), false},
+		{"unverified claim of an exempt user", y, "203.0.113.7:1", nil, false},
+		{"exempt API key", x, "203.0.113.7:1", hdr("X-API-Key", "k-ops"), true},
+		{"other API key", x, "203.0.113.7:1", hdr("X-API-Key", "k-other"), false},
+		{"exempt forwarded address", x, "10.0.0.1:1", hdr("X-Forwarded-For", "192.0.2.9"), true},
+		{"exempt forwarded address, counted as a user", x, "10.0.0.1:1", hdr("X-Forwarded-For", "192.0.2.9", "X-Test-User", "alice"), true},
+		{"forged leftmost exempt address", x, "10.0.0.1:1", hdr("X-Forwarded-For", "192.0.2.9, 198.51.100.1"), false},
+		{"exempt address from an untrusted peer's header", x, "198.51.100.1:1", hdr("X-Forwarded-For", "192.0.2.9"), false},
+	} {
+		id, err := tc.x.Identify(t.Context(), core.Request{RemoteAddr: tc.remote, Header: tc.header})
+		if err != nil || id.Exempt != tc.want {
+			t.Errorf("%s: %v exempt %v, %v; want exempt %v", tc.name, id, id.Exempt, err, tc.want)
+		}
+	}
+	if _, err := x.Identify(t.Context(), core.Request{}); err == nil {
+		t.Error("a request with no address and no credentials: no error, want one (never a shared counter)")
+	}
+	if _, err := identify.New(identify.WithExemptIPs("not-an-ip")); err == nil {
+		t.Error("New with an invalid exempt address: no error")
+	}
+}
+
+type sourceOf core.Identity
+
+func (s sourceOf) Identify(context.Context, core.Request) (core.Identity, bool) {
+	return core.Identity(s), true
+}
+
 func TestAPIKeyNeverInClear(t *testing.T) {
-	x, err := identify.New(identify.WithAPIKey("X-API-Key", identify.StaticAPIKeys(map[string]string{"sk_live_secret": "premium"})))
+	x, err := identify.New(identify.WithAPIKeys("X-API-Key", identify.StaticAPIKeys(map[string]string{"sk_live_secret": "premium"})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,11 +145,11 @@ func contains(s, sub string) bool {
 // a trusted proxy: forged headers cannot move a client to a fresh counter,
 // and exempt IPs apply to the forwarded address.
 func TestLimiterUsesTrustedClientIP(t *testing.T) {
-	x, err := identify.New(identify.WithTrustedProxies("10.0.0.0/8"))
+	x, err := identify.New(identify.WithTrustedProxies("10.0.0.0/8"), identify.WithExemptIPs("192.0.2.0/24"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lim, err := core.New(core.WithIdentifier(x), core.WithDefault(core.PerMinute(1)), core.WithExemptIPs("192.0.2.0/24"))
+	lim, err := core.New(core.WithIdentifier(x), core.WithDefault(core.PerMinute(1)))
 	if err != nil {
 		t.Fatal(err)
 	}

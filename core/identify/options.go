@@ -1,6 +1,7 @@
 package identify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/textproto"
@@ -28,8 +29,10 @@ type config struct {
 	order     []core.IdentityKind
 	user      Source
 	keyHeader string
-	keys      APIKeyLookup
-	keyFunc   KeyFunc
+	keys      func(ctx context.Context, key string) (tier string, ok bool)
+	exemptIPs []string
+	exUsers   []string
+	exKeys    []string
 	errs      []error
 }
 
@@ -55,9 +58,9 @@ func WithTrustedHops(n int) Option {
 }
 
 // WithForwardedHeader selects the forwarding header trusted proxies write:
-// HeaderXForwardedFor (the default) or HeaderForwarded (RFC 7239). Only one
-// is read: a proxy that writes one passes the other through from the
-// client untouched.
+// "X-Forwarded-For" (the default) or "Forwarded" (RFC 7239). Only one is
+// read: a proxy that writes one passes the other through from the client
+// untouched.
 func WithForwardedHeader(name string) Option {
 	return optionFunc(func(c *config) { c.header = textproto.CanonicalMIMEHeaderKey(name) })
 }
@@ -86,29 +89,49 @@ func WithIPv4Prefix(bits int) Option { return optionFunc(func(c *config) { c.v4B
 // Its identities come first in the default order.
 func WithUser(src Source) Option { return optionFunc(func(c *config) { c.user = src }) }
 
-// WithAPIKey identifies clients by the API key in the named header, when
-// lookup accepts it (see StaticAPIKeys). The identity holds the key's
-// digest, never the key. A rejected key passes the request on, in the end
-// to its IP address, so a client cannot escape its limit by inventing keys.
-func WithAPIKey(header string, lookup APIKeyLookup) Option {
+// WithAPIKeys identifies clients by the API key in the named header, when
+// lookup accepts it and gives its tier (see StaticAPIKeys); lookup must be
+// safe for concurrent use. The identity holds the key's digest, never the
+// key. A rejected key passes the request on, in the end to its IP address,
+// so a client cannot escape its limit by inventing keys.
+func WithAPIKeys(header string, lookup func(ctx context.Context, key string) (tier string, ok bool)) Option {
 	return optionFunc(func(c *config) {
 		c.keyHeader, c.keys = textproto.CanonicalMIMEHeaderKey(header), lookup
 		if header == "" || lookup == nil {
-			c.errs = append(c.errs, errors.New("identify: WithAPIKey needs a header name and a lookup"))
+			c.errs = append(c.errs, errors.New("identify: WithAPIKeys needs a header name and a lookup"))
 		}
 	})
 }
 
-// WithKeyFunc identifies clients by a key of your own (see KeyFunc).
-func WithKeyFunc(f KeyFunc) Option { return optionFunc(func(c *config) { c.keyFunc = f }) }
-
-// WithOrder sets the order in which identifiers are tried: any of
-// core.KindUser (WithUser), core.KindAPIKey (WithAPIKey) and
-// core.KindCustom (WithKeyFunc), each at most once. The default is user,
-// API key, custom. Kinds left out are not tried; the IP address always comes
-// last.
+// WithOrder sets the order in which credentials are tried: core.KindUser
+// (WithUser) and core.KindAPIKey (WithAPIKeys), each at most once. The
+// default is user, then API key. Kinds left out are not tried; the IP
+// address always comes last.
 func WithOrder(kinds ...core.IdentityKind) Option {
 	return optionFunc(func(c *config) { c.order = append(make([]core.IdentityKind, 0, len(kinds)), kinds...) })
+}
+
+// WithExemptIPs exempts clients whose IP address is one of addrs, each an
+// address ("192.0.2.7") or a network ("10.0.0.0/8"): their requests are
+// never limited. The address is the client's as the Identifier finds it:
+// behind trusted proxies, the forwarded client address; otherwise the
+// connection's peer. It applies whatever identity the request is counted
+// by. An invalid address is an error of New.
+func WithExemptIPs(addrs ...string) Option {
+	return optionFunc(func(c *config) { c.exemptIPs = append(c.exemptIPs, addrs...) })
+}
+
+// WithExemptUsers exempts the verified users (KindUser identities) with
+// these IDs. It never applies to an unverified identifier (KindUnverified),
+// so a forged token cannot claim an exempt user's ID.
+func WithExemptUsers(ids ...string) Option {
+	return optionFunc(func(c *config) { c.exUsers = append(c.exUsers, ids...) })
+}
+
+// WithExemptAPIKeys exempts the clients that present one of these API keys
+// accepted by WithAPIKeys. Only the keys' digests are kept.
+func WithExemptAPIKeys(keys ...string) Option {
+	return optionFunc(func(c *config) { c.exKeys = append(c.exKeys, keys...) })
 }
 
 func (c *config) build() (*Identifier, error) {
@@ -117,8 +140,28 @@ func (c *config) build() (*Identifier, error) {
 	x := &Identifier{
 		hops: c.hops, header: c.header, ipHeader: c.ipHeader,
 		v4Bits: c.v4Bits, v6Bits: c.v6Bits,
-		user: c.user, keyHeader: c.keyHeader, keys: c.keys, keyFunc: c.keyFunc,
+		user: c.user, keyHeader: c.keyHeader, keys: c.keys,
 		order: c.order,
+	}
+	for _, s := range c.exemptIPs {
+		p, err := ipaddr.ParseNetwork(s)
+		if err != nil {
+			bad("exempt IP %q: %v", s, err)
+			continue
+		}
+		x.exemptNets = append(x.exemptNets, p)
+	}
+	if len(c.exUsers) > 0 {
+		x.exemptUsers = make(map[string]bool, len(c.exUsers))
+		for _, u := range c.exUsers {
+			x.exemptUsers[u] = true
+		}
+	}
+	if len(c.exKeys) > 0 {
+		x.exemptKeys = make(map[string]bool, len(c.exKeys))
+		for _, k := range c.exKeys {
+			x.exemptKeys[apiKeyDigest(k)] = true
+		}
 	}
 	for _, s := range c.proxies {
 		p, err := ipaddr.ParseNetwork(s)
@@ -138,20 +181,20 @@ func (c *config) build() (*Identifier, error) {
 	switch x.header {
 	case "":
 		if trusting {
-			x.header = HeaderXForwardedFor
+			x.header = headerXForwardedFor
 		}
-	case HeaderXForwardedFor, HeaderForwarded:
+	case headerXForwardedFor, headerForwarded:
 		if !trusting {
 			bad("WithForwardedHeader(%q) without WithTrustedProxies or WithTrustedHops: no proxy would vouch for it", x.header)
 		}
 	default:
-		bad("forwarded header %q: want %q or %q", x.header, HeaderXForwardedFor, HeaderForwarded)
+		bad("forwarded header %q: want %q or %q", x.header, headerXForwardedFor, headerForwarded)
 	}
 	if x.ipHeader != "" {
 		switch {
 		case len(c.proxies) == 0:
 			bad("WithClientIPHeader(%q) needs WithTrustedProxies: the header is believed only from a trusted peer", x.ipHeader)
-		case x.ipHeader == HeaderXForwardedFor || x.ipHeader == HeaderForwarded:
+		case x.ipHeader == headerXForwardedFor || x.ipHeader == headerForwarded:
 			bad("WithClientIPHeader(%q): a list header, use WithForwardedHeader", x.ipHeader)
 		}
 	}
@@ -162,12 +205,12 @@ func (c *config) build() (*Identifier, error) {
 		bad("IPv6 prefix /%d: want 1 to 128", c.v6Bits)
 	}
 	if x.order == nil {
-		x.order = []core.IdentityKind{core.KindUser, core.KindAPIKey, core.KindCustom}
+		x.order = []core.IdentityKind{core.KindUser, core.KindAPIKey}
 	}
 	for i, k := range x.order {
 		switch {
-		case k != core.KindUser && k != core.KindAPIKey && k != core.KindCustom:
-			bad("order[%d] %v: want user, apikey or custom", i, k)
+		case k != core.KindUser && k != core.KindAPIKey:
+			bad("order[%d] %v: want user or apikey", i, k)
 		case slices.Index(x.order, k) != i:
 			bad("order[%d] %v: listed twice", i, k)
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/internal/algo"
 )
 
 // epoch is a whole hour, so fixed windows of up to an hour start at it.
@@ -117,7 +118,7 @@ func TestSweepDropsOnlyResetState(t *testing.T) {
 					t.Fatalf("charge at %v denied: %+v", at, res)
 				}
 			}
-			if got, want := b.Len(), len(tc.windows); got != want {
+			if got, want := b.len(), len(tc.windows); got != want {
 				t.Fatalf("Len() after charging = %d, want %d", got, want)
 			}
 			for i, s := range tc.sweeps {
@@ -126,7 +127,7 @@ func TestSweepDropsOnlyResetState(t *testing.T) {
 					before = apply(t, b, req("k", tc.alg, 0, s.at, tc.windows...))
 				}
 				b.sweep(epoch.Add(s.at).UnixNano())
-				if got, want := b.Len(), s.wantLen; got != want {
+				if got, want := b.len(), s.wantLen; got != want {
 					t.Fatalf("sweep %d at %v: Len() = %d, want %d", i, s.at, got, want)
 				}
 				if s.wantLen > 0 {
@@ -138,7 +139,7 @@ func TestSweepDropsOnlyResetState(t *testing.T) {
 			}
 			// A swept key starts afresh.
 			res := apply(t, b, req("k", tc.alg, 0, tc.sweeps[len(tc.sweeps)-1].at, tc.windows...))
-			if got, want := res.Windows[0].Remaining, tc.windows[0].Capacity(tc.alg); got != want {
+			if got, want := res.Windows[0].Remaining, algo.Capacity(tc.windows[0], tc.alg); got != want {
 				t.Errorf("Remaining after the sweep = %d, want %d", got, want)
 			}
 		})
@@ -158,7 +159,7 @@ func TestNothingStoredWithoutCharge(t *testing.T) {
 			if res := apply(t, b, req("denied", alg, 1, 0, zero)); res.Allowed {
 				t.Errorf("cost 1 with limit 0 allowed: %+v", res)
 			}
-			if got, want := b.Len(), 0; got != want {
+			if got, want := b.len(), 0; got != want {
 				t.Errorf("Len() = %d, want %d", got, want)
 			}
 		})
@@ -237,11 +238,11 @@ func TestMaxKeysBound(t *testing.T) {
 				if res := apply(t, b, req(key, tc.alg, 1, time.Duration(i)*time.Millisecond, windows...)); !res.Allowed {
 					t.Fatalf("new key %d denied: %+v", i, res)
 				}
-				if got, limit := b.Len(), tc.wantMax; got > limit {
+				if got, limit := b.len(), tc.wantMax; got > limit {
 					t.Fatalf("after %d keys: Len() = %d, want at most %d", i+1, got, limit)
 				}
 			}
-			if got, want := b.Len(), tc.wantLast; want >= 0 && got != want {
+			if got, want := b.len(), tc.wantLast; want >= 0 && got != want {
 				t.Errorf("Len() at the end = %d, want %d", got, want)
 			}
 		})
@@ -256,7 +257,7 @@ func TestMaxKeysBoundWithReturningKeys(t *testing.T) {
 	for round := range 3 {
 		for i := range 40 {
 			apply(t, b, req(fmt.Sprint("key-", i), backend.TokenBucket, 1, time.Duration(round*40+i)*time.Millisecond, perSecond(100)))
-			if n := b.Len(); n > 16 {
+			if n := b.len(); n > 16 {
 				t.Fatalf("round %d, key %d: Len() = %d, want at most 16", round, i, n)
 			}
 		}
@@ -300,14 +301,14 @@ func TestMaxKeysEvictsExpiredFirst(t *testing.T) {
 			for i := range bound - nLong {
 				apply(t, b, req(fmt.Sprint("short-", i), tc.shortAlg, 1, 0, short))
 			}
-			if got, want := b.Len(), bound; got != want {
+			if got, want := b.len(), bound; got != want {
 				t.Fatalf("Len() after filling = %d, want %d", got, want)
 			}
 			for i := range nNew {
 				if res := apply(t, b, req(fmt.Sprint("new-", i), tc.shortAlg, 1, advance, short)); !res.Allowed {
 					t.Fatalf("new key %d denied: %+v", i, res)
 				}
-				if got, want := b.Len(), bound; got != want {
+				if got, want := b.len(), bound; got != want {
 					t.Fatalf("after new key %d: Len() = %d, want %d", i, got, want)
 				}
 			}
@@ -341,7 +342,7 @@ func TestMaxKeysEvictsSoonestExpiry(t *testing.T) {
 	for i := range 500 {
 		apply(t, b, req(fmt.Sprint("flood-", i), backend.TokenBucket, 1, time.Duration(i)*time.Millisecond, flood))
 	}
-	if got, want := b.Len(), 20; got != want {
+	if got, want := b.len(), 20; got != want {
 		t.Errorf("Len() = %d, want %d", got, want)
 	}
 	for i := range nLong {
@@ -387,13 +388,13 @@ func TestResetRemovesAllWindows(t *testing.T) {
 	r.Namespace = "other-ns"
 	apply(t, b, r)
 	total += 2
-	if got, want := b.Len(), total; got != want {
+	if got, want := b.len(), total; got != want {
 		t.Fatalf("Len() before Reset = %d, want %d", got, want)
 	}
 	if err := b.Reset(context.Background(), "ns", "k"); err != nil {
 		t.Fatalf("Reset() = %v", err)
 	}
-	if got, want := b.Len(), 2+1+2; got != want {
+	if got, want := b.len(), 2+1+2; got != want {
 		t.Errorf("Len() after Reset = %d, want %d (other keys only)", got, want)
 	}
 	for _, c := range charges {
@@ -415,7 +416,7 @@ func TestResetRemovesAllWindows(t *testing.T) {
 			t.Errorf("Reset(%q) = %v", key, err)
 		}
 	}
-	if got, want := b.Len(), 5; got != want {
+	if got, want := b.len(), 5; got != want {
 		t.Errorf("Len() after more Resets = %d, want %d", got, want)
 	}
 }
@@ -442,7 +443,7 @@ func TestReleaseDeletesLastLease(t *testing.T) {
 			if err := b.Release(ctx, lease(s.id, 0, time.Second)); err != nil {
 				t.Fatalf("Release(%d) = %v", s.id, err)
 			}
-			if got, want := b.Len(), s.wantLen; got != want {
+			if got, want := b.len(), s.wantLen; got != want {
 				t.Errorf("after Release(%d): Len() = %d, want %d", s.id, got, want)
 			}
 		}
@@ -456,7 +457,7 @@ func TestReleaseDeletesLastLease(t *testing.T) {
 		if err := b.Release(ctx, lease(7, 0, time.Minute)); err != nil {
 			t.Fatalf("Release() = %v", err)
 		}
-		if got, want := b.Len(), 0; got != want {
+		if got, want := b.len(), 0; got != want {
 			t.Errorf("Len() = %d, want %d", got, want)
 		}
 	})
@@ -466,7 +467,7 @@ func TestReleaseDeletesLastLease(t *testing.T) {
 		b := newTestBackend(t)
 		apply(t, b, lease(7, 2, 0))
 		apply(t, b, lease(8, 0, time.Minute))
-		if got, want := b.Len(), 0; got != want {
+		if got, want := b.len(), 0; got != want {
 			t.Errorf("Len() after a peek over expired leases = %d, want %d", got, want)
 		}
 	})
@@ -475,7 +476,7 @@ func TestReleaseDeletesLastLease(t *testing.T) {
 		if err := b.Release(ctx, lease(1, 0, 0)); err != nil {
 			t.Errorf("Release() of an unknown key = %v", err)
 		}
-		if got, want := b.Len(), 0; got != want {
+		if got, want := b.len(), 0; got != want {
 			t.Errorf("Len() = %d, want %d", got, want)
 		}
 	})

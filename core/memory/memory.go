@@ -151,10 +151,10 @@ func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 	return nil
 }
 
-// Len returns the number of stored window states, expired or not, across
+// len returns the number of stored window states, expired or not, across
 // all shards. A key with three windows counts three, and a key's penalty
 // state (see [Backend.Penalize]) counts one.
-func (b *Backend) Len() int {
+func (b *Backend) len() int {
 	n := 0
 	for i := range b.shards {
 		sh := &b.shards[i]

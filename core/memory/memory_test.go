@@ -7,27 +7,10 @@ import (
 
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/memory"
-	"github.com/sluicehq/sluice/testkit"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-func TestConformance(t *testing.T) {
-	testkit.RunBackendSuite(t, func(t *testing.T) backend.Backend {
-		b := memory.New()
-		t.Cleanup(func() { b.Close() })
-		return b
-	})
-}
-
-// TestConformanceSharedTinyShards runs the suite on one backend shared by
-// every subtest, with two shards, so that keys collide in shards and tables.
-func TestConformanceSharedTinyShards(t *testing.T) {
-	b := memory.New(memory.WithShards(2))
-	t.Cleanup(func() { b.Close() })
-	testkit.RunBackendSuite(t, func(*testing.T) backend.Backend { return b })
-}
 
 func TestCloseIsIdempotent(t *testing.T) {
 	b := memory.New(memory.WithSweepInterval(time.Millisecond))

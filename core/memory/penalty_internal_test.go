@@ -36,7 +36,7 @@ func TestPenaltyStateFreesItself(t *testing.T) {
 		{31 * time.Second, 0}, // the block ended at 1s, and 30s of decay
 	} {
 		b.sweep(epoch.Add(step.at).UnixNano())
-		if got := b.Len(); got != step.want {
+		if got := b.len(); got != step.want {
 			t.Errorf("after a sweep at %v: Len = %d, want %d", step.at, got, step.want)
 		}
 	}

@@ -18,7 +18,7 @@ var client = core.Request{Method: "GET", Path: "/api/items", RemoteAddr: "203.0.
 
 // newLimiter returns a Limiter with the given rules on a fake clock set to
 // the given time.
-func newLimiter(at time.Time, rules ...core.Rule) (*core.Limiter, *clock.Fake) {
+func newLimiter(at time.Time, rules ...core.Rule) (*core.Limiter, clock.Fake) {
 	clk := clock.NewFake(at)
 	lim, err := core.New(core.WithRules(rules...), core.WithClock(clk))
 	if err != nil {
@@ -33,7 +33,7 @@ func Example_tokenBucket() {
 	lim, _ := newLimiter(epoch, core.Rule{
 		Name: "api",
 		// snippet:token-bucket
-		Limits:   []core.Limit{core.PerSecond(10).WithBurst(20)}, // 20 at once, then one per 100ms
+		Limits:   []core.Limit{core.Limit{N: 10, Per: time.Second, Burst: 20}}, // 20 at once, then one per 100ms
 		MaxDelay: 250 * time.Millisecond,
 		// end snippet:token-bucket
 	})
@@ -58,8 +58,8 @@ func Example_slidingLog() {
 		Path:    "/login",
 		Methods: []string{"POST"},
 		// snippet:sliding-log
-		Algorithm: core.SlidingLog,
-		Limits:    []core.Limit{core.Every(5, 15*time.Minute)},
+		Algorithm: backend.SlidingLog,
+		Limits:    []core.Limit{core.Limit{N: 5, Per: 15*time.Minute}},
 		// end snippet:sliding-log
 	})
 	defer lim.Close()
@@ -80,8 +80,8 @@ func Example_fixedWindowDaily() {
 	lim, clk := newLimiter(time.Date(2030, time.January, 1, 23, 59, 30, 0, time.UTC), core.Rule{
 		Name: "daily",
 		// snippet:fixed-window
-		Algorithm: core.FixedWindow,
-		Limits:    []core.Limit{core.PerDay(3)},
+		Algorithm: backend.FixedWindow,
+		Limits:    []core.Limit{core.Limit{N: 3, Per: 24 * time.Hour}},
 		// end snippet:fixed-window
 	})
 	defer lim.Close()
@@ -106,7 +106,7 @@ func Example_multiWindow() {
 	lim, clk := newLimiter(epoch, core.Rule{
 		Name: "api",
 		// snippet:multi-window
-		Algorithm: core.SlidingLog,
+		Algorithm: backend.SlidingLog,
 		Limits:    []core.Limit{core.PerSecond(2), core.PerMinute(3)},
 		// end snippet:multi-window
 	})
@@ -148,7 +148,7 @@ func Example_concurrency() {
 	lim, clk := newLimiter(epoch, core.Rule{
 		Name: "export",
 		// snippet:concurrency
-		Algorithm: core.Concurrency,
+		Algorithm: backend.Concurrency,
 		Limits:    []core.Limit{core.Concurrent(2)},
 		Lease:     time.Minute,
 		// end snippet:concurrency
@@ -178,7 +178,7 @@ func Example_cost() {
 	lim, _ := newLimiter(epoch, core.Rule{
 		Name: "api",
 		// snippet:cost
-		Algorithm: core.SlidingWindow,
+		Algorithm: backend.SlidingWindow,
 		Limits:    []core.Limit{core.PerMinute(100)},
 		// end snippet:cost
 	})

@@ -15,7 +15,7 @@ import (
 var limit = core.PerSecond(10)
 
 // algorithms are the algorithms drawn, in the order of docs/algorithms.md.
-var algorithms = []core.Algorithm{core.TokenBucket, core.SlidingLog, core.SlidingWindow, core.FixedWindow}
+var algorithms = []backend.Algorithm{backend.TokenBucket, backend.SlidingLog, backend.SlidingWindow, backend.FixedWindow}
 
 // epoch is the instant the scenario starts at. It is a whole second, so the
 // fixed windows (aligned to multiples of the period since the Unix epoch)
@@ -67,7 +67,7 @@ type event struct {
 
 // run is the outcome of the scenario under one algorithm.
 type run struct {
-	Algorithm core.Algorithm
+	Algorithm backend.Algorithm
 	Limit     core.Limit
 	Events    []event
 }
@@ -75,7 +75,7 @@ type run struct {
 // simulate sends a request at every instant of at, from one client, to a
 // real Limiter with the in-memory backend and a fake clock, and records
 // every outcome.
-func simulate(alg core.Algorithm, l core.Limit, at []time.Duration) (run, error) {
+func simulate(alg backend.Algorithm, l core.Limit, at []time.Duration) (run, error) {
 	clk := clock.NewFake(epoch)
 	lim, err := core.New(
 		core.WithRules(core.Rule{Name: "api", Algorithm: alg, Limits: []core.Limit{l}}),
@@ -88,7 +88,7 @@ func simulate(alg core.Algorithm, l core.Limit, at []time.Duration) (run, error)
 	req := core.Request{Method: "GET", Path: "/", RemoteAddr: "203.0.113.7:51234"}
 	r := run{Algorithm: alg, Limit: l, Events: make([]event, 0, len(at))}
 	for _, t := range at {
-		clk.Set(epoch.Add(t))
+		clk.Advance(epoch.Add(t).Sub(clk.Now()))
 		d, err := lim.Decide(context.Background(), req)
 		if err != nil {
 			return run{}, err

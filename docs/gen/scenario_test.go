@@ -15,7 +15,7 @@ import (
 // core that alters a picture's story fails here rather than going unnoticed.
 
 // runOf simulates the scenario under alg.
-func runOf(t *testing.T, alg core.Algorithm) run {
+func runOf(t *testing.T, alg backend.Algorithm) run {
 	t.Helper()
 	r, err := simulate(alg, limit, arrivals(traffic))
 	if err != nil {
@@ -68,7 +68,7 @@ func TestTrailingAndPeak(t *testing.T) {
 // period, and a denial only when the interval ending at the request is full.
 func TestSlidingLogIsExact(t *testing.T) {
 	t.Parallel()
-	r := runOf(t, core.SlidingLog)
+	r := runOf(t, backend.SlidingLog)
 	adm, per, n := r.admitted(), limit.Per, int(limit.N)
 	for _, e := range r.Events {
 		before := countIn(adm, e.At-per, e.At-1) // admitted in (t-per, t)
@@ -88,7 +88,7 @@ func TestSlidingLogIsExact(t *testing.T) {
 // only when the window is full, and twice the limit across the boundary.
 func TestFixedWindowDoubleBurst(t *testing.T) {
 	t.Parallel()
-	r := runOf(t, core.FixedWindow)
+	r := runOf(t, backend.FixedWindow)
 	adm, per, n := r.admitted(), limit.Per, int(limit.N)
 	for _, e := range r.Events {
 		start := e.At / per * per
@@ -116,7 +116,7 @@ func TestFixedWindowDoubleBurst(t *testing.T) {
 // one period holds at most capacity + N - 1.
 func TestTokenBucketBurstThenRate(t *testing.T) {
 	t.Parallel()
-	r := runOf(t, core.TokenBucket)
+	r := runOf(t, backend.TokenBucket)
 	per, n := limit.Per, int(limit.N)
 	capacity := n // Burst 0 means N
 	emission := per / time.Duration(n)
@@ -169,7 +169,7 @@ func TestTokenBucketBurstThenRate(t *testing.T) {
 // window admits more than N and no interval of one period more than 2N-1.
 func TestSlidingWindowBound(t *testing.T) {
 	t.Parallel()
-	r := runOf(t, core.SlidingWindow)
+	r := runOf(t, backend.SlidingWindow)
 	adm, per, n := r.admitted(), limit.Per, int64(limit.N)
 	for w, c := range perWindow(adm, per) {
 		if int64(c) > n {

@@ -44,9 +44,9 @@ import (
 
 // rules is the policy; a configuration file replaces it.
 var rules = []core.Rule{
-	{Name: "default", Limits: []core.Limit{core.Every(5, 10*time.Second)}},
+	{Name: "default", Limits: []core.Limit{core.Limit{N: 5, Per: 10*time.Second}}},
 	{Name: "login", Path: "/login", Methods: []string{"POST"},
-		Algorithm: core.SlidingLog, Limits: []core.Limit{core.PerMinute(3)}},
+		Algorithm: backend.SlidingLog, Limits: []core.Limit{core.PerMinute(3)}},
 	{Name: "users", Path: "/users/{id}", Methods: []string{"GET"},
 		Limits: []core.Limit{core.PerMinute(10)}},
 	// HEAD too, for probes that use it.

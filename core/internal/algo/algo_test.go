@@ -89,7 +89,7 @@ func TestGCRAIndivisiblePeriodGreedy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := tc.w
-			p, capacity := int64(w.Period), w.Capacity(backend.TokenBucket)
+			p, capacity := int64(w.Period), Capacity(w, backend.TokenBucket)
 			emission := ceilDiv(p, w.Limit)
 			if float64(emission)*float64(emission) <= float64(tc.run) && p%w.Limit != 0 {
 				t.Fatalf("bad case: run %v is not shorter than T*T = %v", tc.run, time.Duration(emission*emission))
@@ -161,7 +161,7 @@ func TestGCRAIndivisiblePeriodEveryNanosecond(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			w := tc.w
-			p, capacity := int64(w.Period), w.Capacity(backend.TokenBucket)
+			p, capacity := int64(w.Period), Capacity(w, backend.TokenBucket)
 			emission := ceilDiv(p, w.Limit)
 			var (
 				tat        int64
@@ -207,7 +207,7 @@ func TestGCRARandomSchedule(t *testing.T) {
 		t.Run(fmt.Sprint(w.Limit, "/", w.Period, " burst ", w.Burst), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(uint64(w.Limit), uint64(w.Period)))
-			p, capacity := int64(w.Period), w.Capacity(backend.TokenBucket)
+			p, capacity := int64(w.Period), Capacity(w, backend.TokenBucket)
 			emission := ceilDiv(p, w.Limit)
 			var (
 				tat        int64
@@ -259,7 +259,7 @@ func TestGCRAHugeValues(t *testing.T) {
 	for _, w := range windows {
 		for _, now := range nows {
 			t.Run(fmt.Sprintf("%d per %v burst %d at %d", w.Limit, w.Period, w.Burst, now), func(t *testing.T) {
-				capacity := w.Capacity(backend.TokenBucket)
+				capacity := Capacity(w, backend.TokenBucket)
 				emission := ceilDiv(int64(w.Period), w.Limit)
 				if capacity > int64(maxPeriod)/emission {
 					t.Fatalf("bad case: capacity*T exceeds %v", maxPeriod)

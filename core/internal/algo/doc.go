@@ -37,3 +37,12 @@ func unit(cost int64) (int64, bool) {
 	}
 	return cost, false
 }
+
+// Capacity returns the most units window w admits at once under algorithm
+// a: its Burst for a token bucket with a burst, its Limit otherwise.
+func Capacity(w backend.Window, a backend.Algorithm) int64 {
+	if a == backend.TokenBucket && w.Burst > 0 {
+		return w.Burst
+	}
+	return w.Limit
+}

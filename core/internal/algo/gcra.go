@@ -33,7 +33,7 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, b
 		return tat, r, r, 0, false
 	}
 	t := ceilDiv(int64(w.Period), w.Limit)
-	capacity := w.Capacity(backend.TokenBucket)
+	capacity := Capacity(w, backend.TokenBucket)
 	tau := capacity * t
 	state := backend.WindowResult{
 		Remaining:  max(0, floorDiv(now+tau-tat, t)),
@@ -72,7 +72,7 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, b
 // limit reads an old tat as it is. It takes no division: it is on every
 // decision's path.
 func GCRATag(w backend.Window, maxDelay int64) uint64 {
-	return mix(mix(uint64(w.Limit), uint64(w.Period)), uint64(w.Capacity(backend.TokenBucket))^uint64(maxDelay)*0x94d049bb133111eb)
+	return mix(mix(uint64(w.Limit), uint64(w.Period)), uint64(Capacity(w, backend.TokenBucket))^uint64(maxDelay)*0x94d049bb133111eb)
 }
 
 // Reconfigured returns the tat to read in place of one written under
@@ -87,7 +87,7 @@ func Reconfigured(tat, now int64, w backend.Window, maxDelay int64) int64 {
 		return tat
 	}
 	t := ceilDiv(int64(w.Period), w.Limit)
-	if most := now + w.Capacity(backend.TokenBucket)*t + maxDelay; most >= now && tat > most { // most < now: overflow
+	if most := now + Capacity(w, backend.TokenBucket)*t + maxDelay; most >= now && tat > most { // most < now: overflow
 		return most
 	}
 	return tat

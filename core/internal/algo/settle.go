@@ -54,7 +54,7 @@ func GCRASettle(tat, refunded, now int64, w backend.Window, charged, cost, end, 
 	if left <= 0 {
 		return tat, refunded
 	}
-	units := min(charged-cost, w.Capacity(backend.TokenBucket))
+	units := min(charged-cost, Capacity(w, backend.TokenBucket))
 	give := min(units*t, left, tat-now)
 	return tat - give, (refunded + give) % RefundMod
 }
