@@ -137,6 +137,9 @@ func (l *Limiter) newFailure(f Failure) error {
 				l.logBreaker(name, from, to)
 			}
 		})
+		if l.watch != nil {
+			l.watch.obs.ObserveBreaker(name, breaker.Closed) // the starting state, for gauges
+		}
 	}
 	if !f.NoDenyCache {
 		l.denies = newDenyCache(defaultDenySize)
@@ -167,7 +170,9 @@ func (l *Limiter) apply(ctx context.Context, req backend.Request) (backend.Resul
 		res, err = l.backend.Apply(ctx, req)
 		return err
 	})
-	l.observeBackend(l.backendName(), "apply", start, err)
+	if err != errBreakerOpen { // a call the breaker refused reached no backend
+		l.observeBackend(l.backendName(), "apply", start, err)
+	}
 	return res, err
 }
 

@@ -8,15 +8,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/breaker"
 )
 
-// Namespace prefixes every metric name.
-const Namespace = "sluice"
+// namespace prefixes every metric name.
+const namespace = "sluice"
 
-// Buckets are the backend latency histogram's buckets, in seconds: from
+// buckets are the backend latency histogram's buckets, in seconds: from
 // 25µs, where an in-memory call lives, to 1s, past any sensible timeout.
-var Buckets = []float64{0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
+var buckets = []float64{0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
 
 // Metrics implements core.Observer with Prometheus collectors. It is safe
 // for concurrent use.
@@ -38,14 +37,36 @@ type Metrics struct {
 
 var _ core.Observer = (*Metrics)(nil)
 
-// outcome labels, indexed by core.Outcome; fail_local is last.
-var outcomeLabels = [...]string{
-	core.Allowed: "allowed", core.Denied: "denied", core.Delayed: "delayed", core.Exempt: "exempt",
-	core.ShadowDenied: "shadow_denied", core.FailedOpen: "fail_open", core.FailedClosed: "fail_closed",
-	failLocal: "fail_local",
-}
+// outcomeLabels are the outcome labels, indexed by outcomeIndex;
+// fail_local, a decision the "local" failure mode made, is last.
+var outcomeLabels = [...]string{"allowed", "denied", "delayed", "exempt", "shadow_denied", "fail_open", "fail_closed", "fail_local"}
 
-const failLocal = core.FailedClosed + 1
+const failLocal = len(outcomeLabels) - 1
+
+// outcomeIndex returns the index of a decision's outcome label, and false
+// for an outcome it does not know.
+func outcomeIndex(d *core.Decision) (int, bool) {
+	if d.Local {
+		return failLocal, true
+	}
+	switch d.Outcome {
+	case core.Allowed:
+		return 0, true
+	case core.Denied:
+		return 1, true
+	case core.Delayed:
+		return 2, true
+	case core.Exempt:
+		return 3, true
+	case core.ShadowDenied:
+		return 4, true
+	case core.FailedOpen:
+		return 5, true
+	case core.FailedClosed:
+		return 6, true
+	}
+	return 0, false
+}
 
 // New creates the metrics and registers them with reg. It registers nothing
 // anywhere else; pass prometheus.DefaultRegisterer to use the global
@@ -53,33 +74,33 @@ const failLocal = core.FailedClosed + 1
 func New(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "decisions_total",
+			Namespace: namespace, Name: "decisions_total",
 			Help: "Rate-limit decisions by rule and outcome.",
 		}, []string{"rule", "outcome"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Namespace: Namespace, Name: "backend_request_duration_seconds",
-			Help: "Duration of backend calls.", Buckets: Buckets,
+			Namespace: namespace, Name: "backend_request_duration_seconds",
+			Help: "Duration of backend calls.", Buckets: buckets,
 		}, []string{"backend", "op"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "backend_errors_total",
-			Help: "Failed backend calls by kind: timeout, breaker_open, canceled, error.",
+			Namespace: namespace, Name: "backend_errors_total",
+			Help: "Failed backend calls by kind: timeout, canceled, error.",
 		}, []string{"backend", "kind"}),
 		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Namespace: Namespace, Name: "circuit_breaker_state",
+			Namespace: namespace, Name: "circuit_breaker_state",
 			Help: "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
 		}, []string{"backend"}),
 		denyCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "local_deny_cache_hits_total",
+			Namespace: namespace, Name: "local_deny_cache_hits_total",
 			Help: "Denials served by the local deny cache without a backend call.",
 		}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: Namespace, Name: "config_reloads_total",
+			Namespace: namespace, Name: "config_reloads_total",
 			Help: "Configuration reloads by result: success, failure.",
 		}, []string{"result"}),
 		blocked: map[string]time.Time{},
 	}
 	m.penalties = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: Namespace, Name: "penalties_active",
+		Namespace: namespace, Name: "penalties_active",
 		Help: "Clients currently blocked by a progressive penalty, as this instance saw them.",
 	}, m.activePenalties)
 	for i, c := range m.collectors() {
@@ -109,23 +130,21 @@ func (m *Metrics) Unregister(reg prometheus.Registerer) {
 	}
 }
 
-// ObserveDecision implements core.Observer.
-func (m *Metrics) ObserveDecision(e core.DecisionEvent) {
-	o := e.Outcome
-	if e.Local {
-		o = failLocal
-	}
-	if int(o) >= len(outcomeLabels) || outcomeLabels[o] == "" {
+// ObserveDecision implements core.Observer: sluice_decisions_total by rule
+// and outcome, deny cache hits, and the clients a penalty blocks.
+func (m *Metrics) ObserveDecision(_ core.Request, d core.Decision) {
+	o, ok := outcomeIndex(&d)
+	if !ok {
 		return
 	}
-	m.counters(e.Rule)[o].Inc()
-	if e.Cached {
+	m.counters(d.Rule)[o].Inc()
+	if d.Cached {
 		m.denyCacheHits.Inc()
 	}
-	if !e.BlockedUntil.IsZero() {
+	if d.Blocked {
 		m.blockedMu.Lock()
 		if len(m.blocked) < maxTrackedBlocks {
-			m.blocked[e.Rule+"\x00"+e.Client] = e.BlockedUntil
+			m.blocked[d.Rule+"\x00"+d.Client.String()] = d.At.Add(d.RetryAfter)
 		}
 		m.blockedMu.Unlock()
 	}
@@ -167,19 +186,18 @@ func (m *Metrics) counters(rule string) *[len(outcomeLabels)]prometheus.Counter 
 	return v.(*[len(outcomeLabels)]prometheus.Counter)
 }
 
-// ObserveBackend implements core.Observer.
+// ObserveBackend implements core.Observer: the duration of every backend
+// call, and its errors by kind (timeout, canceled, error).
 func (m *Metrics) ObserveBackend(backend, op string, took time.Duration, err error) {
 	m.duration.WithLabelValues(backend, op).Observe(took.Seconds())
 	if err != nil {
-		m.errors.WithLabelValues(backend, ErrorKind(err)).Inc()
+		m.errors.WithLabelValues(backend, errorKind(err)).Inc()
 	}
 }
 
-// ErrorKind classifies a backend error for the kind label.
-func ErrorKind(err error) string {
+// errorKind classifies a backend error for the kind label.
+func errorKind(err error) string {
 	switch {
-	case breaker.IsOpen(err):
-		return "breaker_open"
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timeout"
 	case errors.Is(err, context.Canceled):
@@ -188,17 +206,24 @@ func ErrorKind(err error) string {
 	return "error"
 }
 
-// BreakerStateChanged returns a function for breaker.WithOnStateChange that
-// keeps sluice_circuit_breaker_state{backend} current. It sets the gauge to
-// closed at once.
-func (m *Metrics) BreakerStateChanged(backend string) func(from, to breaker.State) {
-	g := m.breakerState.WithLabelValues(backend)
-	g.Set(float64(breaker.StateClosed))
-	return func(_, to breaker.State) { g.Set(float64(to)) }
+// ObserveBreaker implements core.Observer: it keeps
+// sluice_circuit_breaker_state{backend} current (0 closed, 1 half-open, 2
+// open).
+func (m *Metrics) ObserveBreaker(backend, state string) {
+	v := 0.0
+	switch state {
+	case "half_open":
+		v = 1
+	case "open":
+		v = 2
+	}
+	m.breakerState.WithLabelValues(backend).Set(v)
 }
 
-// ConfigReloaded counts a configuration reload: a success when err is nil.
-// A sluiceconfig Watcher of a Limiter that reports to m calls it by itself.
+// ConfigReloaded counts a configuration reload in
+// sluice_config_reloads_total{result}: a success when err is nil, a failure
+// otherwise. Give it to a sluiceconfig Service (WithReloadObserver) to count
+// its reloads.
 func (m *Metrics) ConfigReloaded(err error) {
 	if err != nil {
 		m.reloads.WithLabelValues("failure").Inc()

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
-	"github.com/sluicehq/sluice/core/breaker"
 	"github.com/sluicehq/sluice/core/clock"
 	"github.com/sluicehq/sluice/core/memory"
 	sluiceprom "github.com/sluicehq/sluice/metrics"
@@ -23,7 +22,8 @@ type switchable struct {
 	down bool
 }
 
-func (s *switchable) Name() string { return "test" }
+func (s *switchable) Name() string               { return "test" }
+func (s *switchable) Ping(context.Context) error { return nil }
 
 func (s *switchable) Apply(ctx context.Context, req backend.Request) (backend.Result, error) {
 	if s.down {
@@ -42,9 +42,8 @@ func TestScriptedTraffic(t *testing.T) {
 	}
 	b := &switchable{Backend: memory.New()}
 	defer b.Close()
-	br := breaker.New(breaker.WithConsecutiveFailures(3), breaker.WithOnStateChange(m.BreakerStateChanged("test")))
 	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-	lim, err := core.New(core.WithObserver(m), core.WithBackend(b), core.WithBreaker(br), core.WithClock(clk),
+	lim, err := core.New(core.WithObserver(m), core.WithBackend(b), core.WithFailure(core.Failure{BreakerFailures: 3}), core.WithClock(clk),
 		core.WithRules(
 			core.Rule{Name: "api", Limits: []core.Limit{core.PerMinute(2)}},
 			core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerMinute(1)}, Failure: "local"},
@@ -81,9 +80,9 @@ func TestScriptedTraffic(t *testing.T) {
 	do("/slow", 1, L)          // 30s of the 60s delay left: delayed again
 	b.down = true
 	do("/login", 2, A, D)  // fail_local: allowed, denied (2 failed calls)
-	do("/strict", 2)       // fail_closed: 1 failed call opens the breaker (3 in a row), then breaker_open
+	do("/strict", 2)       // fail_closed: 1 failed call opens the breaker (3 in a row), then refused by it
 	client = "192.0.2.2:1" // not in the deny cache
-	do("/", 4)             // fail_open, breaker open
+	do("/", 4)             // fail_open, breaker open: no backend call
 	m.ConfigReloaded(nil)
 	m.ConfigReloaded(errors.New("bad file"))
 	m.SetPenaltiesActive(7)
@@ -130,9 +129,8 @@ sluice_config_reloads_total{result="success"} 1
 # HELP sluice_penalties_active Clients currently blocked by a progressive penalty, as this instance saw them.
 # TYPE sluice_penalties_active gauge
 sluice_penalties_active 7
-# HELP sluice_backend_errors_total Failed backend calls by kind: timeout, breaker_open, canceled, error.
+# HELP sluice_backend_errors_total Failed backend calls by kind: timeout, canceled, error.
 # TYPE sluice_backend_errors_total counter
-sluice_backend_errors_total{backend="test",kind="breaker_open"} 5
 sluice_backend_errors_total{backend="test",kind="error"} 3
 `
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect),
@@ -222,7 +220,7 @@ func TestRegisterTwiceFails(t *testing.T) {
 // registry for another Metrics.
 func TestFailedNewRegistersNothing(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	taken := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: sluiceprom.Namespace, Name: "penalties_active",
+	taken := prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "sluice", Name: "penalties_active",
 		Help: "Clients currently blocked by a progressive penalty, as this instance saw them."})
 	reg.MustRegister(taken)
 	if _, err := sluiceprom.New(reg); err == nil {
@@ -239,16 +237,22 @@ func TestFailedNewRegistersNothing(t *testing.T) {
 	}
 }
 
-func TestErrorKind(t *testing.T) {
-	for err, want := range map[error]string{
-		context.DeadlineExceeded:                       "timeout",
-		errors.Join(errors.New("x"), context.Canceled): "canceled",
-		breaker.ErrOpen:                                "breaker_open",
-		errors.New("boom"):                             "error",
-	} {
-		if got := sluiceprom.ErrorKind(err); got != want {
-			t.Errorf("ErrorKind(%v) = %q, want %q", err, got, want)
-		}
+// TestBackendErrorKinds: backend errors are counted by kind.
+func TestBackendErrorKinds(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m, _ := sluiceprom.New(reg)
+	for _, err := range []error{context.DeadlineExceeded, errors.Join(errors.New("x"), context.Canceled), errors.New("boom"), nil} {
+		m.ObserveBackend("redis", "apply", time.Millisecond, err)
+	}
+	expect := `
+# HELP sluice_backend_errors_total Failed backend calls by kind: timeout, canceled, error.
+# TYPE sluice_backend_errors_total counter
+sluice_backend_errors_total{backend="redis",kind="canceled"} 1
+sluice_backend_errors_total{backend="redis",kind="error"} 1
+sluice_backend_errors_total{backend="redis",kind="timeout"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect), "sluice_backend_errors_total"); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -20,10 +20,10 @@ func ExampleMiddleware() {
 	for _, id := range []string{"1", "2", "3"} { // "/users/:id" is the rule's "/users/{id}"
 		w := httptest.NewRecorder()
 		e.ServeHTTP(w, httptest.NewRequest("GET", "/users/"+id, nil))
-		fmt.Println(w.Code, w.Header().Get("X-RateLimit-Remaining"))
+		fmt.Println(w.Code, w.Header().Get("RateLimit"))
 	}
 	// Output:
-	// 200 1
-	// 200 0
-	// 429 0
+	// 200 "users";r=1;t=30
+	// 200 "users";r=0;t=60
+	// 429 "users";r=0;t=30
 }

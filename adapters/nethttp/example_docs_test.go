@@ -6,7 +6,7 @@ import (
 
 	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/httpcontract"
+	"github.com/sluicehq/sluice/core/backend"
 )
 
 // The quick start of README.md (see docs/gen/snippets.go). It listens on
@@ -27,6 +27,6 @@ func ExampleMiddleware_quickStart() {
 	defer lim.Close()
 
 	mux := http.NewServeMux() // ... your routes
-	http.ListenAndServe(":8080", sluicehttp.Middleware(lim, httpcontract.WithServeMux(mux))(mux))
+	http.ListenAndServe(":8080", sluicehttp.Middleware(lim)(mux))
 	// end snippet:quick-start
 }

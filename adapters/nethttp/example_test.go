@@ -7,7 +7,6 @@ import (
 
 	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/httpcontract"
 )
 
 func ExampleMiddleware() {
@@ -16,17 +15,17 @@ func ExampleMiddleware() {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /users/{id}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "user") })
-	handler := sluicehttp.Middleware(lim, httpcontract.WithServeMux(mux))(mux)
+	handler := sluicehttp.Middleware(lim)(mux)
 
 	for range 3 {
 		w := httptest.NewRecorder()
 		handler.ServeHTTP(w, httptest.NewRequest("GET", "/users/42", nil))
-		fmt.Printf("%d remaining=%s retry-after=%q\n", w.Code, w.Header().Get("X-RateLimit-Remaining"), w.Header().Get("Retry-After"))
+		fmt.Printf("%d ratelimit=%s retry-after=%q\n", w.Code, w.Header().Get("RateLimit"), w.Header().Get("Retry-After"))
 	}
 	// Output:
-	// 200 remaining=1 retry-after=""
-	// 200 remaining=0 retry-after=""
-	// 429 remaining=0 retry-after="30"
+	// 200 ratelimit="default";r=1;t=30 retry-after=""
+	// 200 ratelimit="default";r=0;t=60 retry-after=""
+	// 429 ratelimit="default";r=0;t=30 retry-after="30"
 }
 
 func ExampleHandler() {

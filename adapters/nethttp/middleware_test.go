@@ -16,7 +16,7 @@ import (
 func TestMiddleware(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		mux := newMux(routes, nil)
-		return sluicehttp.Middleware(lim, append(opts, httpcontract.WithServeMux(mux))...)(mux)
+		return sluicehttp.Middleware(lim, opts...)(mux)
 	})
 }
 
@@ -56,7 +56,7 @@ func TestMiddlewareMountedInAnotherMux(t *testing.T) {
 	inner.HandleFunc("GET /hello", func(w http.ResponseWriter, r *http.Request) {})
 	inner.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {})
 	outer := http.NewServeMux()
-	outer.Handle("/", sluicehttp.Middleware(lim, httpcontract.WithServeMux(inner))(inner))
+	outer.Handle("/", sluicehttp.Middleware(lim, httpcontract.WithHeaders(httpcontract.HeadersX))(inner))
 	get := func(path string) *http.Response {
 		w := httptest.NewRecorder()
 		outer.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
