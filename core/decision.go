@@ -60,6 +60,13 @@ type WindowState struct {
 	// RetryAfter is the time until this window would admit the request;
 	// 0 when it admits it now.
 	RetryAfter time.Duration
+	// NextAfter is the time until the window has one unit more than
+	// Remaining, the t of the RateLimit header: the next token of a token
+	// bucket, the end of a fixed window, the oldest entries leaving a
+	// sliding log; 0 when the window has its full quota. For a
+	// concurrency limit it is at most a second: a slot comes back when a
+	// request ends.
+	NextAfter time.Duration
 
 	refunded int64 // the backend's refund total, for Settle
 }
@@ -189,6 +196,7 @@ func (d *Decision) fill(limits []Limit, res *backend.Result) {
 			Remaining:  wr.Remaining,
 			ResetAfter: wr.ResetAfter,
 			RetryAfter: wr.RetryAfter,
+			NextAfter:  wr.NextAfter,
 			refunded:   wr.Refunded,
 		}
 		if primary < 0 || constrains(&d.windows[i], &d.windows[primary]) {

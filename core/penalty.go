@@ -153,7 +153,7 @@ func (l *Limiter) recordDenial(ctx context.Context, d *Decision, rule *compiledR
 // another left: Denied, with every window reported empty until then.
 func (d *Decision) block(rule *compiledRule, left time.Duration) {
 	for i, l := range rule.Limits {
-		d.windows[i] = WindowState{Limit: l, ResetAfter: left, RetryAfter: left}
+		d.windows[i] = WindowState{Limit: l, ResetAfter: left, RetryAfter: left, NextAfter: left}
 	}
 	d.nwin = uint8(len(rule.Limits))
 	d.Outcome, d.Blocked = Denied, true

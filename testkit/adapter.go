@@ -325,7 +325,9 @@ var adapterCases = []struct {
 }{
 	{"allow-then-deny", func(h *adapterHarness) {
 		url := h.serve([]core.Option{defaultRule(core.PerMinute(3))})
-		for i, want := range []struct{ remaining, reset, t string }{{"2", "20", "20"}, {"1", "40", "40"}, {"0", "60", "60"}} {
+		// t is when more quota comes: the next token, every 20s; the
+		// X-RateLimit-Reset is when all of it is back.
+		for i, want := range []struct{ remaining, reset, t string }{{"2", "20", "20"}, {"1", "40", "20"}, {"0", "60", "20"}} {
 			r := h.get(url + "/hello")
 			h.expect(fmt.Sprintf("request %d", i+1), r, 200, map[string]string{
 				"X-RateLimit-Limit": "3", "X-RateLimit-Remaining": want.remaining, "X-RateLimit-Reset": want.reset,
@@ -346,6 +348,28 @@ var adapterCases = []struct {
 		}
 		h.clock.Advance(20 * time.Second)
 		h.expect("after Retry-After", h.get(url+"/hello"), 200, map[string]string{"X-RateLimit-Remaining": "0"}, nil)
+	}},
+	{"t-per-algorithm", func(h *adapterHarness) {
+		// draft-10's t is the seconds until more quota is available, not
+		// until all of it is: a client that slows down on r=0 must not
+		// wait longer than it has to. 4 per minute, two requests, then a
+		// third 10 seconds later.
+		for _, tc := range []struct {
+			alg        backend.Algorithm
+			first, now string // RateLimit after the second request, and 10s later
+		}{
+			{backend.TokenBucket, `"default";r=2;t=15`, `"default";r=1;t=5`},   // a token every 15s
+			{backend.FixedWindow, `"default";r=2;t=60`, `"default";r=1;t=50`},  // the window's end
+			{backend.SlidingLog, `"default";r=2;t=60`, `"default";r=1;t=50`},   // the oldest entry leaves
+			{backend.SlidingWindow, `"default";r=2;t=90`, `"default";r=1;t=70`}, // the next window, once its previous count weighs less
+		} {
+			url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: tc.alg, Limits: []core.Limit{core.PerMinute(4)}})})
+			h.get(url + "/hello")
+			h.expect(tc.alg.String()+" second request", h.get(url+"/hello"), 200, map[string]string{"RateLimit": tc.first}, nil)
+			h.clock.Advance(10 * time.Second)
+			h.expect(tc.alg.String()+" 10s later", h.get(url+"/hello"), 200, map[string]string{"RateLimit": tc.now}, nil)
+			h.clock.Advance(-10 * time.Second)
+		}
 	}},
 	{"retry-after-rounds-up", func(h *adapterHarness) {
 		url := h.serve([]core.Option{defaultRule(core.Limit{N: 2, Per: 3 * time.Second})}) // a token every 1.5s

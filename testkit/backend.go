@@ -102,6 +102,7 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend
 		run(t, name+"/zero-limit", alg, testZeroLimit)
 		run(t, name+"/key-isolation", alg, testIsolation)
 		run(t, name+"/expiry", alg, testExpiry)
+		run(t, name+"/next-after", alg, testNextAfter)
 		run(t, name+"/concurrent-exactness", alg, testConcurrentExactness)
 		if alg != backend.Concurrency {
 			run(t, name+"/multi-window-atomicity", alg, testMultiWindow)

@@ -277,7 +277,7 @@ func writeByHand(h http.Header, d *core.Decision) {
 		policy += fmt.Sprintf(";w=%d", ceilSeconds(w.Limit.Per))
 	}
 	h.Set("RateLimit-Policy", policy)
-	t := w.ResetAfter
+	t := w.NextAfter
 	if d.Outcome == core.Denied {
 		t = w.RetryAfter
 	}

@@ -24,7 +24,7 @@ func ExampleMiddleware() {
 	}
 	// Output:
 	// 200 ratelimit="default";r=1;t=30 retry-after=""
-	// 200 ratelimit="default";r=0;t=60 retry-after=""
+	// 200 ratelimit="default";r=0;t=30 retry-after=""
 	// 429 ratelimit="default";r=0;t=30 retry-after="30"
 }
 

@@ -271,14 +271,14 @@ func (b *Backend) check(req backend.Request) error {
 }
 
 // parseResult reads a script's reply: allowed, delay, then remaining,
-// reset after and retry after for each window, in nanoseconds, then, from
-// a token bucket with a refund total, each window's.
+// reset after, retry after and next after for each window, in nanoseconds,
+// then, from a token bucket with a refund total, each window's.
 func parseResult(v any, windows int) (backend.Result, error) {
 	vals, ok := v.([]any)
-	if !ok || len(vals) != 2+3*windows && len(vals) != 2+4*windows {
+	if !ok || len(vals) != 2+4*windows && len(vals) != 2+5*windows {
 		return backend.Result{}, fmt.Errorf("sluiceredis: unexpected script reply %v", v)
 	}
-	var n [2 + 4*backend.MaxWindows]int64
+	var n [2 + 5*backend.MaxWindows]int64
 	for i, x := range vals {
 		if n[i], ok = x.(int64); !ok {
 			return backend.Result{}, fmt.Errorf("sluiceredis: unexpected script reply %v", v)
@@ -287,10 +287,11 @@ func parseResult(v any, windows int) (backend.Result, error) {
 	res := backend.Result{Allowed: n[0] == 1, Delay: time.Duration(n[1])}
 	for i := range windows {
 		res.Windows[i] = backend.WindowResult{
-			Remaining:  n[2+3*i],
-			ResetAfter: time.Duration(n[3+3*i]),
-			RetryAfter: time.Duration(n[4+3*i]),
-			Refunded:   n[2+3*windows+i], // 0 when the reply has none
+			Remaining:  n[2+4*i],
+			ResetAfter: time.Duration(n[3+4*i]),
+			RetryAfter: time.Duration(n[4+4*i]),
+			NextAfter:  time.Duration(n[5+4*i]),
+			Refunded:   n[2+4*windows+i], // 0 when the reply has none
 		}
 	}
 	return res, nil

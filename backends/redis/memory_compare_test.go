@@ -60,7 +60,11 @@ func TestMatchesMemory(t *testing.T) {
 				defer mem.Close()
 				rng := rand.New(rand.NewPCG(uint64(alg), uint64(ci)))
 				w0 := windows[0]
-				capacity := max(1, w0.Capacity(alg))
+				capacity := w0.Limit
+				if alg == backend.TokenBucket && w0.Burst > 0 {
+					capacity = w0.Burst
+				}
+				capacity = max(1, capacity)
 				now := testkit.Epoch.Add(time.Duration(rng.Int64N(int64(time.Second))))
 				var held []backend.Request
 				var lease uint64

@@ -180,6 +180,16 @@ type WindowResult struct {
 	// window can never admit (a Limit of 0, or a cost above its capacity)
 	// reports the window's Period.
 	RetryAfter time.Duration
+	// NextAfter is the time until the window has one unit more than
+	// Remaining (the time until a cost of Remaining+1 would be admitted):
+	// the next token of a token bucket, the end of a fixed window, the
+	// oldest entries leaving a sliding log, the previous window's weight
+	// decaying in a sliding window counter; 0 when the window already
+	// has its full capacity. For Concurrency it is the time until the
+	// first lease expires, at most a second (a slot usually comes back
+	// sooner, when a request ends), and 0 when no slot is held. A Limit of
+	// 0 reports the window's Period.
+	NextAfter time.Duration
 	// Refunded is, for a TokenBucket window, how far settlements have
 	// moved its state back since the state was created, in nanoseconds
 	// modulo 2^52; 0 for other algorithms and for a state never

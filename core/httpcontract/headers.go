@@ -133,13 +133,15 @@ type headerBlock struct {
 }
 
 // appendRateLimit appends the RateLimit field: every window of an admitted
-// request with its remaining quota and the seconds until it resets, or, for
-// a denial, the violated windows with the seconds until they admit the
+// request with its remaining quota and t, the seconds until the window has
+// more quota (not until all of it is back: draft-10 says so, and a client
+// that slows down on r=0 would otherwise wait for the whole window), or,
+// for a denial, the violated windows with the seconds until they admit the
 // request, so Retry-After is never earlier than any t.
 func appendRateLimit(b []byte, d *core.Decision, denied bool) []byte {
 	first := true
 	for _, w := range d.Windows() {
-		t := w.ResetAfter
+		t := w.NextAfter
 		if denied {
 			if w.RetryAfter <= 0 {
 				continue

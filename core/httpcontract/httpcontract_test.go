@@ -305,7 +305,7 @@ func TestWriteHeaders(t *testing.T) {
 				keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=2;t=20`)},
 		{name: "last allowed", limOpts: perMinute3, requests: 3, outcome: core.Allowed,
 			want: only(keyXLimit, "3", keyXRemaining, "0", keyXReset, "60",
-				keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=0;t=60`)},
+				keyPolicy, `"default";q=3;w=60`, keyRateLimit, `"default";r=0;t=20`)}, // the next token in 20s, not the whole quota in 60s
 		{name: "denied", limOpts: perMinute3, requests: 4, outcome: core.Denied, want: denied},
 		{name: "denied legacy", limOpts: perMinute3, requests: 4, opts: []Option{WithHeaders(HeadersX)}, outcome: core.Denied,
 			want: only(keyXLimit, "3", keyXRemaining, "0", keyXReset, "60", keyRetryAfter, "20")},
@@ -319,7 +319,7 @@ func TestWriteHeaders(t *testing.T) {
 		{name: "delayed", limOpts: []core.Option{core.WithRules(core.Rule{Limits: []core.Limit{core.PerSecond(2)}, MaxDelay: time.Second})},
 			requests: 3, outcome: core.Delayed,
 			want: only(keyXLimit, "2", keyXRemaining, "0", keyXReset, "2",
-				keyPolicy, `"default";q=2;w=1`, keyRateLimit, `"default";r=0;t=2`)},
+				keyPolicy, `"default";q=2;w=1`, keyRateLimit, `"default";r=0;t=1`)},
 		{name: "multi-window allowed", limOpts: []core.Option{core.WithRules(core.Rule{Name: "api", Algorithm: backend.FixedWindow,
 			Limits: []core.Limit{core.PerSecond(2), core.Limit{N: 1000, Per: 24 * time.Hour, Name: "daily"}}})},
 			requests: 1, outcome: core.Allowed,
@@ -339,7 +339,7 @@ func TestWriteHeaders(t *testing.T) {
 		{name: "concurrency has no window", limOpts: []core.Option{core.WithRules(core.Rule{Algorithm: backend.Concurrency, Limits: []core.Limit{core.Concurrent(2)}})},
 			requests: 1, outcome: core.Allowed,
 			want: only(keyXLimit, "2", keyXRemaining, "1", keyXReset, "30",
-				keyPolicy, `"default";q=2`, keyRateLimit, `"default";r=1;t=30`)},
+				keyPolicy, `"default";q=2`, keyRateLimit, `"default";r=1;t=1`)}, // a slot comes back when a request ends: at most 1s
 		{name: "quoted policy name", limOpts: []core.Option{core.WithRules(core.Rule{Name: `a"b\c`, Limits: []core.Limit{core.PerMinute(3)}})},
 			requests: 1, outcome: core.Allowed,
 			want: only(keyXLimit, "3", keyXRemaining, "2", keyXReset, "20",

@@ -29,23 +29,28 @@ if nd > 0 then del_many('HDEL', key, dead) end
 
 local remaining = 0
 if limit > sum then remaining = limit - sum end
+-- A slot usually frees when a request finishes, long before its lease
+-- expires: retry after, and expect more units in, at most
+-- algo.ConcurrencyRetryAfter (1s).
+local CAP = 1000000000
+if first and first > CAP then first = CAP end
+local next = first or 0
+if limit <= 0 then next = p end
 if held and not peek then
   -- The lease was acquired by this very request, which is being retried:
   -- answer it again without a second charge.
-  if p > last then return {1, 0, remaining, p, 0} end
-  return {1, 0, remaining, last, 0}
+  if p > last then return {1, 0, remaining, p, 0, next} end
+  return {1, 0, remaining, last, 0, next}
 end
-if c > limit then return {0, 0, remaining, last, p} end
-if sum + c > limit then
-  -- A slot usually frees when a request finishes, long before its lease
-  -- expires: retry after at most algo.ConcurrencyRetryAfter (1s).
-  if first > 1000000000 then first = 1000000000 end
-  return {0, 0, remaining, last, first}
-end
-if peek then return {1, 0, remaining, last, 0} end
+if c > limit then return {0, 0, remaining, last, p, next} end
+if sum + c > limit then return {0, 0, remaining, last, first, next} end
+if peek then return {1, 0, remaining, last, 0, next} end
 local xu, xn = add(now_u, now_n, p)
 redis.call('HSET', key, lease, format_entry(xu, xn, c))
 local reset = last
 if p > reset then reset = p end
 redis.call('PEXPIRE', key, ttl(reset))
-return {1, 0, remaining - c, reset, 0}
+local lnext = CAP
+if p < lnext then lnext = p end
+if first and first < lnext then lnext = first end
+return {1, 0, remaining - c, reset, 0, lnext}

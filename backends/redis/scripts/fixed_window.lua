@@ -6,9 +6,10 @@ local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
 
 -- fixed reads window i and returns whether it admits the request, its
--- result before the charge (remaining, reset_after, retry_after), then,
--- when it admits the request: its remaining and reset_after (the window's
--- end) after the charge, and the value to store.
+-- result before the charge (remaining, reset_after, retry_after,
+-- next_after), then, when it admits the request: its remaining,
+-- reset_after and next_after (the window's end) after the charge, and the
+-- value to store.
 local function fixed(i)
   local a = 3 * i + 3
   local limit, period = ARGV[a] + 0, ARGV[a + 1] + 0
@@ -35,11 +36,14 @@ local function fixed(i)
   local remaining, reset = 0, 0
   if limit > count then remaining = limit - count end
   if count > 0 then reset = rel end
-  if c > limit then return false, remaining, reset, period end
-  if count + c > limit then return false, remaining, reset, rel end
-  if peek then return true, remaining, reset, 0 end
+  -- Units come back when the window ends.
+  local next = reset
+  if limit <= 0 then next = period end
+  if c > limit then return false, remaining, reset, period, next end
+  if count + c > limit then return false, remaining, reset, rel, next end
+  if peek then return true, remaining, reset, 0, next end
   local val = format_time(eu, en) .. string.format(' %.0f %.0f', count + c, period)
-  return true, remaining, reset, 0, limit - count - c, rel, val
+  return true, remaining, reset, 0, next, limit - count - c, rel, rel, val
 end
 
 return charge_windows(fixed, peek)

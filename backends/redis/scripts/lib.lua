@@ -22,7 +22,8 @@
 -- concurrency lease. KEYS: one key per window.
 --
 -- Every script returns {allowed, delay, then remaining, reset_after,
--- retry_after per window}, durations in nanoseconds.
+-- retry_after, next_after per window}, durations in nanoseconds; the token
+-- bucket's adds a refund total per window when one has one.
 --
 -- Numeric arguments and replies are read as s + 0, Lua's own coercion of a
 -- decimal string, which is tonumber without the cost of a function call.
@@ -188,38 +189,41 @@ end
 
 --@ charge_windows
 -- charge_windows answers for a script whose window i is decided by f(i),
--- which returns ok, remaining, reset and retry before the charge, then
--- left, rel and val after it: the count left, the nanoseconds until the
--- window is empty, and the value to store. The request is admitted when
--- every window admits it; unless it is a peek, each key is then set to its
--- val for ttl(rel). One window, the common case, builds no table but the
--- reply.
+-- which returns ok, remaining, reset, retry and next before the charge,
+-- then left, rel, lnext and val after it: the count left, the nanoseconds
+-- until the window is empty, until it has one unit more, and the value to
+-- store. The request is admitted when every window admits it; unless it is
+-- a peek, each key is then set to its val for ttl(rel). One window, the
+-- common case, builds no table but the reply.
 local function charge_windows(f, peek)
   local nk = #KEYS
   if nk == 1 then
-    local ok, remaining, reset, retry, left, rel, val = f(1)
-    if not ok then return {0, 0, remaining, reset, retry} end
-    if peek then return {1, 0, remaining, reset, 0} end
+    local ok, remaining, reset, retry, next, left, rel, lnext, val = f(1)
+    if not ok then return {0, 0, remaining, reset, retry, next} end
+    if peek then return {1, 0, remaining, reset, 0, next} end
     redis.call('SET', KEYS[1], val, 'PX', ttl(rel))
-    return {1, 0, left, rel, 0}
+    return {1, 0, left, rel, 0, lnext}
   end
   -- Several windows: out holds the results before the charge, st the
   -- charged state of each window.
   local out, st = {0, 0}, {}
   local ok = true
   for i = 1, nk do
-    local oki, remaining, reset, retry, left, rel, val = f(i)
-    out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+    local oki, remaining, reset, retry, next, left, rel, lnext, val = f(i)
+    local o = 4 * i - 1
+    out[o], out[o + 1], out[o + 2], out[o + 3] = remaining, reset, retry, next
     if not oki then ok = false end
-    st[3 * i - 2], st[3 * i - 1], st[3 * i] = left, rel, val
+    local j = 4 * i
+    st[j - 3], st[j - 2], st[j - 1], st[j] = left, rel, lnext, val
   end
   if not ok then return out end
   out[1] = 1
   if peek then return out end
   for i = 1, nk do
-    local j = 3 * i
-    redis.call('SET', KEYS[i], st[j], 'PX', ttl(st[j - 1]))
-    out[j], out[j + 1], out[j + 2] = st[j - 2], st[j - 1], 0
+    local j = 4 * i
+    redis.call('SET', KEYS[i], st[j], 'PX', ttl(st[j - 2]))
+    local o = 4 * i - 1
+    out[o], out[o + 1], out[o + 2], out[o + 3] = st[j - 3], st[j - 2], 0, st[j - 1]
   end
   return out
 end

@@ -13,10 +13,10 @@ local force = ARGV[5] == '1'
 
 -- evaluate reads window i, prunes the entries that have left it, and
 -- returns whether it admits the request, its result before the charge
--- (remaining, reset_after, retry_after), whether SUM must still be written
+-- (remaining, reset_after, retry_after, next_after), whether SUM must still be written
 -- and the sum, then, unless the request is a peek: the time of the new
 -- entry, the key's lifetime, and whether the entry merges with the newest
--- one, the newest and its cost.
+-- one, the newest and its cost, and next_after after the charge.
 local function evaluate(i)
   local key = KEYS[i]
   local a = 3 * i + 3
@@ -78,33 +78,44 @@ local function evaluate(i)
   local remaining, reset = 0, 0
   if limit > sum then remaining = limit - sum end
   if left then reset = (nu - now_u) * 1000 + (nn - now_n) + p end
+  -- until returns the wait until the oldest entries holding need units
+  -- have left, counting extra units charged now as the newest entry.
+  local function until_left(need, extra)
+    if left then
+      local acc, off = 0, 0
+      while acc < need do
+        local batch = redis.call('ZRANGEBYSCORE', key, 0, '+inf', 'LIMIT', off, 100)
+        if #batch == 0 then break end
+        for _, m in ipairs(batch) do
+          local eu, en, ec = parse_entry(m)
+          acc = acc + ec
+          if acc >= need then return (eu - now_u) * 1000 + (en - now_n) + p end
+        end
+        off = off + #batch
+      end
+      need = need - acc
+    end
+    if extra > 0 and extra >= need then return p + at end
+    return p
+  end
+  -- next_after is the wait for one unit more than remaining: for the
+  -- entries holding sum-limit+remaining+1 units to leave.
+  local next = 0
+  if limit <= 0 then next = p
+  elseif remaining < limit then next = until_left(sum - limit + remaining + 1, 0) end
   local ok, retry = true, 0
   if c > limit then
     ok, retry = false, p
   elseif sum + c > limit then
-    -- Wait until the oldest entries holding sum+c-limit units have left.
-    local need, acc, wait = sum + c - limit, 0, p
-    local off = 0
-    while acc < need do
-      local batch = redis.call('ZRANGEBYSCORE', key, 0, '+inf', 'LIMIT', off, 100)
-      if #batch == 0 then break end
-      for _, m in ipairs(batch) do
-        local eu, en, ec = parse_entry(m)
-        acc = acc + ec
-        if acc >= need then
-          wait = (eu - now_u) * 1000 + (en - now_n) + p
-          break
-        end
-      end
-      off = off + #batch
-    end
-    ok, retry = false, wait
+    ok, retry = false, until_left(sum + c - limit, 0)
   end
   if force then ok, retry = true, 0 end
-  if peek then return ok, remaining, reset, retry, dirty, sum end
+  if peek then return ok, remaining, reset, retry, next, dirty, sum end
+  local lnext = 0
+  if remaining - c < limit then lnext = until_left(sum + c - limit + remaining - c + 1, c) end
   -- Entries at the same time merge.
   local merge = left and nu == au and nn == an
-  return ok, remaining, reset, retry, dirty, sum, au, an, p + at, merge, newest, ncost
+  return ok, remaining, reset, retry, next, dirty, sum, au, an, p + at, merge, newest, ncost, lnext
 end
 
 -- charge adds the request to the log of key: entry (au, an), the key
@@ -121,14 +132,14 @@ end
 
 local nk = #KEYS
 if nk == 1 then
-  local ok, remaining, reset, retry, dirty, sum, au, an, life, merge, newest, ncost = evaluate(1)
+  local ok, remaining, reset, retry, next, dirty, sum, au, an, life, merge, newest, ncost, lnext = evaluate(1)
   if ok and not peek then
     charge(KEYS[1], sum, au, an, life, merge, newest, ncost)
-    return {1, 0, remaining - c, life, 0}
+    return {1, 0, remaining - c, life, 0, lnext}
   end
   if dirty then redis.call('ZADD', KEYS[1], -sum - 1, SUM) end
-  if ok then return {1, 0, remaining, reset, retry} end
-  return {0, 0, remaining, reset, retry}
+  if ok then return {1, 0, remaining, reset, retry, next} end
+  return {0, 0, remaining, reset, retry, next}
 end
 
 -- Several windows (distinct keys): out holds the results before the
@@ -136,17 +147,19 @@ end
 local out, st = {0, 0}, {}
 local ok = true
 for i = 1, nk do
-  local oki, remaining, reset, retry, dirty, sum, au, an, life, merge, newest, ncost = evaluate(i)
-  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+  local oki, remaining, reset, retry, next, dirty, sum, au, an, life, merge, newest, ncost, lnext = evaluate(i)
+  local o = 4 * i - 1
+  out[o], out[o + 1], out[o + 2], out[o + 3] = remaining, reset, retry, next
   if not oki then ok = false end
-  st[i] = {dirty, sum, au, an, life, merge, newest, ncost, remaining}
+  st[i] = {dirty, sum, au, an, life, merge, newest, ncost, remaining, lnext}
 end
 if ok and not peek then
   out[1] = 1
   for i = 1, nk do
     local s = st[i]
     charge(KEYS[i], s[2], s[3], s[4], s[5], s[6], s[7], s[8])
-    out[3 * i], out[3 * i + 1], out[3 * i + 2] = s[9] - c, s[5], 0
+    local o = 4 * i - 1
+    out[o], out[o + 1], out[o + 2], out[o + 3] = s[9] - c, s[5], 0, s[10]
   end
   return out
 end

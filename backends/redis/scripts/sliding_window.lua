@@ -7,18 +7,32 @@ local c, peek = ARGV[4] + 0, false
 if c <= 0 then c, peek = 1, true end
 
 -- earliest returns the elapsed time into a window of period p with counts
--- pv and cu at which pv*(p-e) <= (limit-cu-c)*p.
-local function earliest(limit, p, pv, cu)
+-- pv and cu at which pv*(p-e) <= (limit-cu-k)*p.
+local function earliest(limit, p, pv, cu, k)
   if pv == 0 then return 0 end
-  local q = muldiv(limit - cu - c, p, pv)
+  local q = muldiv(limit - cu - k, p, pv)
   if q >= p then return 0 end
   return p - q
 end
 
+-- wait returns, relative to now, when a cost k (at most limit) fits in a
+-- window starting at start (relative to now) evaluated at at, with counts
+-- prev and curr (algo's slidingWait).
+local function wait(limit, p, start, at, prev, curr, k)
+  if curr + k <= limit then
+    local e = earliest(limit, p, prev, curr, k)
+    if start + e > at then return start + e end
+  end
+  -- The previous count never decays enough within this window: wait for
+  -- the next one, where this window's count becomes the previous.
+  return start + p + earliest(limit, p, curr, 0, k)
+end
+
 -- sliding reads window i and returns whether it admits the request, its
--- result before the charge (remaining, reset_after, retry_after), then,
--- when it admits a charge: its remaining and reset_after after it, and the
--- value to store (the window's start and counts).
+-- result before the charge (remaining, reset_after, retry_after,
+-- next_after), then, when it admits a charge: its remaining, reset_after
+-- and next_after after it, and the value to store (the window's start and
+-- counts).
 local function sliding(i)
   local a = 3 * i + 3
   local limit, p = ARGV[a] + 0, ARGV[a + 1] + 0
@@ -58,29 +72,26 @@ local function sliding(i)
   if curr > 0 then reset = start + 2 * p end
   local remaining = limit - curr - decayed
   if remaining < 0 then remaining = 0 end
+  -- next_after is the wait for one unit more than remaining: for a cost of
+  -- remaining+1, which fits exactly when remaining has grown by one.
+  local next = 0
+  if limit <= 0 then next = p
+  elseif remaining < limit then next = wait(limit, p, start, at, prev, curr, remaining + 1) end
   local ok, retry = true, 0
   if c > limit then
     ok, retry = false, p
   elseif limit - curr - c < decayed then
-    local wait
-    if curr + c <= limit then
-      local e = earliest(limit, p, prev, curr)
-      if start + e > at then wait = start + e end
-    end
-    if not wait then
-      -- The previous count never decays enough within this window: wait
-      -- for the next one, where this window's count becomes the previous.
-      wait = start + p + earliest(limit, p, curr, 0)
-    end
-    ok, retry = false, wait
+    ok, retry = false, wait(limit, p, start, at, prev, curr, c)
   end
-  if peek then return ok, remaining, reset, retry end
+  if peek then return ok, remaining, reset, retry, next end
   local left = limit - curr - c - decayed
   if left < 0 then left = 0 end
+  local lnext = 0
+  if left < limit then lnext = wait(limit, p, start, at, prev, curr + c, left + 1) end
   local val
   if su == 0 then val = string.format('%d %.0f %.0f', sn, curr + c, prev)
   else val = string.format('%.0f%03d %.0f %.0f', su, sn, curr + c, prev) end
-  return ok, remaining, reset, retry, left, start + 2 * p, val
+  return ok, remaining, reset, retry, next, left, start + 2 * p, lnext, val
 end
 
 return charge_windows(sliding, peek)

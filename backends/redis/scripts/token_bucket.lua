@@ -25,9 +25,9 @@ local function keep(i)
 end
 
 -- gcra reads window i and returns whether it admits the request, its
--- result before the charge (remaining, reset_after, retry_after), then,
--- when it admits a charge: the wait, its remaining and tat after the
--- charge, and that tat as an absolute time.
+-- result before the charge (remaining, reset_after, retry_after,
+-- next_after), then, when it admits a charge: the wait, its remaining,
+-- tat and next_after after the charge, and that tat as an absolute time.
 local function gcra(i)
   local a = 3 * i + 3
   local limit, period, burst = ARGV[a] + 0, ARGV[a + 1] + 0, ARGV[a + 2] + 0
@@ -49,7 +49,7 @@ local function gcra(i)
       if sp2 then stag = string.sub(v, sp + 1, sp2 - 1) else stag = string.sub(v, sp + 1) end
     end
   end
-  if limit <= 0 then return false, 0, 0, period end
+  if limit <= 0 then return false, 0, 0, period, period end
   -- t, the emission interval, is ceil(period/limit).
   local r = fmod(period, limit)
   local t = (period - r) / limit
@@ -68,50 +68,53 @@ local function gcra(i)
     if tat > most then tat, tu, tn = most, add(now_u, now_n, most) end
     if not peek then redis.call('SET', KEYS[i], format_time(tu, tn) .. ' ' .. tag .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(tat + keep(i))) end
   end
-  -- remaining is max(0, floor((tau-tat)/t)).
-  local remaining = 0
+  -- remaining is max(0, floor((tau-tat)/t)), and next_after the wait for
+  -- one unit more: for a cost of remaining+1 to conform.
+  local remaining, next = 0, 0
   if tau > tat then
     local d = tau - tat
     remaining = (d - fmod(d, t)) / t
   end
-  if c > capacity then return false, remaining, tat, period end
+  if remaining < capacity then next = tat - tau + (remaining + 1) * t end
+  if c > capacity then return false, remaining, tat, period, next end
   local ct = c * t
   local new = tat + ct
   local wait = new - tau
   if peek then
-    if wait <= 0 then return true, remaining, tat, 0 end
-    return false, remaining, tat, wait
+    if wait <= 0 then return true, remaining, tat, 0, next end
+    return false, remaining, tat, wait, next
   end
-  if wait > max_delay then return false, remaining, tat, wait end
-  local left = 0
+  if wait > max_delay then return false, remaining, tat, wait, next end
+  local left, lnext = 0, 0
   if tau > new then
     local d = tau - new
     left = (d - fmod(d, t)) / t
   end
+  if left < capacity then lnext = new - tau + (left + 1) * t end
   -- The new tat as an absolute time: add(tu, tn, ct) for ct >= 0.
   local nt = tn + ct
   local nn = fmod(nt, 1000)
-  return true, remaining, tat, 0, wait, left, new, tu + (nt - nn) / 1000, nn, tag
+  return true, remaining, tat, 0, next, wait, left, new, lnext, tu + (nt - nn) / 1000, nn, tag
 end
 
 local nk = #KEYS
 if nk == 1 then
-  local ok, remaining, reset, retry, wait, left, new, nu, nn, tag = gcra(1)
+  local ok, remaining, reset, retry, next, wait, left, new, lnext, nu, nn, tag = gcra(1)
   -- The refund total is kept as the string it was stored as, and only
   -- replied as a number.
   local r = rf and rf[1]
   local rn = r and r + 0
-  if not ok then return {0, 0, remaining, reset, retry, rn} end
-  if peek then return {1, 0, remaining, reset, retry, rn} end
+  if not ok then return {0, 0, remaining, reset, retry, next, rn} end
+  if peek then return {1, 0, remaining, reset, retry, next, rn} end
   redis.call('SET', KEYS[1], format_time(nu, nn) .. ' ' .. tag .. (r and ' ' .. r or ''), 'PX', ttl(new + keep(1)))
   if wait < 0 then wait = 0 end
-  return {1, wait, left, new, 0, rn}
+  return {1, wait, left, new, 0, lnext, rn}
 end
 
 -- with_refunds appends the refund totals to a reply when a window has one.
 local function with_refunds(out)
   if rf then
-    for i = 1, nk do out[2 + 3 * nk + i] = (rf[i] or 0) + 0 end
+    for i = 1, nk do out[2 + 4 * nk + i] = (rf[i] or 0) + 0 end
   end
   return out
 end
@@ -121,13 +124,15 @@ end
 local out, st = {0, 0}, {}
 local ok, delay = true, 0
 for i = 1, nk do
-  local oki, remaining, reset, retry, wait, left, new, nu, nn, tag = gcra(i)
-  out[3 * i], out[3 * i + 1], out[3 * i + 2] = remaining, reset, retry
+  local oki, remaining, reset, retry, next, wait, left, new, lnext, nu, nn, tag = gcra(i)
+  local o = 4 * i - 1
+  out[o], out[o + 1], out[o + 2], out[o + 3] = remaining, reset, retry, next
   if not oki then
     ok = false
   elseif not peek then
     if wait > delay then delay = wait end
-    st[5 * i - 4], st[5 * i - 3], st[5 * i - 2], st[5 * i - 1], st[5 * i] = left, new, nu, nn, tag
+    local j = 6 * i
+    st[j - 5], st[j - 4], st[j - 3], st[j - 2], st[j - 1], st[j] = left, new, lnext, nu, nn, tag
   end
 end
 if not ok then return with_refunds(out) end
@@ -135,8 +140,9 @@ out[1] = 1
 if peek then return with_refunds(out) end
 out[2] = delay
 for i = 1, nk do
-  local j = 5 * i
-  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j] .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(st[j - 3] + keep(i)))
-  out[3 * i], out[3 * i + 1], out[3 * i + 2] = st[j - 4], st[j - 3], 0
+  local j = 6 * i
+  redis.call('SET', KEYS[i], format_time(st[j - 2], st[j - 1]) .. ' ' .. st[j] .. (rf and rf[i] and ' ' .. rf[i] or ''), 'PX', ttl(st[j - 4] + keep(i)))
+  local o = 4 * i - 1
+  out[o], out[o + 1], out[o + 2], out[o + 3] = st[j - 5], st[j - 4], 0, st[j - 3]
 end
 return with_refunds(out)

@@ -31,6 +31,10 @@ func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedSta
 	state := backend.WindowResult{Remaining: max(0, w.Limit-count)}
 	if count > 0 {
 		state.ResetAfter = time.Duration(end - now)
+		state.NextAfter = state.ResetAfter // units come back when the window ends
+	}
+	if w.Limit <= 0 {
+		state.NextAfter = time.Duration(never(w))
 	}
 	switch {
 	case c > w.Limit:
@@ -46,6 +50,7 @@ func Fixed(s FixedState, now int64, w backend.Window, cost int64) (next FixedSta
 	return cur, state, backend.WindowResult{
 		Remaining:  w.Limit - cur.Count,
 		ResetAfter: time.Duration(end - now),
+		NextAfter:  time.Duration(end - now),
 	}, true
 }
 

@@ -29,16 +29,25 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, b
 		tat = now
 	}
 	if w.Limit <= 0 {
-		r := backend.WindowResult{RetryAfter: time.Duration(never(w))}
+		r := backend.WindowResult{RetryAfter: time.Duration(never(w)), NextAfter: time.Duration(never(w))}
 		return tat, r, r, 0, false
 	}
 	t := ceilDiv(int64(w.Period), w.Limit)
 	capacity := Capacity(w, backend.TokenBucket)
 	tau := capacity * t
+	// nextAfter is the wait for one unit more than remaining: a cost of
+	// remaining+1 conforms once the tat is that many units within tau.
+	nextAfter := func(tat, remaining int64) time.Duration {
+		if remaining >= capacity {
+			return 0
+		}
+		return time.Duration(tat - now - tau + (remaining+1)*t)
+	}
 	state := backend.WindowResult{
 		Remaining:  max(0, floorDiv(now+tau-tat, t)),
 		ResetAfter: time.Duration(tat - now),
 	}
+	state.NextAfter = nextAfter(tat, state.Remaining)
 	if c > capacity {
 		state.RetryAfter = time.Duration(never(w))
 		return tat, state, state, 0, false
@@ -51,10 +60,12 @@ func GCRA(tat, now int64, w backend.Window, cost, maxDelay int64) (next int64, b
 		return tat, state, state, 0, wait <= 0
 	case wait <= 0 || wait <= maxDelay:
 		delay = max(0, wait)
-		return newTAT, state, backend.WindowResult{
+		after := backend.WindowResult{
 			Remaining:  max(0, floorDiv(now+tau-newTAT, t)),
 			ResetAfter: time.Duration(newTAT - now),
-		}, delay, true
+		}
+		after.NextAfter = nextAfter(newTAT, after.Remaining)
+		return newTAT, state, after, delay, true
 	default:
 		state.RetryAfter = time.Duration(wait)
 		return tat, state, state, 0, false

@@ -55,22 +55,32 @@ func (l *Leases) Eval(now int64, w backend.Window, cost int64) (r backend.Window
 	if exp := l.Expiry(); exp > 0 {
 		r.ResetAfter = time.Duration(exp - now)
 	}
+	// A slot usually comes back when a request ends, which nobody can
+	// predict, or at the latest when its lease expires: both waits are
+	// capped at ConcurrencyRetryAfter.
+	first := time.Duration(1<<63 - 1)
+	for _, it := range l.items {
+		first = min(first, time.Duration(it.exp-now))
+	}
+	if len(l.items) > 0 {
+		r.NextAfter = min(ConcurrencyRetryAfter, first)
+	}
+	if w.Limit <= 0 {
+		r.NextAfter = time.Duration(never(w))
+	}
 	switch {
 	case c > w.Limit:
 		r.RetryAfter = time.Duration(never(w))
 		return r, false
 	case l.sum+c > w.Limit:
-		first := int64(1<<63 - 1)
-		for _, it := range l.items {
-			first = min(first, it.exp)
-		}
-		r.RetryAfter = min(ConcurrencyRetryAfter, time.Duration(first-now))
+		r.RetryAfter = min(ConcurrencyRetryAfter, first)
 		return r, false
 	case peek:
 		return r, true
 	}
 	r.Remaining -= c
 	r.ResetAfter = max(r.ResetAfter, w.Period)
+	r.NextAfter = min(ConcurrencyRetryAfter, first, w.Period)
 	return r, true
 }
 

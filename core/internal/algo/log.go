@@ -56,28 +56,52 @@ func (l *Log) Eval(now int64, w backend.Window, cost int64) (at int64, before, a
 	if l.n == 0 {
 		l.head = 0
 	}
+	// wait returns the time until the entries holding need units have
+	// left the window, with sum the log's total plus extra units charged
+	// at now.
+	wait := func(need, extra int64) time.Duration {
+		acc := int64(0)
+		for i := range l.n {
+			e := l.at(i)
+			if acc += e.cost; acc >= need {
+				return time.Duration(e.at+p-now) + lag
+			}
+		}
+		if extra > 0 && acc+extra >= need {
+			return time.Duration(p) + lag // the new entry at now
+		}
+		return time.Duration(never(w))
+	}
+	// nextAfter is the wait for one unit more than remaining, with extra
+	// units charged at now: for the entries holding
+	// sum-limit+remaining+1 units to leave.
+	nextAfter := func(remaining, extra int64) time.Duration {
+		switch {
+		case w.Limit <= 0:
+			return time.Duration(never(w))
+		case remaining >= w.Limit:
+			return 0
+		}
+		return wait(l.sum+extra-w.Limit+remaining+1, extra)
+	}
 	r := backend.WindowResult{Remaining: max(0, w.Limit-l.sum)}
 	if l.n > 0 {
 		r.ResetAfter = time.Duration(l.at(l.n-1).at+p-now) + lag
 	}
+	r.NextAfter = nextAfter(r.Remaining, 0)
 	switch {
 	case c > w.Limit:
 		r.RetryAfter = time.Duration(never(w))
 		return now, r, r, false
 	case l.sum+c > w.Limit:
-		need, acc := l.sum+c-w.Limit, int64(0)
-		for i := range l.n {
-			e := l.at(i)
-			if acc += e.cost; acc >= need {
-				r.RetryAfter = time.Duration(e.at+p-now) + lag
-				break
-			}
-		}
+		r.RetryAfter = wait(l.sum+c-w.Limit, 0)
 		return now, r, r, false
 	case peek:
 		return now, r, r, true
 	}
-	return now, r, backend.WindowResult{Remaining: r.Remaining - c, ResetAfter: time.Duration(p) + lag}, true
+	after = backend.WindowResult{Remaining: r.Remaining - c, ResetAfter: time.Duration(p) + lag}
+	after.NextAfter = nextAfter(after.Remaining, c)
+	return now, r, after, true
 }
 
 // Add records an admitted request of the given cost at at, the time Eval

@@ -52,7 +52,20 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 	// Durations are measured from the caller's clock, even when the window
 	// was evaluated at a later time.
 	lag := time.Duration(now - callerNow)
+	// nextAfter is the wait for one unit more than remaining: the wait
+	// for a cost of remaining+1, which admits exactly when remaining has
+	// grown by one.
+	nextAfter := func(c SlidingState, remaining int64) time.Duration {
+		switch {
+		case w.Limit <= 0:
+			return time.Duration(never(w))
+		case remaining >= w.Limit:
+			return 0
+		}
+		return time.Duration(slidingWait(c, now, start, p, w.Limit, remaining+1)) + lag
+	}
 	state := backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr) + lag}
+	state.NextAfter = nextAfter(cur, state.Remaining)
 	if c > w.Limit {
 		state.RetryAfter = time.Duration(never(w))
 		return cur, state, state, false
@@ -65,7 +78,9 @@ func Sliding(s SlidingState, now int64, w backend.Window, cost int64) (next Slid
 		return cur, state, state, true
 	}
 	cur.Curr += c
-	return cur, state, backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr) + lag}, true
+	after = backend.WindowResult{Remaining: remaining(cur.Curr), ResetAfter: resetAfter(cur.Curr) + lag}
+	after.NextAfter = nextAfter(cur, after.Remaining)
+	return cur, state, after, true
 }
 
 // slidingCurrent returns the state of the fixed window a request at now
