@@ -358,9 +358,9 @@ var adapterCases = []struct {
 			alg        backend.Algorithm
 			first, now string // RateLimit after the second request, and 10s later
 		}{
-			{backend.TokenBucket, `"default";r=2;t=15`, `"default";r=1;t=5`},   // a token every 15s
-			{backend.FixedWindow, `"default";r=2;t=60`, `"default";r=1;t=50`},  // the window's end
-			{backend.SlidingLog, `"default";r=2;t=60`, `"default";r=1;t=50`},   // the oldest entry leaves
+			{backend.TokenBucket, `"default";r=2;t=15`, `"default";r=1;t=5`},    // a token every 15s
+			{backend.FixedWindow, `"default";r=2;t=60`, `"default";r=1;t=50`},   // the window's end
+			{backend.SlidingLog, `"default";r=2;t=60`, `"default";r=1;t=50`},    // the oldest entry leaves
 			{backend.SlidingWindow, `"default";r=2;t=90`, `"default";r=1;t=70`}, // the next window, once its previous count weighs less
 		} {
 			url := h.serve([]core.Option{core.WithRules(core.Rule{Algorithm: tc.alg, Limits: []core.Limit{core.PerMinute(4)}})})

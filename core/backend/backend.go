@@ -267,8 +267,6 @@ type Settlement struct {
 	Charge [MaxWindows]WindowResult
 }
 
-
-
 // Remote is implemented by backends that keep their state over the network,
 // such as the Redis backend: their calls may wait and fail. The Limiter
 // bounds each call of a Remote backend with its timeout, guards them with

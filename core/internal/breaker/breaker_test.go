@@ -53,7 +53,7 @@ func TestOpensAfterThreshold(t *testing.T) {
 		{advance: 99 * time.Millisecond, ok: false, state: Open},
 		{advance: time.Millisecond, err: errSlow, ok: true, probe: true, state: Open}, // a failed probe: 200ms
 		{advance: 199 * time.Millisecond, ok: false, state: Open},
-		{advance: time.Millisecond, err: errSlow, ok: true, probe: true, state: Open}, // 400ms
+		{advance: time.Millisecond, err: errSlow, ok: true, probe: true, state: Open},       // 400ms
 		{advance: 400 * time.Millisecond, err: errSlow, ok: true, probe: true, state: Open}, // capped at 400ms
 		{advance: 399 * time.Millisecond, ok: false, state: Open},
 		{advance: time.Millisecond, err: nil, ok: true, probe: true, state: Closed},
