@@ -120,7 +120,7 @@ func BenchmarkRedisDecide(b *testing.B) {
 					core.WithDefault(core.PerSecond(1<<40)),
 					// Measure every decision, however slow a loaded machine
 					// makes it, rather than the failure mode.
-					core.WithFailure(core.Failure{Timeout: 0}),
+					core.WithFailure(core.Failure{Timeout: -1}),
 				)
 				if err != nil {
 					b.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -150,7 +151,7 @@ func newFailLimiter(t *testing.T, b *Backend, rule core.Option, opts ...core.Opt
 // connection, loading the script, may take longer than the timeout).
 func warmLimiter(t *testing.T, b *Backend, rule core.Option) *core.Limiter {
 	t.Helper()
-	lim, err := core.New(core.WithBackend(b), rule, core.WithFailure(core.Failure{Timeout: 0}))
+	lim, err := core.New(core.WithBackend(b), rule, core.WithFailure(core.Failure{Timeout: -1}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,11 +199,13 @@ func (e *limitedErrors) Errorf(format string, args ...any) {
 	}
 }
 
-// TestFailureRedisKilled kills redis-server (SIGKILL) under load and
-// restarts it on the same port: no decision fails or waits past the
-// timeout, the failure mode applies, the breaker opens, and decisions are
-// exact again soon after Redis is back.
+// TestFailureRedisKilled kills redis-server (SIGKILL) under load, keeps it
+// down for three seconds, and restarts it on the same port: no decision
+// fails or waits past the timeout, the failure mode applies, the breaker
+// (on by default) opens at once, decisions during the outage are fast, and
+// they are exact again within half a second of Redis's return.
 func TestFailureRedisKilled(t *testing.T) {
+	const outage = 3 * time.Second
 	for _, tc := range []struct {
 		mode string
 		ok   func(d core.Decision) bool
@@ -221,6 +224,8 @@ func TestFailureRedisKilled(t *testing.T) {
 			var killedAt atomic.Int64    // UnixNano; 0 while Redis runs
 			var restartedAt atomic.Int64 // UnixNano; 0 until Redis restarts
 			var exactBefore, failedAfter, slowest atomic.Int64
+			var mu sync.Mutex
+			var outageTook []time.Duration // decisions made while Redis was down
 			errs := &limitedErrors{t: t}
 			ld := startLoad(t, lim, 4, func(started time.Time, took time.Duration, d core.Decision, err error) {
 				if took > time.Duration(slowest.Load()) {
@@ -246,6 +251,11 @@ func TestFailureRedisKilled(t *testing.T) {
 							d.Outcome, d.Local, d.Remaining, d.Err, tc.mode)
 					}
 					failedAfter.Add(1)
+					mu.Lock()
+					if len(outageTook) < 1<<20 {
+						outageTook = append(outageTook, took)
+					}
+					mu.Unlock()
 				}
 			})
 			waitFor(t, 5*time.Second, "decisions under load", func() bool { return exactBefore.Load() >= 200 })
@@ -254,24 +264,23 @@ func TestFailureRedisKilled(t *testing.T) {
 			kill := time.Now()
 			srv.Kill()
 			opened := waitFor(t, 5*time.Second, "breaker open", func() bool { return br.state.Load() == "open" })
-			waitFor(t, 5*time.Second, "failure-mode decisions", func() bool { return failedAfter.Load() >= 100 })
+			time.Sleep(outage - time.Since(kill)) // a fault test: the outage lasts real seconds
 
 			// Redis comes back on the same address, still under load.
 			restartedAt.Store(time.Now().UnixNano())
 			if err := srv.Restart(); err != nil {
 				t.Fatal(err)
 			}
-			back := time.Now()
 			recovered := waitFor(t, 3*time.Second, "exact decisions after the restart", func() bool {
 				return exact(lim.Decide(t.Context(), failReq(freshClient())))
 			})
 			ld.stop()
-			// Once every pool connection failed to dial, go-redis stops
-			// dialing and redials in the background once a second, so
-			// recovery may take a little over a second: about the 1s
-			// redial period plus the breaker's 100ms cool-down.
-			if recovered > 2*time.Second {
-				t.Errorf("decisions exact again %v after Redis returned, want within 2s", recovered)
+			// The breaker probes after 50ms, then 100, 200 and at most
+			// 400ms while Redis stays down, so it finds Redis back within
+			// 400ms; the test allows more for a loaded machine, and the
+			// closing report gives the measured figure.
+			if recovered > time.Second {
+				t.Errorf("decisions exact again %v after Redis returned, want within 500ms (1s allowed here)", recovered)
 			}
 			// Every decision now goes to the new server. A timeout on a
 			// loaded machine is not a wrong answer: such a decision is
@@ -292,8 +301,18 @@ func TestFailureRedisKilled(t *testing.T) {
 			if n, err := srv.Do("DBSIZE"); err != nil || n == "0" {
 				t.Errorf("restarted server holds %s keys (%v), want the new decisions' keys", n, err)
 			}
-			t.Logf("mode %v: %d decisions; breaker open %v after the kill; %d failure-mode decisions; exact again %v after the restart (%v after the kill); slowest decision %v",
-				tc.mode, ld.total.Load(), opened, failedAfter.Load(), recovered, back.Sub(kill)+recovered, time.Duration(slowest.Load()))
+			mu.Lock()
+			slices.Sort(outageTook)
+			var p50, p99 time.Duration
+			if n := len(outageTook); n > 0 {
+				p50, p99 = outageTook[n/2], outageTook[n*99/100]
+			}
+			mu.Unlock()
+			if p99 > failTimeout {
+				t.Errorf("p99 of the decisions during the outage: %v, want under the %v timeout: the breaker must answer them at once", p99, failTimeout)
+			}
+			t.Logf("mode %v: %d decisions; breaker open %v after the kill; %d decisions during the %v outage, p50 %v, p99 %v; exact again %v after the restart; slowest decision %v",
+				tc.mode, ld.total.Load(), opened, failedAfter.Load(), outage, p50, p99, recovered, time.Duration(slowest.Load()))
 		})
 	}
 }
