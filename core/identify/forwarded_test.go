@@ -67,6 +67,10 @@ func TestClientIPSpoofing(t *testing.T) {
 
 		// Malformed where the client should be: the peer.
 		{"garbage rightmost", byCIDR, proxy, hdr("X-Forwarded-For", client+", garbage"), "10.0.0.1"},
+		// A port above 65535 makes an element garbage, like any other.
+		{"port out of range rightmost", byCIDR, proxy, hdr("X-Forwarded-For", client+", 5.5.5.5:99999"), "10.0.0.1"},
+		{"port at the top of the range", byCIDR, proxy, hdr("X-Forwarded-For", "5.5.5.5:65535"), "5.5.5.5"},
+		{"bracketed port out of range", byCIDR, proxy, hdr("X-Forwarded-For", client+", [2001:db8::1]:65536"), "10.0.0.1"},
 		{"empty rightmost", byCIDR, proxy, hdr("X-Forwarded-For", client+", "), "10.0.0.1"},
 		{"empty header", byCIDR, proxy, hdr("X-Forwarded-For", ""), "10.0.0.1"},
 		{"unspecified address", byCIDR, proxy, hdr("X-Forwarded-For", "0.0.0.0"), "10.0.0.1"},

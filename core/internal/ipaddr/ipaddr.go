@@ -45,18 +45,20 @@ func host(s string, checkPort bool) string {
 	return s
 }
 
-// isPort reports whether s is a decimal port number (possibly empty, as
-// net.SplitHostPort allows).
+// isPort reports whether s is a decimal port number, 0 to 65535 (possibly
+// empty, as net.SplitHostPort allows).
 func isPort(s string) bool {
 	if len(s) > 5 {
 		return false
 	}
+	n := 0
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
 			return false
 		}
+		n = n*10 + int(s[i]-'0')
 	}
-	return true
+	return n <= 65535
 }
 
 // Parse parses an address as proxies and servers write it: "1.2.3.4",
