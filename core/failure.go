@@ -162,6 +162,9 @@ func (l *Limiter) apply(ctx context.Context, req backend.Request) (backend.Resul
 		start := time.Now()
 		res, err := l.backend.Apply(ctx, req)
 		l.observeBackend(l.watch.name, "apply", start, err)
+		for range res.Evicted {
+			l.watch.obs.ObserveBackend(l.watch.name, "evict", 0, nil)
+		}
 		return res, err
 	}
 	start := time.Now()

@@ -3,6 +3,7 @@ package core_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -358,5 +359,22 @@ func TestSettleLocal(t *testing.T) {
 	}
 	if p := take(t, lim, "tokens", "acct", 0); p.Remaining != 8 {
 		t.Errorf("8 settled at 2 in the fallback: Remaining %d, want 8", p.Remaining)
+	}
+}
+
+// TestEvictionsAreObserved: a bounded memory backend's evictions reach the
+// Observer as backend op "evict".
+func TestEvictionsAreObserved(t *testing.T) {
+	mem := memory.New(memory.WithMaxKeys(16), memory.WithSweepInterval(0))
+	t.Cleanup(func() { mem.Close() })
+	rec := &recorder{}
+	lim, _ := newLimiter(t, jobs(core.PerMinute(10)), core.WithBackend(mem), core.WithObserver(rec))
+	for i := range 20 {
+		take(t, lim, "jobs", strconv.Itoa(i), 1)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if n := strings.Count(strings.Join(rec.backends, " "), "memory/evict/ok"); n != 4 {
+		t.Errorf("%d evictions observed for 20 keys in a bound of 16, want 4: %v", n, rec.backends)
 	}
 }

@@ -26,7 +26,9 @@ type Observer interface {
 	// backend's name ("memory", "redis", ...; "local" for the fail-local
 	// fallback), op is "apply", "settle", "release", "reset", or, for
 	// rules with a Penalty, "penalty_check" and "penalty_record", and err
-	// is nil on success.
+	// is nil on success. A bounded backend's eviction of another client's
+	// state (backend.Result.Evicted) is reported as op "evict", with no
+	// duration.
 	ObserveBackend(backend, op string, took time.Duration, err error)
 	// ObserveBreaker is called when the circuit breaker of a remote
 	// backend changes state: to "open", "half_open" (one probe call) or

@@ -25,6 +25,7 @@ type Metrics struct {
 	errors        *prometheus.CounterVec
 	breakerState  *prometheus.GaugeVec
 	denyCacheHits prometheus.Counter
+	evictions     *prometheus.CounterVec
 	reloads       *prometheus.CounterVec
 	penalties     prometheus.GaugeFunc
 
@@ -93,6 +94,10 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 			Namespace: namespace, Name: "local_deny_cache_hits_total",
 			Help: "Denials served by the local deny cache without a backend call.",
 		}),
+		evictions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "backend_evictions_total",
+			Help: "Client states a bounded backend dropped to make room for new ones: a client evicted starts afresh.",
+		}, []string{"backend"}),
 		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "config_reloads_total",
 			Help: "Configuration reloads by result: success, failure.",
@@ -118,7 +123,7 @@ func New(reg prometheus.Registerer) (*Metrics, error) {
 }
 
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.decisions, m.duration, m.errors, m.breakerState, m.denyCacheHits, m.reloads, m.penalties}
+	return []prometheus.Collector{m.decisions, m.duration, m.errors, m.breakerState, m.denyCacheHits, m.evictions, m.reloads, m.penalties}
 }
 
 // Unregister removes the metrics from reg, the Registerer New registered
@@ -187,8 +192,13 @@ func (m *Metrics) counters(rule string) *[len(outcomeLabels)]prometheus.Counter 
 }
 
 // ObserveBackend implements core.Observer: the duration of every backend
-// call, and its errors by kind (timeout, canceled, error).
+// call, its errors by kind (timeout, canceled, error), and the evictions
+// of a bounded backend.
 func (m *Metrics) ObserveBackend(backend, op string, took time.Duration, err error) {
+	if op == "evict" {
+		m.evictions.WithLabelValues(backend).Inc()
+		return
+	}
 	m.duration.WithLabelValues(backend, op).Observe(took.Seconds())
 	if err != nil {
 		m.errors.WithLabelValues(backend, errorKind(err)).Inc()

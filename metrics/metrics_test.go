@@ -237,21 +237,27 @@ func TestFailedNewRegistersNothing(t *testing.T) {
 	}
 }
 
-// TestBackendErrorKinds: backend errors are counted by kind.
+// TestBackendErrorKinds: backend errors are counted by kind, and evictions
+// on their own.
 func TestBackendErrorKinds(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	m, _ := sluiceprom.New(reg)
 	for _, err := range []error{context.DeadlineExceeded, errors.Join(errors.New("x"), context.Canceled), errors.New("boom"), nil} {
 		m.ObserveBackend("redis", "apply", time.Millisecond, err)
 	}
+	m.ObserveBackend("memory", "evict", 0, nil)
+	m.ObserveBackend("memory", "evict", 0, nil)
 	expect := `
 # HELP sluice_backend_errors_total Failed backend calls by kind: timeout, canceled, error.
 # TYPE sluice_backend_errors_total counter
 sluice_backend_errors_total{backend="redis",kind="canceled"} 1
 sluice_backend_errors_total{backend="redis",kind="error"} 1
 sluice_backend_errors_total{backend="redis",kind="timeout"} 1
+# HELP sluice_backend_evictions_total Client states a bounded backend dropped to make room for new ones: a client evicted starts afresh.
+# TYPE sluice_backend_evictions_total counter
+sluice_backend_evictions_total{backend="memory"} 2
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect), "sluice_backend_errors_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(expect), "sluice_backend_errors_total", "sluice_backend_evictions_total"); err != nil {
 		t.Error(err)
 	}
 }

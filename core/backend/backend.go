@@ -209,6 +209,10 @@ type Result struct {
 	Delay time.Duration
 	// Windows holds one WindowResult per request window, in order.
 	Windows [MaxWindows]WindowResult
+	// Evicted is the number of other states the backend dropped to make
+	// room for this request's, to keep to a bound on its memory (the
+	// in-memory backend's); the Limiter reports each to its Observer.
+	Evicted int
 }
 
 // Backend stores rate-limit state. Implementations must be safe for

@@ -17,8 +17,13 @@
 //
 // A key whose windows have fully reset costs nothing: it is dropped lazily
 // and by a background sweeper, and shard maps are rebuilt when they shrink
-// well below their peak. [WithMaxKeys] bounds memory under a flood of new
-// keys (see its documentation for the eviction rule).
+// well below their peak. The number of stored states is bounded, by
+// default to 1,000,000 (about 50 MB of token buckets): a flood of new
+// clients, such as one host rotating through the 16 million /64s of an
+// IPv6 /40, evicts the states closest to expiring rather than growing the
+// heap (see [WithMaxKeys]). Each eviction is reported in the Result of the
+// request that caused it (backend.Result.Evicted), which the Limiter hands
+// its Observer as a backend op "evict".
 //
 // The state is per process: two instances of a service each have their own.
 // Use the Redis backend to share limits across instances.
@@ -70,6 +75,9 @@ func New(opts ...Option) *Backend {
 		seeds:  [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
 		clock:  cfg.clock,
 	}
+	if cfg.maxKeys == 0 {
+		cfg.maxKeys = defaultMaxKeys
+	}
 	if cfg.maxKeys > 0 {
 		// The shards' bounds add up to exactly maxKeys.
 		for i := range b.shards {
@@ -103,18 +111,22 @@ func (b *Backend) Apply(_ context.Context, req backend.Request) (backend.Result,
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	evicted := sh.evictions
+	var res backend.Result
 	switch req.Algorithm {
 	case backend.TokenBucket:
-		return sh.applyGCRA(b, k, now, req), nil
+		res = sh.applyGCRA(b, k, now, req)
 	case backend.FixedWindow:
-		return sh.applyFixed(b, k, now, req), nil
+		res = sh.applyFixed(b, k, now, req)
 	case backend.SlidingWindow:
-		return sh.applySliding(b, k, now, req), nil
+		res = sh.applySliding(b, k, now, req)
 	case backend.SlidingLog:
-		return sh.applyLog(b, k, now, req), nil
+		res = sh.applyLog(b, k, now, req)
 	default: // backend.Concurrency; check rejects anything else
-		return sh.applyLeases(b, k, now, req), nil
+		res = sh.applyLeases(b, k, now, req)
 	}
+	res.Evicted = int(sh.evictions - evicted)
+	return res, nil
 }
 
 // Release implements [backend.Backend].

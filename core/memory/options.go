@@ -12,6 +12,8 @@ const (
 	// minShardKeys is the fewest states a bounded shard holds: a smaller
 	// WithMaxKeys means fewer shards.
 	minShardKeys = 16
+	// defaultMaxKeys bounds the states of a backend that sets no bound.
+	defaultMaxKeys = 1_000_000
 )
 
 type config struct {
@@ -39,14 +41,16 @@ func WithShards(n int) Option {
 // holding its share (and the backend uses fewer shards than WithShards asks
 // for when n leaves fewer than 16 states per shard), so a shard may evict
 // while others still have room. When a new state would exceed its shard's
-// share, the backend evicts, from a random
-// sample of 8 states in that shard, the one that expires first: an expired
-// state if the sample holds one, otherwise the state closest to being
-// forgotten anyway. An evicted client starts afresh, so a bound set too low
-// lets clients exceed their limits; size it above the number of clients
-// active within your longest window. The default, 0, is unbounded.
+// share, the backend evicts, from a random sample of 8 states in that
+// shard, the one that expires first: an expired state if the sample holds
+// one, otherwise the state closest to being forgotten anyway. An evicted
+// client starts afresh, so a bound set too low lets clients exceed their
+// limits; size it above the number of clients active within your longest
+// window. A token-bucket state costs about 50 bytes, so the default,
+// 1,000,000 states (0 means the default), bounds the heap to about 50 MB;
+// a negative n leaves the backend unbounded.
 func WithMaxKeys(n int) Option {
-	return optionFunc(func(c *config) { c.maxKeys = max(0, n) })
+	return optionFunc(func(c *config) { c.maxKeys = n })
 }
 
 // WithSweepInterval sets how often the background sweeper drops fully reset

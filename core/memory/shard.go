@@ -22,9 +22,10 @@ type shard struct {
 	pn table[penaltyEntry] // penalty.go; keyed by the key's digest itself
 	// rf holds the refund total of the token-bucket windows whose slot
 	// has tagRefunded (settle.go); it lives and dies with their slots.
-	rf  table[int64]
-	max int      // the most states the shard holds; 0 is unbounded
-	_   [64]byte // keep neighbouring shards' mutexes off one cache line
+	rf        table[int64]
+	max       int      // the most states the shard holds; 0 is unbounded
+	evictions uint64   // states evicted to keep to max
+	_         [64]byte // keep neighbouring shards' mutexes off one cache line
 }
 
 type slidingEntry struct {
@@ -104,6 +105,9 @@ func (sh *shard) evict(now int64) bool {
 			break
 		}
 		left -= v()
+	}
+	if bestTab >= 0 {
+		sh.evictions++
 	}
 	switch bestTab {
 	case 0:
