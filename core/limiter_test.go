@@ -477,6 +477,7 @@ func TestNewValidation(t *testing.T) {
 		{"bad path", []core.Rule{{Path: "login", Limits: ok}}, []string{`rules[0].path: login: must start with "/"`}},
 		{"inner rest wildcard", []core.Rule{{Path: "/a/**/b", Limits: ok}}, []string{"rules[0].path"}},
 		{"partial wildcard", []core.Rule{{Path: "/a/b*", Limits: ok}}, []string{"rules[0].path"}},
+		{"framework param syntax", []core.Rule{{Path: "/users/:id", Limits: ok}}, []string{`rules[0].path: /users/:id: segment ":id" is a route parameter in another syntax, which no request matches: write {id}`}},
 		{"negative limit", []core.Rule{{Limits: []core.Limit{{N: -1, Per: time.Second}}}}, []string{"rules[0].limits[0].n"}},
 		{"zero period", []core.Rule{{Limits: []core.Limit{{N: 1}}}}, []string{"rules[0].limits[0].per"}},
 		{"too many windows", []core.Rule{{Limits: []core.Limit{core.PerSecond(1), core.PerSecond(2), core.PerSecond(3), core.PerSecond(4), core.PerSecond(5)}}}, []string{"rules[0].limits: 5: at most 4"}},

@@ -82,6 +82,11 @@ func parsePattern(p string) ([]patSeg, error) {
 			segs = append(segs, patSeg{kind: segParam})
 		case strings.ContainsAny(s, "*{}"):
 			return nil, fmt.Errorf(`segment %q: "*", "**", "{name}" and "{name...}" must be whole segments`, s)
+		case len(s) > 1 && s[0] == ':' && validParamName(s[1:]):
+			// gin, echo and httprouter write parameters so; routes reach
+			// the Limiter in the "{name}" syntax, so such a rule would
+			// never match.
+			return nil, fmt.Errorf("segment %q is a route parameter in another syntax, which no request matches: write {%s}", s, s[1:])
 		default:
 			segs = append(segs, patSeg{kind: segLiteral, lit: s})
 		}
