@@ -161,3 +161,85 @@ func BenchmarkTake(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkUserShaped measures what a user's code does, as an independent
+// harness measured it: a per-key token bucket of 100/s with a burst of 100,
+// keys "user-<n>", the real clock read per call, so that a hot key is
+// denied most of the time and 100k keys are mostly admitted. Decide gets
+// the key as a custom identity; Take as its key.
+func BenchmarkUserShaped(b *testing.B) {
+	ctx := context.Background()
+	newLimiter := func(b *testing.B) *core.Limiter {
+		lim, err := core.New(core.WithRules(core.Rule{
+			Name: "per-user", NameOnly: true,
+			Limits: []core.Limit{{N: 100, Per: time.Second, Burst: 100}},
+		}), core.WithDefault(core.Limit{N: 100, Per: time.Second, Burst: 100}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { lim.Close() })
+		return lim
+	}
+	keys := make([]string, 100_000)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("user-%d", i)
+	}
+	calls := []struct {
+		name string
+		call func(lim *core.Limiter, key string) error
+	}{
+		{"decide", func(lim *core.Limiter, key string) error {
+			_, err := lim.Decide(ctx, core.Request{Identity: core.Identity{Kind: core.KindCustom, Value: key}})
+			return err
+		}},
+		{"take", func(lim *core.Limiter, key string) error {
+			_, err := lim.Take(ctx, "per-user", key, 1)
+			return err
+		}},
+	}
+	for _, c := range calls {
+		b.Run(c.name+"/hot-key-serial", func(b *testing.B) {
+			lim := newLimiter(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := c.call(lim, keys[42]); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(c.name+"/hot-key-parallel", func(b *testing.B) {
+			lim := newLimiter(b)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := c.call(lim, keys[42]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+		b.Run(c.name+"/100k-keys-parallel", func(b *testing.B) {
+			lim := newLimiter(b)
+			for _, k := range keys {
+				if err := c.call(lim, k); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				i := rand.IntN(len(keys))
+				for pb.Next() {
+					if err := c.call(lim, keys[i]); err != nil {
+						b.Error(err)
+						return
+					}
+					if i++; i == len(keys) {
+						i = 0
+					}
+				}
+			})
+		})
+	}
+}

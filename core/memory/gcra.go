@@ -2,6 +2,7 @@ package memory
 
 import (
 	"math"
+	"math/bits"
 	"sync/atomic"
 	"time"
 
@@ -39,29 +40,40 @@ const (
 	tatLeast = math.MinInt64 + 3
 )
 
-// gcraSlot is one key's TAT. Every field is accessed atomically: the
-// lock-free path reads slots while the mutex's holder writes them. The top
-// byte of b is not the digest's but the tag of the limit the TAT was
-// written under (see slotTag); it is never zero, so a used slot never
-// looks empty, and the digest keeps 120 bits.
+// gcraSlot is one key's TAT, in 16 bytes, so that a slot never straddles
+// two cache lines and a live key costs 21 to 32 bytes of table after the
+// last rebuild or sweep (see reserve). Every field is accessed atomically: the lock-free
+// path reads slots while the mutex's holder writes them. d holds the low
+// 56 bits of the digest's second word, which is also where the key's probe
+// run starts; its top byte is not the digest's but the tag of the limit
+// the TAT was written under (see slotTag), never zero, so a used slot never
+// looks empty. With the shard, chosen by 8 bits of the digest's first
+// word, that identifies a key by 64 random bits: at a million live keys,
+// the chance that any two share a bucket is about 3 in 100 million, and
+// the seed is random per Backend, so clients cannot make it happen.
 type gcraSlot struct {
-	a, b atomic.Uint64 // the digest and tag; both zero marks an empty slot
-	v    atomic.Int64
+	d atomic.Uint64 // the digest bits and tag; zero marks an empty slot
+	v atomic.Int64
 }
+
+// gcraID is the key by which the token-bucket table and its side table of
+// refund totals know k: only the bits a slot keeps (a digest rebuilt from
+// a slot is this), with a first word that is never zero.
+func gcraID(k dkey) dkey { return dkey{1, k.b &^ tagMask} }
 
 const (
 	tagShift = 56
 	tagMask  = uint64(0xff) << tagShift
 )
 
-func (s *gcraSlot) empty() bool { return s.a.Load() == 0 && s.b.Load() == 0 }
+func (s *gcraSlot) empty() bool { return s.d.Load() == 0 }
 
-func (s *gcraSlot) tag() uint64 { return s.b.Load() >> tagShift }
+func (s *gcraSlot) tag() uint64 { return s.d.Load() >> tagShift }
 
 // setTag records that the TAT is now written under tag. The caller holds
 // the mutex and has claimed the value, so no lock-free charge can land
 // between the tag and the value it goes with.
-func (s *gcraSlot) setTag(tag uint64) { s.b.Store(s.b.Load()&^tagMask | tag<<tagShift) }
+func (s *gcraSlot) setTag(tag uint64) { s.d.Store(s.d.Load()&^tagMask | tag<<tagShift) }
 
 // slotTag is the tag a slot keeps for a window: the top bits of
 // algo.GCRATag, with the lowest set so that it is never zero, and the next
@@ -77,9 +89,26 @@ func slotTag(w backend.Window, maxDelay time.Duration) uint64 {
 // reads the total.
 const tagRefunded = 2
 
-// gcraSlots is one generation of the table. Its length is a power of two and
-// never changes: a rebuild makes a new generation.
+// gcraSlots is one generation of the table. Its length, any number of at
+// least minTableSize, never changes: a rebuild makes a new generation.
 type gcraSlots struct{ s []gcraSlot }
+
+// home returns where the probe run of a key whose slot word is (or whose
+// digest's second word is) d starts: d's digest bits scaled to the
+// table's length, so that a rebuild can size the table to its keys rather
+// than to a power of two.
+func (g *gcraSlots) home(d uint64) int {
+	hi, _ := bits.Mul64(d<<8, uint64(len(g.s))) // <<8: the tag's bits are not the digest's
+	return int(hi)
+}
+
+// next returns the slot after i, wrapping around.
+func (g *gcraSlots) next(i int) int {
+	if i++; i == len(g.s) {
+		return 0
+	}
+	return i
+}
 
 // find returns k's slot, or nil. It needs no lock: a key being inserted at
 // the same moment may be missed, which sends the caller to the locked path.
@@ -89,15 +118,14 @@ func (g *gcraSlots) find(k dkey) *gcraSlot {
 	if g == nil {
 		return nil
 	}
-	mask := uint64(len(g.s) - 1)
-	for i := k.b & mask; ; i = (i + 1) & mask {
+	for i := g.home(k.b); ; i = g.next(i) {
 		s := &g.s[i]
-		a, b := s.a.Load(), s.b.Load()
-		if a == k.a && (b^k.b)&^tagMask == 0 {
-			return s
-		}
-		if a == 0 && b == 0 {
+		d := s.d.Load()
+		if d == 0 {
 			return nil
+		}
+		if (d^k.b)&^tagMask == 0 {
+			return s
 		}
 	}
 }
@@ -153,9 +181,11 @@ func claim(s *gcraSlot) int64 {
 }
 
 // reserve makes room for extra new keys, so that inserting them cannot
-// rebuild the table under slots the caller has claimed. It rebuilds, into
-// a larger generation if the live keys need one, once live keys and
-// tombstones would fill three quarters of the slots.
+// rebuild the table under slots the caller has claimed. Once live keys
+// and tombstones would fill three quarters of the slots, it rebuilds the
+// table half full of live keys (growing or shrinking it): so a live key
+// costs 21 to 32 bytes of table between sweeps that delete nothing, and
+// inserts between two rebuilds are at least a quarter of the table.
 func (t *gcraTable) reserve(extra int) {
 	size := 0
 	if g := t.slots(); g != nil {
@@ -164,23 +194,20 @@ func (t *gcraTable) reserve(extra int) {
 	if (t.used+extra)*4 <= size*3 {
 		return
 	}
-	size = max(minTableSize, size)
-	for (t.n+extra)*2 > size {
-		size *= 2
-	}
-	t.rebuild(size)
+	t.rebuild(halfFull(t.n + extra))
 }
+
+// halfFull is the size of a table that n live keys fill halfway.
+func halfFull(n int) int { return max(minTableSize, 2*n) }
 
 // insert adds k, which is absent, with the value v written under tag.
 // reserve must have made room for it.
 func (t *gcraTable) insert(k dkey, v int64, tag uint64) {
 	g := t.slots()
-	mask := uint64(len(g.s) - 1)
-	for i := k.b & mask; ; i = (i + 1) & mask {
+	for i := g.home(k.b); ; i = g.next(i) {
 		if s := &g.s[i]; s.empty() {
 			s.v.Store(v)
-			s.a.Store(k.a)
-			s.b.Store(k.b&^tagMask | tag<<tagShift)
+			s.d.Store(k.b&^tagMask | tag<<tagShift)
 			t.n++
 			t.used++
 			return
@@ -213,7 +240,6 @@ func (t *gcraTable) rebuild(size int) {
 	}
 	n := 0
 	if old != nil {
-		mask := uint64(size - 1)
 		for i := range old.s {
 			s := &old.s[i]
 			if s.empty() {
@@ -223,14 +249,13 @@ func (t *gcraTable) rebuild(size int) {
 			if v < tatLeast || g == nil {
 				continue // a tombstone (a generation of no slots has no live key)
 			}
-			j := s.b.Load() & mask
+			d := s.d.Load()
+			j := g.home(d)
 			for !g.s[j].empty() {
-				j = (j + 1) & mask
+				j = g.next(j)
 			}
-			d := &g.s[j]
-			d.v.Store(v)
-			d.a.Store(s.a.Load())
-			d.b.Store(s.b.Load())
+			g.s[j].v.Store(v)
+			g.s[j].d.Store(d)
 			n++
 		}
 	}
@@ -241,7 +266,8 @@ func (t *gcraTable) rebuild(size int) {
 // sweep deletes the keys whose TAT is at or before now (a bucket that has
 // refilled completely is the same as no bucket), but for those with
 // tagRefunded that keep says to keep, then rebuilds the table without
-// tombstones, at most 3/8 full.
+// tombstones, half full, unless it deleted nothing and is at least 3/8
+// full.
 func (t *gcraTable) sweep(now int64, keep func(k dkey, tat int64) bool) {
 	g := t.slots()
 	if g == nil {
@@ -252,7 +278,7 @@ func (t *gcraTable) sweep(now int64, keep func(k dkey, tat int64) bool) {
 		if s.empty() {
 			continue
 		}
-		if s.tag()&tagRefunded != 0 && keep(dkey{s.a.Load(), s.b.Load() &^ tagMask}, s.v.Load()) {
+		if s.tag()&tagRefunded != 0 && keep(gcraID(dkey{b: s.d.Load()}), s.v.Load()) {
 			continue
 		}
 		for {
@@ -266,15 +292,11 @@ func (t *gcraTable) sweep(now int64, keep func(k dkey, tat int64) bool) {
 			}
 		}
 	}
-	size := 0
-	if t.n > 0 {
-		size = minTableSize
-		for size*3 < t.n*8 {
-			size *= 2
-		}
-	}
-	if t.used != t.n || size < len(g.s) {
-		t.rebuild(size)
+	switch {
+	case t.n == 0:
+		t.rebuild(0)
+	case t.used != t.n || t.n*8 < len(g.s)*3:
+		t.rebuild(halfFull(t.n))
 	}
 }
 
@@ -286,9 +308,8 @@ func (t *gcraTable) sample(start uint64, n int, f func(k dkey, tat int64) bool) 
 	if g == nil || t.n == 0 {
 		return 0
 	}
-	mask := uint64(len(g.s) - 1)
 	seen := 0
-	for i, j := start&mask, 0; j < len(g.s) && seen < n; i, j = (i+1)&mask, j+1 {
+	for i, j := int(start%uint64(len(g.s))), 0; j < len(g.s) && seen < n; i, j = g.next(i), j+1 {
 		s := &g.s[i]
 		if s.empty() {
 			continue
@@ -298,7 +319,7 @@ func (t *gcraTable) sample(start uint64, n int, f func(k dkey, tat int64) bool) 
 			continue
 		}
 		seen++
-		if !f(dkey{s.a.Load(), s.b.Load() &^ tagMask}, v) { // find ignores those bits
+		if !f(gcraID(dkey{b: s.d.Load()}), v) {
 			break
 		}
 	}

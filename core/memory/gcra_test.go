@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/core/backend"
 )
@@ -21,7 +22,7 @@ func TestGCRATableModel(t *testing.T) {
 		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 			t.Parallel()
 			r := rand.New(rand.NewPCG(seed, 0x6c7a))
-			keys := collidingKeys(r, 200)
+			keys := gcraKeys(collidingKeys(r, 200))
 			var (
 				tb              gcraTable
 				model                 = map[dkey]int64{}
@@ -105,7 +106,7 @@ func TestGCRATableModel(t *testing.T) {
 					t.Fatalf("step %d: after %s, sample saw %d keys, want %d", step, desc, len(seen), len(model))
 				}
 				for k, want := range model {
-					if v, ok := seen[dkey{k.a, k.b &^ tagMask}]; !ok || v != want {
+					if v, ok := seen[gcraID(k)]; !ok || v != want {
 						t.Fatalf("step %d: sample saw %v = %d (%v), want %d", step, k, v, ok, want)
 					}
 				}
@@ -229,5 +230,56 @@ func TestGCRAExactUnderRebuilds(t *testing.T) {
 		if want := limit - admitted[h]; rem != want {
 			t.Errorf("hot-%d: Remaining = %d after %d admitted charges, want %d", h, rem, admitted[h], want)
 		}
+	}
+}
+
+// gcraKeys drops the keys the token-bucket table cannot tell from an
+// earlier one: it keeps only the bits gcraID keeps (the shard, which the
+// first word chooses, is one table's caller's business).
+func gcraKeys(keys []dkey) []dkey {
+	seen := map[dkey]bool{}
+	out := keys[:0:0]
+	for _, k := range keys {
+		if !seen[gcraID(k)] {
+			seen[gcraID(k)] = true
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestGCRATableBytesPerKey checks the token bucket's memory bound at every
+// population, not only where a benchmark happens to land: a live key costs
+// at most 32 bytes of table (16-byte slots, rebuilt half full), whatever
+// the number of keys, including after a sweep has shrunk the table.
+func TestGCRATableBytesPerKey(t *testing.T) {
+	b := newTestBackend(t, WithShards(1), WithMaxKeys(-1))
+	w := backend.Window{Limit: 10, Period: time.Hour}
+	tableBytes := func() int {
+		return len(b.shards[0].tb.slots().s) * int(unsafe.Sizeof(gcraSlot{}))
+	}
+	worst, at := 0.0, 0
+	for i := range 200_000 {
+		apply(t, b, req(fmt.Sprint("client-", i), backend.TokenBucket, 1, 0, w))
+		if n := i + 1; n >= 1000 {
+			if per := float64(tableBytes()) / float64(n); per > worst {
+				worst, at = per, n
+			}
+		}
+	}
+	if worst > 32 {
+		t.Errorf("token-bucket table: %.1f bytes per live key at %d keys, want at most 32", worst, at)
+	}
+	// Let all but the last 10,000 keys reset, and sweep: the table shrinks
+	// back within the bound.
+	for i := range 10_000 {
+		apply(t, b, req(fmt.Sprint("late-", i), backend.TokenBucket, 1, 30*time.Minute, w))
+	}
+	b.shards[0].sweep(epoch.Add(10 * time.Minute).UnixNano()) // the early keys refilled at 6m, the late ones at 36m
+	if n := b.shards[0].tb.n; n != 10_000 {
+		t.Fatalf("after the sweep %d keys are live, want 10000", n)
+	}
+	if per := float64(tableBytes()) / 10_000; per > 32 {
+		t.Errorf("after a sweep: %.1f bytes per live key, want at most 32", per)
 	}
 }

@@ -9,16 +9,18 @@
 // token bucket, the default, goes further: a one-window request for a key
 // that already exists takes no lock, and updates the key's timestamp with
 // one compare-and-swap, so cores charging different keys share no written
-// memory at all. Keys are
-// stored as 128-bit keyed digests of (namespace, key), never as the strings:
-// a token-bucket key costs one digest and one timestamp, and two different
-// keys share state only if 128 random bits collide. The digest seed is
+// memory at all. Keys are stored as keyed digests of (namespace, key),
+// never as the strings. A token-bucket key costs 16 bytes of table, 64
+// bits of digest (8 of them choose its shard) and its timestamp, 21 to 32
+// bytes a key once table space is counted: two keys share a bucket only if
+// those 64 random bits collide, a chance of about 3 in 100 million among a
+// million live keys. The other algorithms keep 128 bits. The digest seed is
 // random per Backend, so clients cannot craft colliding keys.
 //
 // A key whose windows have fully reset costs nothing: it is dropped lazily
 // and by a background sweeper, and shard maps are rebuilt when they shrink
 // well below their peak. The number of stored states is bounded, by
-// default to 1,000,000 (about 50 MB of token buckets): a flood of new
+// default to 1,000,000 (at most 32 MB of token buckets): a flood of new
 // clients, such as one host rotating through the 16 million /64s of an
 // IPv6 /40, evicts the states closest to expiring rather than growing the
 // heap (see [WithMaxKeys]). Each eviction is reported in the Result of the
@@ -158,7 +160,7 @@ func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 	sh.cc.del(k.window(0))
 	sh.pn.del(k)
 	for i := range backend.MaxWindows {
-		sh.rf.del(k.window(i))
+		sh.rf.del(gcraID(k.window(i)))
 	}
 	return nil
 }

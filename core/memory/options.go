@@ -46,8 +46,9 @@ func WithShards(n int) Option {
 // one, otherwise the state closest to being forgotten anyway. An evicted
 // client starts afresh, so a bound set too low lets clients exceed their
 // limits; size it above the number of clients active within your longest
-// window. A token-bucket state costs about 50 bytes, so the default,
-// 1,000,000 states (0 means the default), bounds the heap to about 50 MB;
+// window. A token-bucket state costs at most 32 bytes (the other
+// algorithms' 84 to 182, see docs/algorithms.md), so the default,
+// 1,000,000 states (0 means the default), bounds token buckets to 32 MB;
 // a negative n leaves the backend unbounded.
 func WithMaxKeys(n int) Option {
 	return optionFunc(func(c *config) { c.maxKeys = n })

@@ -78,7 +78,7 @@ func (sh *shard) settleGCRA(b *Backend, wk dkey, now int64, w backend.Window, s 
 		if held = claim(slot); held >= tatLeast {
 			tat = held
 			if slot.tag()&tagRefunded != 0 {
-				if p := sh.rf.get(wk); p != nil {
+				if p := sh.rf.get(gcraID(wk)); p != nil {
 					refunded = *p
 				}
 			}
@@ -90,9 +90,9 @@ func (sh *shard) settleGCRA(b *Backend, wk dkey, now int64, w backend.Window, s 
 	next, total := algo.GCRASettle(tat, refunded, now, w, s.Charged, s.Cost, end, refundedAt)
 	if total != 0 {
 		tag |= tagRefunded
-		*sh.rf.put(wk) = total
+		*sh.rf.put(gcraID(wk)) = total
 	} else {
-		sh.rf.del(wk)
+		sh.rf.del(gcraID(wk))
 	}
 	switch {
 	case slot != nil && held >= tatLeast:

@@ -186,7 +186,7 @@ func (sh *shard) applyGCRA(b *Backend, k dkey, now int64, req backend.Request) b
 		default:
 			if slots[i].tag()&tagRefunded != 0 {
 				tags[i] |= tagRefunded // kept with the total
-				if p := sh.rf.get(k.window(i)); p != nil {
+				if p := sh.rf.get(gcraID(k.window(i))); p != nil {
 					refunded = *p
 				}
 			}
