@@ -535,3 +535,44 @@ func expectConfigErrors(t *testing.T, err error, want []string) {
 		t.Errorf("got %d errors, want %d: %v", got, len(want), err)
 	}
 }
+
+// TestRequestWithOnlyAClient checks the rule a request gets that names
+// only its client, as keyed callers send: the rule a request for "/" with
+// no method gets, so "/**" beats a default rule, a rule limited to some
+// methods does not match, and with tiered rules the client's tier counts.
+func TestRequestWithOnlyAClient(t *testing.T) {
+	client := core.Request{Identity: core.Identity{Kind: core.KindCustom, Value: "tenant-7"}}
+	for _, tc := range []struct {
+		name  string
+		opts  []core.Option
+		want  string
+		exemp bool
+	}{
+		{"default only", []core.Option{core.WithDefault(core.PerSecond(5))}, "default", false},
+		{"rest pattern beats default", []core.Option{core.WithRules(
+			core.Rule{Name: "all", Path: "/**", Limits: []core.Limit{core.PerSecond(5)}},
+			core.Rule{Name: "dflt", Limits: []core.Limit{core.PerSecond(5)}})}, "all", false},
+		{"methods do not match", []core.Option{core.WithRules(
+			core.Rule{Name: "posts", Path: "/**", Methods: []string{"POST"}, Limits: []core.Limit{core.PerSecond(5)}},
+			core.Rule{Name: "dflt", Limits: []core.Limit{core.PerSecond(5)}})}, "dflt", false},
+		{"exempt rule", []core.Option{core.WithRules(core.Rule{Name: "free", Path: "/", Exempt: true})}, "free", true},
+		{"no rule", []core.Option{core.WithRules(core.Rule{Name: "login", Path: "/login", Limits: []core.Limit{core.PerSecond(5)}})}, "", true},
+		{"tiered", []core.Option{core.WithTiers("", "gold"), core.WithRules(
+			core.Rule{Name: "gold", Tiers: []string{"gold"}, Limits: []core.Limit{core.PerSecond(50)}},
+			core.Rule{Name: "dflt", Limits: []core.Limit{core.PerSecond(5)}})}, "dflt", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lim, _ := newLimiter(t, tc.opts...)
+			d := decide(t, lim, client)
+			if d.Rule != tc.want || (d.Outcome == core.Exempt) != tc.exemp {
+				t.Errorf("rule %q, outcome %v; want rule %q, exempt %v", d.Rule, d.Outcome, tc.want, tc.exemp)
+			}
+			if gold := client; tc.name == "tiered" {
+				gold.Identity.Tier = "gold"
+				if d := decide(t, lim, gold); d.Rule != "gold" {
+					t.Errorf("a gold client got rule %q, want gold", d.Rule)
+				}
+			}
+		})
+	}
+}

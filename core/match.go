@@ -122,6 +122,9 @@ type ruleSet struct {
 	root         *node
 	deflt        []*compiledRule // rules with an empty Path, in precedence order
 	tiered       bool            // some rule names tiers: identify before matching
+	// bare is the rule of a request with no method, path or route (a
+	// keyed caller's), when the set is not tiered: matched once, here.
+	bare *compiledRule
 }
 
 // node is one level of the trie: a path segment.
@@ -266,6 +269,9 @@ func newRuleSet(rules []*compiledRule) *ruleSet {
 		r.rank = next
 		next++
 	}
+	if !rs.tiered {
+		rs.bare = rs.match("", "/", "", "")
+	}
 	return rs
 }
 
@@ -382,6 +388,9 @@ func (rs *ruleSet) match(method, path, route, tier string) *compiledRule {
 func cleanPath(p string) string {
 	if isCleanPath(p) {
 		return p
+	}
+	if p == "" {
+		return "/"
 	}
 	if p == "" || p[0] != '/' {
 		p = "/" + p

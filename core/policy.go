@@ -103,6 +103,17 @@ func (l *Limiter) resolve(ctx context.Context, r *Request, id *Identity) (rule *
 		}
 		return rule, id.Exempt, nil
 	}
+	if r.Path == "" && r.Route == "" && r.Method == "" && !rs.tiered {
+		// A request with only a client, as keyed callers make: its rule
+		// was matched when the rule set was built.
+		if rule = rs.bare; rule == nil || rule.Exempt {
+			return rule, true, nil
+		}
+		if *id, err = l.identify(ctx, r); err != nil {
+			return nil, false, err
+		}
+		return rule, id.Exempt, nil
+	}
 	path := cleanPath(r.Path)
 	if rs.health(path, r.Route) {
 		return nil, true, nil
