@@ -220,12 +220,12 @@ func TestRoute(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(tc.method, tc.url, nil)
 			r.Pattern = tc.pattern
-			if got := m.request(r, "", tc.mux).Route; got != tc.want {
+			if got := m.request(r, "", tc.mux, nil).Route; got != tc.want {
 				t.Errorf("request(%s %s, Pattern %q).Route = %q, want %q", tc.method, tc.url, tc.pattern, got, tc.want)
 			}
 		})
 	}
-	if got, want := m.request(httptest.NewRequest("GET", "/users/7", nil), "/given", mux).Route, "/given"; got != want {
+	if got, want := m.request(httptest.NewRequest("GET", "/users/7", nil), "/given", mux, nil).Route, "/given"; got != want {
 		t.Errorf("request with a route: Route = %q, want %q", got, want)
 	}
 }

@@ -47,7 +47,7 @@ func (m *Middleware) reportError(r *http.Request, err error) {
 // request builds the core.Request for r. route is the framework's route
 // template, or "" when it has none: then the pattern of mux, if it has one,
 // or of the ServeMux that routed r.
-func (m *Middleware) request(r *http.Request, route string, mux router) core.Request {
+func (m *Middleware) request(r *http.Request, route string, mux router, clientIP func() string) core.Request {
 	if route == "" {
 		route = muxRoute(r, mux)
 	}
@@ -60,6 +60,11 @@ func (m *Middleware) request(r *http.Request, route string, mux router) core.Req
 	}
 	if m.cfg.cost != nil {
 		req.Cost = m.cfg.cost(r)
+	}
+	if m.cfg.frameworkIP && clientIP != nil {
+		if ip := clientIP(); ip != "" {
+			req.RemoteAddr = ip
+		}
 	}
 	return req
 }
@@ -102,11 +107,18 @@ func muxRoute(r *http.Request, mux router) string {
 // concurrency slot is released when next returns or panics. route is the
 // framework's route template for r (see RouteTemplate), or "".
 func (m *Middleware) Serve(w http.ResponseWriter, r *http.Request, route string, next func()) bool {
-	return m.serve(w, r, route, nil, next)
+	return m.serve(w, r, route, nil, nil, next)
 }
 
-func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route string, mux router, next func()) bool {
-	d, err := m.lim.Decide(r.Context(), m.request(r, route, mux))
+// ServeClient is Serve for an adapter whose framework resolves the
+// client's address: clientIP returns it, and is called only when the
+// Middleware was made WithFrameworkClientIP.
+func (m *Middleware) ServeClient(w http.ResponseWriter, r *http.Request, route string, clientIP func() string, next func()) bool {
+	return m.serve(w, r, route, nil, clientIP, next)
+}
+
+func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route string, mux router, clientIP func() string, next func()) bool {
+	d, err := m.lim.Decide(r.Context(), m.request(r, route, mux, clientIP))
 	if err != nil {
 		if ctxErr := r.Context().Err(); ctxErr != nil && errors.Is(err, ctxErr) {
 			return false // the client is gone; nobody reads a response
@@ -157,7 +169,7 @@ func (m *Middleware) serve(w http.ResponseWriter, r *http.Request, route string,
 func (m *Middleware) Handler(h http.Handler) http.Handler {
 	mux, _ := h.(router)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		m.serve(w, r, "", mux, func() { h.ServeHTTP(w, r) })
+		m.serve(w, r, "", mux, nil, func() { h.ServeHTTP(w, r) })
 	})
 }
 

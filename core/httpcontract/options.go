@@ -50,6 +50,7 @@ type config struct {
 	cost          func(r *http.Request) int64
 	wait          func(ctx context.Context, d time.Duration) error
 	unavailable   time.Duration
+	frameworkIP   bool
 }
 
 func newConfig(opts []Option) config {
@@ -125,6 +126,18 @@ func WithWait(f func(ctx context.Context, d time.Duration) error) Option {
 func WithUnavailableRetryAfter(d time.Duration) Option {
 	return optionFunc(func(c *config) { c.unavailable = d })
 }
+
+// WithFrameworkClientIP keys clients by the address their framework
+// resolved (gin's c.ClientIP(), echo's c.RealIP(), under the framework's
+// own trusted-proxy settings) instead of by the connection's peer, for an
+// application that already trusts its framework's answer: then Sluice's
+// key is the address the application logs and sees. The Limiter's
+// identifier takes that address as the peer, so configure trusted proxies
+// in one place only, the framework. Adapters whose framework resolves no
+// address (net/http, chi) ignore it; with chi, install
+// middleware.RealIP before Sluice instead: it rewrites RemoteAddr, which
+// Sluice reads.
+func WithFrameworkClientIP() Option { return optionFunc(func(c *config) { c.frameworkIP = true }) }
 
 func sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
