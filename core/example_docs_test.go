@@ -98,11 +98,10 @@ func ExamplePenalty_docs() {
 // Trusting the load balancer's network, as docs/troubleshooting.md says.
 func ExampleWithIdentifier_trustedProxies() {
 	// snippet:trusted-proxies
-	id, err := identify.New(identify.WithTrustedProxies("10.0.0.0/8"))
-	if err != nil {
-		log.Fatal(err)
-	}
-	lim, err := core.New(core.WithIdentifier(id), core.WithDefault(core.PerMinute(100)))
+	lim, err := core.New(
+		identify.Use(identify.WithTrustedProxies("10.0.0.0/8")),
+		core.WithDefault(core.PerMinute(100)),
+	)
 	if err != nil {
 		log.Fatal(err)
 	}

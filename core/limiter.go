@@ -103,6 +103,11 @@ func New(opts ...Option) (*Limiter, error) {
 	if err != nil {
 		return nil, err
 	}
+	if f, ok := cfg.identifier.(interface{ Err() error }); ok {
+		if err := f.Err(); err != nil {
+			return nil, &ConfigError{Path: "identifier", Value: fmt.Sprintf("%T", cfg.identifier), Err: err}
+		}
+	}
 	l := &Limiter{
 		policy:     pol,
 		backend:    cfg.backend,

@@ -58,7 +58,12 @@ func WithClock(clk clock.Clock) Option {
 // the IP address of the connection's peer (Request.RemoteAddr), trusting no
 // header, with IPv6 clients keyed by their /64: behind a proxy or a load
 // balancer, use package identify, which also offers API keys, verified users
-// and exemptions.
+// and exemptions, or its one-option form identify.Use.
+//
+// An identifier that also has a method Err() error reports with it a
+// problem in how it was built: New fails with that error when it is not
+// nil, so that a bad setting stops the service at startup rather than
+// failing its requests.
 func WithIdentifier(id Identifier) Option {
 	return optionFunc(func(c *config) { c.identifier = id })
 }

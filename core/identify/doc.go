@@ -1,14 +1,18 @@
 // Package identify finds who the client of a request is, in one place: its
 // IP address (behind trusted proxies when configured), a verified user, an
-// API key, or a key of your own, tried in a configurable order. An
-// *Identifier is a core.Identifier: pass it to core.WithIdentifier.
+// API key, or a key of your own, tried in a configurable order. Use makes
+// one core option of it:
 //
-//	id, err := identify.New(
-//		identify.WithTrustedProxies("10.0.0.0/8"),
-//		identify.WithAPIKey("X-API-Key", identify.StaticAPIKeys(map[string]string{"k-123": "premium"})),
+//	lim, err := core.New(
+//		identify.Use(
+//			identify.WithTrustedProxies("10.0.0.0/8"),
+//			identify.WithAPIKeys("X-API-Key", identify.StaticAPIKeys(map[string]string{"k-123": "premium"})),
+//		),
+//		core.WithDefault(core.PerMinute(100)),
 //	)
-//	...
-//	lim, err := core.New(core.WithIdentifier(id), core.WithDefault(core.PerMinute(100)))
+//
+// New returns the *Identifier itself, a core.Identifier, for code that
+// calls it directly or wraps it.
 //
 // # Trust model
 //

@@ -33,6 +33,30 @@ func ExampleNew() {
 	// ip:2001:db8:1:2::/64
 }
 
+func ExampleUse() {
+	// Per client IP behind a load balancer in 10.0.0.0/8, in one option.
+	lim, err := core.New(
+		identify.Use(identify.WithTrustedProxies("10.0.0.0/8")),
+		core.WithDefault(core.PerMinute(100)),
+	)
+	if err != nil {
+		panic(err)
+	}
+	defer lim.Close()
+	d, _ := lim.Decide(context.Background(), core.Request{
+		Method: "GET", Path: "/", RemoteAddr: "10.0.0.1:443",
+		Header: http.Header{"X-Forwarded-For": {"1.1.1.1, 198.51.100.9"}},
+	})
+	fmt.Println(d.Client, d.Outcome)
+
+	// A bad setting stops the service at startup.
+	_, err = core.New(identify.Use(identify.WithTrustedProxies("10.0.0.0/33")), core.WithDefault(core.PerMinute(100)))
+	fmt.Println(err != nil)
+	// Output:
+	// ip:198.51.100.9 allowed
+	// true
+}
+
 func ExampleStaticAPIKeys() {
 	id, err := identify.New(identify.WithAPIKeys("X-API-Key", identify.StaticAPIKeys(map[string]string{
 		"sk-abc": "premium",

@@ -180,3 +180,27 @@ type noHeader struct{}
 
 func (noHeader) Get(string) string      { return "" }
 func (noHeader) Values(string) []string { return nil }
+
+// Use returns the core option that identifies clients with an Identifier
+// built from opts: the one-line form of New and core.WithIdentifier, for
+// the common setups. An invalid option makes core.New fail with its error.
+//
+//	lim, err := core.New(
+//		identify.Use(identify.WithTrustedProxies("10.0.0.0/8")), // per IP behind a load balancer
+//		core.WithDefault(core.PerMinute(100)),
+//	)
+func Use(opts ...Option) core.Option {
+	id, err := New(opts...)
+	if err != nil {
+		return core.WithIdentifier(invalid{err})
+	}
+	return core.WithIdentifier(id)
+}
+
+// invalid is the identifier of options New refused: core.New reports err
+// (through Err) and never calls Identify.
+type invalid struct{ err error }
+
+func (i invalid) Identify(context.Context, core.Request) (core.Identity, error) { return core.Identity{}, i.err }
+
+func (i invalid) Err() error { return i.err }

@@ -2,7 +2,9 @@ package identify_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/sluicehq/sluice/core"
@@ -171,5 +173,25 @@ func TestLimiterUsesTrustedClientIP(t *testing.T) {
 		if err != nil || d.Outcome != tc.want {
 			t.Errorf("request %d (XFF %q): %v, %v; want %v", i, tc.xff, d.Outcome, err, tc.want)
 		}
+	}
+}
+
+// TestUse checks the one-option form: the Limiter identifies with the
+// options given, and invalid options fail core.New with a ConfigError that
+// wraps the identifier's error, before any request is decided.
+func TestUse(t *testing.T) {
+	lim, err := core.New(identify.Use(identify.WithTrustedProxies("10.0.0.0/8")), core.WithDefault(core.PerMinute(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lim.Close()
+	r := core.Request{Method: "GET", Path: "/", RemoteAddr: "10.0.0.1:443", Header: http.Header{"X-Forwarded-For": {"198.51.100.9"}}}
+	if d, err := lim.Decide(t.Context(), r); err != nil || d.Client.Value != "198.51.100.9" {
+		t.Fatalf("Decide = client %v, %v; want the forwarded 198.51.100.9", d.Client, err)
+	}
+	_, err = core.New(identify.Use(identify.WithTrustedProxies("not-a-network")), core.WithDefault(core.PerMinute(1)))
+	var ce *core.ConfigError
+	if !errors.As(err, &ce) || ce.Path != "identifier" || !strings.Contains(err.Error(), "not-a-network") {
+		t.Fatalf("core.New with an invalid proxy = %v, want a ConfigError at identifier naming it", err)
 	}
 }
