@@ -19,12 +19,8 @@ import (
 // The policy at the top of docs/rules.md: which rule decides which request.
 func ExampleRule_docs() {
 	// snippet:rules
-	id, err := identify.New(identify.WithExemptIPs("10.0.0.0/8"))
-	if err != nil {
-		panic(err)
-	}
 	lim, err := core.New(
-		core.WithIdentifier(id),
+		identify.Use(identify.WithExemptIPs("10.0.0.0/8")), // internal clients
 		core.WithTiers("standard", "enterprise"),
 		core.WithDefault(core.PerMinute(60)), // everyone else
 		core.WithRules(

@@ -1,5 +1,6 @@
 package sluicehttp_test
 
+// snippet:quick-start-imports
 import (
 	"log"
 	"net/http"
@@ -8,6 +9,8 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
 )
+
+// end snippet:quick-start-imports
 
 // The quick start of README.md (see docs/gen/snippets.go). It listens on
 // :8080, so go test compiles it without running it.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
 )
 
@@ -87,7 +88,7 @@ func Example_fixedWindowDaily() {
 	defer lim.Close()
 	for range 4 {
 		d, _ := lim.Decide(context.Background(), client)
-		fmt.Println(d.Outcome, d.Remaining, d.RetryAfter, d.Reset().Format(time.RFC3339))
+		fmt.Println(d.Outcome, d.Remaining, d.RetryAfter, d.At.Add(d.ResetAfter).Format(time.RFC3339))
 	}
 	clk.Advance(30 * time.Second) // midnight
 	d, _ := lim.Decide(context.Background(), client)

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/backend"
 )
 
 // These tests check, on the very runs the pictures are drawn from, the
