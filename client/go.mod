@@ -2,7 +2,12 @@ module github.com/sluicehq/sluice/client
 
 go 1.25
 
-require github.com/dunglas/httpsfv v1.1.2
+require (
+	github.com/dunglas/httpsfv v1.1.2
+	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
+	github.com/sluicehq/sluice/core v0.0.0
+	go.uber.org/goleak v1.3.0
+)
 
 replace (
 	github.com/sluicehq/sluice/adapters/nethttp => ../adapters/nethttp

@@ -1,0 +1,159 @@
+package sluiceclient_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicehq/sluice/core/clock"
+)
+
+// epoch is where every test's fake clock starts.
+var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// testClock is a clock.Fake that knows when each of its sleepers is due, so
+// that drive can move it straight to the next one.
+type testClock struct {
+	clock.Fake
+	mu  sync.Mutex
+	due []time.Time
+}
+
+func newClock() *testClock { return &testClock{Fake: clock.NewFake(epoch)} }
+
+func (c *testClock) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return c.Fake.Sleep(ctx, d)
+	}
+	// Nothing moves the clock between Now and the Fake's own reading:
+	// drive moves it only when every worker is asleep, and this one is not
+	// yet.
+	at := c.Now().Add(d)
+	c.mu.Lock()
+	c.due = append(c.due, at)
+	c.mu.Unlock()
+	err := c.Fake.Sleep(ctx, d)
+	c.mu.Lock()
+	i := slices.Index(c.due, at)
+	c.due = slices.Delete(c.due, i, i+1)
+	c.mu.Unlock()
+	return err
+}
+
+// next moves the clock to the earliest sleeper's time.
+func (c *testClock) next() {
+	c.mu.Lock()
+	at := slices.MinFunc(c.due, func(a, b time.Time) int { return a.Compare(b) })
+	c.mu.Unlock()
+	c.Advance(max(at.Sub(c.Now()), time.Nanosecond))
+}
+
+// drive runs work(i) for i in [0, n) on n goroutines and returns when all
+// have returned, moving the clock to the next sleeper's time whenever every
+// one of them is asleep on it. Nothing else may sleep on the clock.
+func drive(t *testing.T, clk *testClock, n int, work func(i int)) {
+	t.Helper()
+	var live atomic.Int64
+	live.Store(int64(n))
+	done := make(chan struct{})
+	for i := range n {
+		go func() {
+			defer func() {
+				if live.Add(-1) == 0 {
+					close(done)
+				}
+			}()
+			work(i)
+		}()
+	}
+	for {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		// live is read on both sides of Sleepers: when neither reading
+		// moved, every worker was asleep, and only the driver wakes them.
+		l := live.Load()
+		if s := int64(clk.Sleepers()); s > 0 && s == l && live.Load() == l {
+			clk.next()
+			continue
+		}
+		runtime.Gosched()
+	}
+}
+
+// wire is a test server that counts what it sent back, by status.
+type wire struct {
+	*httptest.Server
+	mu       sync.Mutex
+	statuses map[int]int
+	arrivals []time.Time // by the fake clock
+}
+
+// serve starts h behind a counting wrapper that reads clk at each arrival.
+func serve(t *testing.T, clk clock.Clock, h http.Handler) *wire {
+	t.Helper()
+	w := &wire{statuses: map[int]int{}}
+	w.Server = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		w.mu.Lock()
+		w.arrivals = append(w.arrivals, clk.Now())
+		w.mu.Unlock()
+		sr := &statusWriter{ResponseWriter: rw, status: http.StatusOK}
+		h.ServeHTTP(sr, r)
+		w.mu.Lock()
+		w.statuses[sr.status]++
+		w.mu.Unlock()
+	}))
+	t.Cleanup(w.Close)
+	return w
+}
+
+func (w *wire) count(status int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.statuses[status]
+}
+
+func (w *wire) total() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.statuses {
+		n += c
+	}
+	return n
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+// get sends a GET to url with c and returns the response, its body read
+// and closed. It may run on any goroutine.
+func get(t *testing.T, c *http.Client, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
