@@ -18,12 +18,18 @@ import (
 // epoch is where every test's fake clock starts.
 var epoch = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// testClock is a clock.Fake that knows when each of its sleepers is due, so
-// that drive can move it straight to the next one.
+// testClock is a clock.Fake that knows when each of its sleepers is due,
+// and whether its context has ended, so that drive can tell when every
+// worker is asleep and move the clock straight to the next one's time.
 type testClock struct {
 	clock.Fake
 	mu  sync.Mutex
-	due []time.Time
+	due []*sleeper
+}
+
+type sleeper struct {
+	at  time.Time
+	ctx context.Context
 }
 
 func newClock() *testClock { return &testClock{Fake: clock.NewFake(epoch)} }
@@ -35,24 +41,32 @@ func (c *testClock) Sleep(ctx context.Context, d time.Duration) error {
 	// Nothing moves the clock between Now and the Fake's own reading:
 	// drive moves it only when every worker is asleep, and this one is not
 	// yet.
-	at := c.Now().Add(d)
+	s := &sleeper{at: c.Now().Add(d), ctx: ctx}
 	c.mu.Lock()
-	c.due = append(c.due, at)
+	c.due = append(c.due, s)
 	c.mu.Unlock()
 	err := c.Fake.Sleep(ctx, d)
 	c.mu.Lock()
-	i := slices.Index(c.due, at)
-	c.due = slices.Delete(c.due, i, i+1)
+	c.due = slices.DeleteFunc(c.due, func(o *sleeper) bool { return o == s })
 	c.mu.Unlock()
 	return err
 }
 
-// next moves the clock to the earliest sleeper's time.
-func (c *testClock) next() {
+// asleep returns the number of sleepers whose context has not ended (one
+// whose context was canceled is waking up, though the Fake still counts
+// it), and the earliest time one of them is due.
+func (c *testClock) asleep() (n int, next time.Time) {
 	c.mu.Lock()
-	at := slices.MinFunc(c.due, func(a, b time.Time) int { return a.Compare(b) })
-	c.mu.Unlock()
-	c.Advance(max(at.Sub(c.Now()), time.Nanosecond))
+	defer c.mu.Unlock()
+	for _, s := range c.due {
+		if s.ctx.Err() == nil {
+			if n == 0 || s.at.Before(next) {
+				next = s.at
+			}
+			n++
+		}
+	}
+	return n, next
 }
 
 // drive runs work(i) for i in [0, n) on n goroutines and returns when all
@@ -79,11 +93,14 @@ func drive(t *testing.T, clk *testClock, n int, work func(i int)) {
 			return
 		default:
 		}
-		// live is read on both sides of Sleepers: when neither reading
-		// moved, every worker was asleep, and only the driver wakes them.
+		// live is read on both sides: when it did not move, and every
+		// worker was asleep on the Fake with a live context, only the
+		// driver can wake one.
 		l := live.Load()
-		if s := int64(clk.Sleepers()); s > 0 && s == l && live.Load() == l {
-			clk.next()
+		s := int64(clk.Sleepers())
+		a, next := clk.asleep()
+		if s > 0 && s == l && int64(a) == l && live.Load() == l {
+			clk.Advance(max(next.Sub(clk.Now()), time.Nanosecond))
 			continue
 		}
 		runtime.Gosched()

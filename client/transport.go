@@ -241,14 +241,15 @@ func (t *Transport) pace(ctx context.Context, req *http.Request, key string, att
 				continue
 			}
 			t.event(Event{Request: req, Key: key, Reason: "probe", Delay: bound, Attempt: attempt})
-			w, err := t.sleep(qctx, bound)
+			w, _ := t.sleep(qctx, bound)
+			answered := qctx.Err() != nil // the probe's response woke it, or ctx ended
 			wake()
 			waited += w
 			if ctx.Err() != nil {
 				refund(ctx, &d)
 				return false, waited, ctx.Err()
 			}
-			if err == nil {
+			if !answered {
 				return false, waited, nil // the probe is slow: send without it
 			}
 		case a.wait > 0:
