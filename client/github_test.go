@@ -81,7 +81,7 @@ func TestGitHub(t *testing.T) {
 					}
 				}))}
 			var next atomic.Int64
-			drive(t, clk, callers, func(int) {
+			drive(clk, callers, func(int) {
 				for next.Add(1) <= 12 {
 					resp, err := get(t, client, srv.URL)
 					if err != nil || resp.StatusCode != http.StatusOK {
@@ -136,7 +136,7 @@ func TestGitHub(t *testing.T) {
 				sluiceclient.WithJitter(0), sluiceclient.WithOnWait(func(e sluiceclient.Event) { events = append(events, e) }))}
 			defer client.CloseIdleConnections()
 			var resp *http.Response
-			drive(t, clk, 1, func(int) {
+			drive(clk, 1, func(int) {
 				for range 3 {
 					var err error
 					if resp, err = get(t, client, srv.URL); err != nil || resp.StatusCode != http.StatusOK {

@@ -72,8 +72,7 @@ func (c *testClock) asleep() (n int, next time.Time) {
 // drive runs work(i) for i in [0, n) on n goroutines and returns when all
 // have returned, moving the clock to the next sleeper's time whenever every
 // one of them is asleep on it. Nothing else may sleep on the clock.
-func drive(t *testing.T, clk *testClock, n int, work func(i int)) {
-	t.Helper()
+func drive(clk *testClock, n int, work func(i int)) {
 	var live atomic.Int64
 	live.Store(int64(n))
 	done := make(chan struct{})

@@ -47,7 +47,7 @@ func TestLimiter(t *testing.T) {
 		}))}
 	defer client.CloseIdleConnections()
 	var next atomic.Int64
-	drive(t, clk, 4, func(int) {
+	drive(clk, 4, func(int) {
 		for next.Add(1) <= 10 {
 			if resp, err := get(t, client, srv.URL); err != nil || resp.StatusCode != http.StatusOK {
 				t.Errorf("%v %v", resp, err)
@@ -150,7 +150,7 @@ func TestKey(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	drive(t, clk, 1, func(int) {
+	drive(clk, 1, func(int) {
 		send("token spent")
 		send("token fresh")
 		send("token fresh")

@@ -76,7 +76,7 @@ func TestRetryAfterOnly(t *testing.T) {
 			srv := serve(t, clk, ra)
 			client := &http.Client{Transport: sluiceclient.Wrap(srv.Client().Transport, sluiceclient.WithClock(clk))}
 			defer client.CloseIdleConnections()
-			drive(t, clk, 1, func(int) {
+			drive(clk, 1, func(int) {
 				for range 10 {
 					if resp, err := get(t, client, srv.URL); err != nil || resp.StatusCode != http.StatusOK {
 						t.Errorf("%v %v", resp, err)
@@ -101,7 +101,7 @@ func TestRetryAfterOnly(t *testing.T) {
 		srv := serve(t, clk, ra)
 		client := &http.Client{Transport: sluiceclient.Wrap(srv.Client().Transport, sluiceclient.WithClock(clk), sluiceclient.WithMaxRetries(20))}
 		defer client.CloseIdleConnections()
-		drive(t, clk, 5, func(int) {
+		drive(clk, 5, func(int) {
 			for range 3 {
 				if resp, err := get(t, client, srv.URL); err != nil || resp.StatusCode != http.StatusOK {
 					t.Errorf("%v %v", resp, err)
@@ -183,7 +183,7 @@ func TestRetryPolicy(t *testing.T) {
 				req = tt.prepare(req)
 			}
 			var resp *http.Response
-			drive(t, clk, 1, func(int) {
+			drive(clk, 1, func(int) {
 				if resp, err = client.Do(req); err == nil {
 					resp.Body.Close()
 				}
@@ -219,7 +219,7 @@ func TestMaxRetries(t *testing.T) {
 			defer client.CloseIdleConnections()
 			var resp *http.Response
 			var err error
-			drive(t, clk, 1, func(int) { resp, err = get(t, client, srv.URL) })
+			drive(clk, 1, func(int) { resp, err = get(t, client, srv.URL) })
 			if err != nil || resp.StatusCode != http.StatusTooManyRequests {
 				t.Fatalf("%v %v, want the last 429", resp, err)
 			}
@@ -261,7 +261,7 @@ func TestUnavailable(t *testing.T) {
 			defer client.CloseIdleConnections()
 			var resp *http.Response
 			var err error
-			drive(t, clk, 1, func(int) { resp, err = get(t, client, srv.URL) })
+			drive(clk, 1, func(int) { resp, err = get(t, client, srv.URL) })
 			want := http.StatusOK
 			if retryAfter == "" {
 				want = http.StatusServiceUnavailable
@@ -377,7 +377,7 @@ func TestJitter(t *testing.T) {
 			mu.Unlock()
 		}))}
 	defer client.CloseIdleConnections()
-	drive(t, clk, 1, func(int) {
+	drive(clk, 1, func(int) {
 		for range 20 {
 			get(t, client, srv.URL)
 		}

@@ -90,7 +90,7 @@ func runSluice(t *testing.T, headers httpcontract.Headers, alg backend.Algorithm
 
 	var r sluiceRun
 	var next, caller429, errs, waited atomic.Int64
-	drive(t, clk, callers, func(int) {
+	drive(clk, callers, func(int) {
 		for next.Add(1) <= int64(calls) {
 			resp, err := get(t, client, srv.URL+"/items")
 			if err != nil {
