@@ -83,7 +83,6 @@ func checkWindows(t *testing.T, ws []window) {
 	t.Helper()
 	for _, w := range ws {
 		checkWait(t, w.reset)
-		checkWait(t, w.period)
 		if w.remaining < 0 || w.quota < 0 {
 			t.Errorf("window %+v has a negative count", w)
 		}

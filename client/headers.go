@@ -40,13 +40,13 @@ type window struct {
 	name string
 	// remaining is what the quota still admits.
 	remaining int64
-	// reset is the time until the quota is back, in [0, maxHeaderWait].
+	// reset is the time until more of the quota is back, in
+	// [0, maxHeaderWait].
 	reset time.Duration
-	// quota is the window's whole quota, and period its length, when the
-	// response says (RateLimit-Policy's q and w, or a Limit field's
-	// value); 0 when it does not.
-	quota  int64
-	period time.Duration
+	// quota is the window's whole quota when the response says
+	// (RateLimit-Policy's q, or a Limit field), 0 when it does not;
+	// remaining is never more.
+	quota int64
 }
 
 // report is what one response's header says about the limits of the
@@ -147,13 +147,17 @@ func parseTrio(limit, remaining, reset, resetAfter string, now time.Time) (w win
 	}
 	if okR && okT {
 		w.remaining, w.reset = r, t
+		if okQ {
+			w.remaining = min(r, q)
+		}
 	}
 	return w, okQ || okR || okT
 }
 
 // parseDraft10 parses the RateLimit and RateLimit-Policy fields of
 // draft-ietf-httpapi-ratelimit-headers-10: `"name";r=7;t=1` per quota,
-// and `"name";q=10;w=1` per policy. A field that is not a valid structured
+// and `"name";q=10;w=1` per policy, whose q bounds r. (The policy's w is
+// not needed: t says when more quota is back.) A field that is not a valid structured
 // field list is ignored whole, as RFC 9651 says; so is a member without a
 // name, or whose r or t is not a non-negative number.
 func parseDraft10(rateLimit, policy []string) (ws []window, seen bool) {
@@ -189,8 +193,9 @@ func parseDraft10(rateLimit, policy []string) (ws []window, seen bool) {
 		for _, pm := range policies {
 			if p, ok := pm.(httpsfv.Item); ok {
 				if pn, ok := sfName(p.Value); ok && pn == name {
-					w.quota, _ = sfCount(p.Params, "q")
-					w.period, _ = sfSeconds(p.Params, "w")
+					if q, ok := sfCount(p.Params, "q"); ok {
+						w.quota, w.remaining = q, min(r, q)
+					}
 					break
 				}
 			}

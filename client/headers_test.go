@@ -118,8 +118,8 @@ func TestParseHeader(t *testing.T) {
 				"Ratelimit-Policy": {`"api-s";q=10;w=1, "api-h";q=1000;w=3600`},
 			},
 			want: []window{
-				{name: "api-s", remaining: 7, reset: time.Second, quota: 10, period: time.Second},
-				{name: "api-h", remaining: 900, reset: 3000 * time.Second, quota: 1000, period: time.Hour},
+				{name: "api-s", remaining: 7, reset: time.Second, quota: 10},
+				{name: "api-h", remaining: 900, reset: 3000 * time.Second, quota: 1000},
 			},
 			seen: true,
 		},
@@ -142,6 +142,15 @@ func TestParseHeader(t *testing.T) {
 			name:   "draft-10 negative r is skipped",
 			header: http.Header{"Ratelimit": {`"a";r=-1;t=1`}},
 			seen:   true,
+		},
+		{
+			name: "r above the policy's q is q",
+			header: http.Header{
+				"Ratelimit":        {`"a";r=50;t=1`},
+				"Ratelimit-Policy": {`"a";q=10;w=1`},
+			},
+			want: []window{{name: "a", remaining: 10, reset: time.Second, quota: 10}},
+			seen: true,
 		},
 		{
 			name:   "draft-10 malformed is ignored",

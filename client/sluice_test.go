@@ -42,8 +42,8 @@ func TestSluiceServer(t *testing.T) {
 			for _, callers := range []int{1, 8} {
 				t.Run(fmt.Sprintf("%s/%s/%d callers", p.name, alg, callers), func(t *testing.T) {
 					t.Parallel()
-					r := runSluice(t, p.headers, alg, callers, 100)
-					t.Logf("%d calls: %d 429s on the wire, %d reached callers; took %v of fake time, %v waited in all",
+					r := runSluice(t, p.headers, alg, core.PerSecond(10), callers, 100)
+					t.Logf("%s: %d calls: %d 429s on the wire, %d reached callers; took %v of fake time, %v waited in all", t.Name(),
 						r.calls, r.wire429, r.caller429, r.elapsed, r.waited)
 					if r.caller429 != 0 || r.errors != 0 {
 						t.Errorf("%d 429s and %d errors reached callers, want none", r.caller429, r.errors)
@@ -66,15 +66,39 @@ func TestSluiceServer(t *testing.T) {
 	}
 }
 
+// TestSluiceServerSlowRefill runs 100 calls against 60 a minute: a
+// token bucket's RateLimit t is then the second until the next unit, which
+// brings back one unit, not the whole quota; a window at its reset must be
+// learned again, not assumed full.
+func TestSluiceServerSlowRefill(t *testing.T) {
+	algorithms := []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow, backend.SlidingLog}
+	for _, alg := range algorithms {
+		for _, callers := range []int{1, 8} {
+			t.Run(fmt.Sprintf("%s/%d callers", alg, callers), func(t *testing.T) {
+				t.Parallel()
+				r := runSluice(t, httpcontract.HeadersDraft10, alg, core.PerMinute(60), callers, 100)
+				t.Logf("%s: %d calls: %d 429s on the wire, %d reached callers; took %v of fake time, %v waited in all", t.Name(),
+					r.calls, r.wire429, r.caller429, r.elapsed, r.waited)
+				if r.caller429 != 0 || r.errors != 0 {
+					t.Errorf("%d 429s and %d errors reached callers, want none", r.caller429, r.errors)
+				}
+				if r.wire429 >= 5 {
+					t.Errorf("%d 429s on the wire, want fewer than 5", r.wire429)
+				}
+			})
+		}
+	}
+}
+
 type sluiceRun struct {
 	calls, wire429, caller429, errors int
 	elapsed, waited                   time.Duration
 }
 
-func runSluice(t *testing.T, headers httpcontract.Headers, alg backend.Algorithm, callers, calls int) sluiceRun {
+func runSluice(t *testing.T, headers httpcontract.Headers, alg backend.Algorithm, limit core.Limit, callers, calls int) sluiceRun {
 	clk := newClock()
 	lim, err := core.New(
-		core.WithRules(core.Rule{Name: "api", Algorithm: alg, Limits: []core.Limit{core.PerSecond(10)}}),
+		core.WithRules(core.Rule{Name: "api", Algorithm: alg, Limits: []core.Limit{limit}}),
 		core.WithClock(clk.Fake),
 	)
 	if err != nil {
@@ -84,7 +108,10 @@ func runSluice(t *testing.T, headers httpcontract.Headers, alg backend.Algorithm
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /items", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
 	srv := serve(t, clk, sluicehttp.Middleware(lim, httpcontract.WithHeaders(headers))(mux))
-	tr := sluiceclient.Wrap(srv.Client().Transport, sluiceclient.WithClock(clk), sluiceclient.WithJitter(0))
+	// A sliding window counter of 60 a minute, spent at once, has its next
+	// unit back after 61s: beyond the default WithMaxWait.
+	tr := sluiceclient.Wrap(srv.Client().Transport, sluiceclient.WithClock(clk), sluiceclient.WithJitter(0),
+		sluiceclient.WithMaxWait(2*time.Minute))
 	client := &http.Client{Transport: tr}
 	t.Cleanup(client.CloseIdleConnections)
 

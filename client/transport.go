@@ -41,8 +41,10 @@ var ErrWaitTooLong = errors.New("sluiceclient: wait too long")
 //     left, the request waits for its reset instead of being sent to fail;
 //     after a response refused for a rate limit, every request of the key
 //     waits out its Retry-After. While a key's limits are unknown (its
-//     first request, or the first after such a refusal), one request goes
-//     out to learn them and the others wait for its response, at most 2s.
+//     first request, the first after a quota's reset or after a refusal),
+//     one request goes out to learn them and the others wait for its
+//     response, at most 2s; so do requests that would spend a quota the
+//     server has not yet said is spent.
 //
 // After a send, a response refused for a rate limit (429, and 403 or 503
 // with Retry-After, or 403 with an exhausted X-RateLimit quota, as GitHub
@@ -112,8 +114,9 @@ type Event struct {
 	//   - "quota": a quota its key's responses reported is spent, or a
 	//     response asked not to be called (Retry-After), until Delay has
 	//     passed;
-	//   - "probe": another request of the key is out to learn its limits;
-	//     Delay is the longest the request waits for that response;
+	//   - "probe": the request waits for a response to another request of
+	//     its key, out to learn the key's limits or their latest count;
+	//     Delay is the longest it waits for it;
 	//   - "retry": the response to the request was refused for a rate
 	//     limit (Status), and the request is sent again after Delay.
 	Reason string
@@ -170,7 +173,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	var waited time.Duration
 	out := req
 	for attempt := 1; ; attempt++ {
-		probe, w, err := t.pace(ctx, req, key, attempt)
+		w, err := t.pace(ctx, req, key, attempt)
 		waited += w
 		if err != nil {
 			if out.Body != nil {
@@ -182,7 +185,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if err != nil {
 			resp = nil
 		}
-		wait, refused := t.quotas.done(key, probe, t.cfg.clock.Now(), resp, fallback(attempt))
+		wait, refused := t.quotas.done(key, t.cfg.clock.Now(), resp, fallback(attempt))
 		if err != nil {
 			return nil, err
 		}
@@ -220,21 +223,22 @@ func (t *Transport) CloseIdleConnections() {
 }
 
 // pace waits until a request of key may be sent: first for the Limiter of
-// WithLimiter, then for the limits its key's responses reported. probe
-// says that the request is sent as its key's probe. It returns how long it
-// waited.
-func (t *Transport) pace(ctx context.Context, req *http.Request, key string, attempt int) (probe bool, waited time.Duration, err error) {
+// WithLimiter, then for the limits its key's responses reported. It
+// returns how long it waited. When it returns no error, the request is
+// counted as out: the caller sends it and reports the outcome to
+// quotas.done.
+func (t *Transport) pace(ctx context.Context, req *http.Request, key string, attempt int) (waited time.Duration, err error) {
 	var d core.Decision
 	if t.cfg.lim != nil {
 		if d, waited, err = t.waitLimiter(ctx, req, key, attempt); err != nil {
-			return false, waited, err
+			return waited, err
 		}
 	}
 	for {
 		a := t.quotas.admit(key, t.cfg.clock.Now())
 		switch {
 		case a.queue:
-			bound := min(probeWait, t.cfg.maxWait)
+			bound := min(newsWait, t.cfg.maxWait)
 			qctx, wake := context.WithCancel(ctx)
 			if !t.quotas.queue(key, wake) {
 				wake()
@@ -242,31 +246,32 @@ func (t *Transport) pace(ctx context.Context, req *http.Request, key string, att
 			}
 			t.event(Event{Request: req, Key: key, Reason: "probe", Delay: bound, Attempt: attempt})
 			w, _ := t.sleep(qctx, bound)
-			answered := qctx.Err() != nil // the probe's response woke it, or ctx ended
+			answered := qctx.Err() != nil // news woke it, or ctx ended
 			wake()
 			waited += w
 			if ctx.Err() != nil {
 				refund(ctx, &d)
-				return false, waited, ctx.Err()
+				return waited, ctx.Err()
 			}
 			if !answered {
-				return false, waited, nil // the probe is slow: send without it
+				t.quotas.send(key, t.cfg.clock.Now()) // the answers are slow: send without them
+				return waited, nil
 			}
 		case a.wait > 0:
 			delay := a.wait + t.jitter(a.wait)
 			if err := t.check(ctx, key, "the server's quota", delay); err != nil {
 				refund(ctx, &d)
-				return false, waited, err
+				return waited, err
 			}
 			t.event(Event{Request: req, Key: key, Reason: "quota", Delay: delay, Attempt: attempt})
 			w, err := t.sleep(ctx, delay)
 			waited += w
 			if err != nil {
 				refund(ctx, &d)
-				return false, waited, err
+				return waited, err
 			}
 		default:
-			return a.probe, waited, nil
+			return waited, nil
 		}
 	}
 }
