@@ -239,6 +239,9 @@ func (t *Transport) pace(ctx context.Context, req *http.Request, key string, att
 		switch {
 		case a.queue:
 			bound := min(newsWait, t.cfg.maxWait)
+			if dl, ok := ctx.Deadline(); ok {
+				bound = min(bound, time.Until(dl)) // never a wait the deadline cuts short
+			}
 			qctx, wake := context.WithCancel(ctx)
 			if !t.quotas.queue(key, wake) {
 				wake()
