@@ -23,9 +23,13 @@ const (
 	fieldReset     = "Ratelimit-Reset"
 )
 
-// xPrefixes are the spellings of the X- fields: GitHub's and most APIs'
-// X-RateLimit-Limit, and the X-Rate-Limit-Limit some others send.
-var xPrefixes = [...]string{"X-Ratelimit-", "X-Rate-Limit-"}
+// xFields are the X- fields, Limit, Remaining, Reset and Reset-After, in
+// their two spellings: GitHub's and most APIs' X-RateLimit-Limit, and the
+// X-Rate-Limit-Limit some others send.
+var xFields = [...][4]string{
+	{"X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", "X-Ratelimit-Reset-After"},
+	{"X-Rate-Limit-Limit", "X-Rate-Limit-Remaining", "X-Rate-Limit-Reset", "X-Rate-Limit-Reset-After"},
+}
 
 // maxHeaderWait bounds every time a header gives: a reset or Retry-After
 // further away counts as this far. It keeps a malformed or hostile value
@@ -84,32 +88,34 @@ func (r *report) exhausted() (time.Duration, bool) {
 // that give a time of day. Malformed fields are ignored.
 func parseHeader(h http.Header, now time.Time) report {
 	var r report
-	if v := h.Values(fieldRetryAfter); len(v) > 0 {
+	if v := h[fieldRetryAfter]; len(v) > 0 {
 		r.retryAfter, r.hasRetryAfter = parseRetryAfter(v[0], now)
 	}
-	var seen bool
-	r.windows, seen = parseDraft10(h.Values(fieldRateLimit), h.Values(fieldPolicy))
-	r.seen = r.seen || seen
-	if len(r.windows) == 0 {
-		var w window
-		w, seen = parseTrio(h.Get(fieldLimit), h.Get(fieldRemaining), h.Get(fieldReset), "", now)
+	r.windows, r.seen = parseDraft10(h[fieldRateLimit], h[fieldPolicy])
+	trio := func(limit, remaining, reset, resetAfter string) {
+		if len(r.windows) > 0 {
+			return
+		}
+		w, seen := parseTrio(first(h, limit), first(h, remaining), first(h, reset), first(h, resetAfter), now)
 		r.seen = r.seen || seen
-		if seen && w.remaining >= 0 {
+		if w.remaining >= 0 {
 			r.windows = append(r.windows, w)
 		}
 	}
-	for _, p := range xPrefixes {
-		if len(r.windows) > 0 {
-			break
-		}
-		var w window
-		w, seen = parseTrio(h.Get(p+"Limit"), h.Get(p+"Remaining"), h.Get(p+"Reset"), h.Get(p+"Reset-After"), now)
-		r.seen = r.seen || seen
-		if seen && w.remaining >= 0 {
-			r.windows = append(r.windows, w)
-		}
+	trio(fieldLimit, fieldRemaining, fieldReset, "")
+	for _, f := range xFields {
+		trio(f[0], f[1], f[2], f[3])
 	}
 	return r
+}
+
+// first returns the first value of the field named by the canonical key k,
+// or "". It is http.Header.Get without canonicalising k again.
+func first(h http.Header, k string) string {
+	if v := h[k]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // parseRetryAfter parses a Retry-After value: delta seconds (a fraction is
