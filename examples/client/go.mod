@@ -1,0 +1,28 @@
+module github.com/sluicehq/sluice/examples/client
+
+go 1.25
+
+replace (
+	github.com/sluicehq/sluice/adapters/nethttp => ../../adapters/nethttp
+	github.com/sluicehq/sluice/backends/redis => ../../backends/redis
+	github.com/sluicehq/sluice/client => ../../client
+	github.com/sluicehq/sluice/core => ../../core
+	github.com/sluicehq/sluice/testkit => ../../testkit
+)
+
+require (
+	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
+	github.com/sluicehq/sluice/backends/redis v0.0.0
+	github.com/sluicehq/sluice/client v0.0.0
+	github.com/sluicehq/sluice/core v0.0.0
+	github.com/sluicehq/sluice/testkit v0.0.0
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dunglas/httpsfv v1.1.2 // indirect
+	github.com/redis/go-redis/v9 v9.22.0 // indirect
+	go.uber.org/atomic v1.11.0 // indirect
+	golang.org/x/sys v0.30.0 // indirect
+)
