@@ -22,7 +22,7 @@ func ExampleNew_identify() {
 	id, err := identify.New(
 		identify.WithTrustedProxies("10.0.0.0/8"),
 		identify.WithUser(v),
-		identify.WithAPIKey("X-API-Key", lookup),
+		identify.WithAPIKeys("X-API-Key", lookup),
 	)
 	if err != nil {
 		log.Fatal(err)

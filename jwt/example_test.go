@@ -25,7 +25,8 @@ func ExampleNew() {
 		panic(err)
 	}
 	lim, err := core.New(core.WithIdentifier(id), core.WithClock(clk),
-		core.WithDefault(core.PerMinute(10)), core.WithTierDefault("premium", core.PerMinute(1000)))
+		core.WithDefault(core.PerMinute(10)),
+		core.WithRules(core.Rule{Name: "premium", Tiers: []string{"premium"}, Limits: []core.Limit{core.PerMinute(1000)}}))
 	if err != nil {
 		panic(err)
 	}
@@ -45,7 +46,7 @@ func ExampleNew() {
 		fmt.Println(d.Client, d.Client.Tier, d.Rule, d.Limit)
 	}
 	// Output:
-	// user:alice premium default-premium 1000
+	// user:alice premium premium 1000
 	// ip:203.0.113.7 anonymous default 10
 	// ip:203.0.113.7 anonymous default 10
 }

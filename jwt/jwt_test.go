@@ -334,13 +334,13 @@ func TestUnverifiedSubject(t *testing.T) {
 func TestLimiterNeverTrustsAnInvalidToken(t *testing.T) {
 	k := keys()
 	v := newVerifier(t, sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey)))
-	id, err := identify.New(identify.WithUser(v))
+	id, err := identify.New(identify.WithUser(v), identify.WithExemptUsers("ops"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	lim, err := core.New(core.WithClock(clock.NewFake(epoch)), core.WithIdentifier(id),
-		core.WithDefault(core.PerMinute(1)), core.WithTierDefault("premium", core.PerMinute(100)),
-		core.WithExemptUsers("ops"))
+		core.WithDefault(core.PerMinute(1)),
+		core.WithRules(core.Rule{Name: "premium", Tiers: []string{"premium"}, Limits: []core.Limit{core.PerMinute(100)}}))
 	if err != nil {
 		t.Fatal(err)
 	}
