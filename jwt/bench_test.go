@@ -23,7 +23,7 @@ func BenchmarkDecideRS256(b *testing.B) {
 	}{{"cached", 10_000}, {"uncached", 0}} {
 		b.Run(bc.name, func(b *testing.B) {
 			clk := clock.NewFake(epoch)
-			v, err := sluicejwt.New(sluicejwt.WithClock(clk), sluicejwt.WithPublicKeyPEM(publicPEM(b, &k.rsa.PublicKey)), sluicejwt.WithCacheSize(bc.cache))
+			v, err := sluicejwt.New(sluicejwt.WithClock(clk), sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(b, &k.rsa.PublicKey)}), sluicejwt.WithCacheSize(bc.cache))
 			if err != nil {
 				b.Fatal(err)
 			}

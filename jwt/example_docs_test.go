@@ -9,12 +9,13 @@ import (
 )
 
 // The identification setup of docs/identification.md (see
-// docs/gen/snippets.go). It reads a JWKS file from /etc, so go test
-// compiles it without running it.
+// docs/gen/snippets.go). It fetches keys from an identity provider, so go
+// test compiles it without running it.
 func ExampleNew_identify() {
 	// snippet:identify
-	v, err := sluicejwt.New(sluicejwt.WithJWKSFile("/etc/sluice/jwks.json"),
-		sluicejwt.WithIssuer("https://auth.example.com"), sluicejwt.WithAudience("api"))
+	v, err := sluicejwt.New(
+		sluicejwt.WithKeys(sluicejwt.Keys{JWKSURL: "https://auth.example.com/.well-known/jwks.json"}),
+		sluicejwt.WithIssuer("https://auth.example.com/"), sluicejwt.WithAudience("api"))
 	if err != nil {
 		log.Fatal(err)
 	}
