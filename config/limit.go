@@ -86,7 +86,10 @@ func parsePeriod(s string) (time.Duration, error) {
 		mult := int64(1)
 		if i > 0 {
 			m, err := strconv.ParseInt(s[:i], 10, 64)
-			if err != nil || m <= 0 || m > int64(maxPeriod/d) {
+			switch {
+			case err == nil && m == 0:
+				return 0, fmt.Errorf("period %q must be positive", s)
+			case err != nil || m > int64(maxPeriod/d):
 				return 0, fmt.Errorf("period %q out of range", s)
 			}
 			mult = m
