@@ -59,7 +59,8 @@ func WithCoreOptions(opts ...core.Option) Option {
 // WithReloadObserver calls f after every reload attempt of the Service
 // (Service.Reload, a change of its file, SIGHUP) with its error, nil on
 // success, for metrics or alerts of your own. It may be given several
-// times. The default is none: the Service logs every attempt, and counts
+// times. f runs while the reload holds the Service: it must not call the
+// Service's Reload or Close. The default is none: the Service logs every attempt, and counts
 // it in sluice_config_reloads_total when the file turns metrics on,
 // without an observer.
 func WithReloadObserver(f func(error)) Option {

@@ -10,7 +10,7 @@ import (
 )
 
 // ErrRestartRequired is wrapped by the error of a reload that changes a
-// setting only a restart can apply (see Service.Watch).
+// setting only a restart can apply (see Service.Reload).
 var ErrRestartRequired = errors.New("sluiceconfig: a setting changed that needs a restart")
 
 // configErrors is every problem a configuration has, one *core.ConfigError

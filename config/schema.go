@@ -6,7 +6,7 @@ package sluiceconfig
 // documents every key and config.example.toml comments each one. The zero
 // value of a field means the library's default.
 //
-// Rules and Shadow are reloadable (see Service.Watch); every other section
+// Rules and Shadow are reloadable (see Service.Reload); every other section
 // needs a restart, and a reload that changes one is rejected.
 type Config struct {
 	// Shadow puts every rule in shadow mode: decide and report, never deny.
