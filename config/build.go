@@ -168,7 +168,7 @@ func (s *Service) coreOptions(c *Config) ([]core.Option, error) {
 			return nil, fmt.Errorf("sluiceconfig: backend.redis: %w", err)
 		}
 		s.backend, s.closers = rb, closers
-	case b.Memory.MaxKeys > 0:
+	case b.Memory.MaxKeys != 0:
 		mb := memory.New(memory.WithMaxKeys(b.Memory.MaxKeys))
 		s.backend, s.closers = mb, []io.Closer{mb}
 	}

@@ -378,9 +378,6 @@ type = "postgres"
 dial_timeout = "soon"
 batching = -1
 
-[backend.memory]
-max_keys = -5
-
 [failure]
 mode = "sometimes"
 timeout = "-1s"
@@ -417,7 +414,6 @@ name = "d"
 	_, err := Load(write(t, t.TempDir(), "broken.toml", broken))
 	errs := configErrorsOf(t, err)
 	want := []string{
-		`backend.memory.max_keys: -5: must not be negative`,
 		`backend.redis.batching: -1: must not be negative`,
 		`backend.redis.dial_timeout: "soon": not a duration`,
 		`backend.type: "postgres": want one of memory, redis`,
@@ -884,8 +880,8 @@ func TestHashKeys(t *testing.T) {
 	}
 }
 
-// TestMemoryMaxKeys: backend.memory.max_keys bounds the memory backend:
-// a client pushed out by many others starts afresh.
+// TestMemoryMaxKeys: backend.memory.max_keys bounds the memory backend: a
+// client pushed out by many others starts afresh.
 func TestMemoryMaxKeys(t *testing.T) {
 	t.Parallel()
 	const rule = "[[rules]]\nwindows = [\"1/h\"]\n"
@@ -893,8 +889,9 @@ func TestMemoryMaxKeys(t *testing.T) {
 		text string
 		want core.Outcome
 	}{
-		{rule, core.Denied},
+		{rule, core.Denied}, // bounded to a million states
 		{"[backend.memory]\nmax_keys = 16\n" + rule, core.Allowed},
+		{"[backend.memory]\nmax_keys = -1\n" + rule, core.Denied}, // unbounded
 	} {
 		svc := newService(t, tc.text)
 		decide(t, svc, core.Request{Path: "/", RemoteAddr: "192.0.2.1:1"})

@@ -259,7 +259,6 @@ func (w windowConfig) limit(p *problems, at string, concurrency bool) (core.Limi
 
 func (b *backendConfig) validate(p *problems) {
 	p.oneOf("backend.type", b.Type, "memory", "redis")
-	p.notNegative("backend.memory.max_keys", b.Memory.MaxKeys)
 	r := &b.Redis
 	p.oneOf("backend.redis.mode", r.Mode, "standalone", "sentinel", "cluster")
 	p.duration("backend.redis.dial_timeout", r.DialTimeout)
