@@ -136,7 +136,7 @@ func build(c *Config, path string, o options) (*Service, error) {
 	}
 	lim, err := core.New(append(copts, o.core...)...)
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("sluiceconfig: %w", err))
 	}
 	s.Limiter = lim
 	return s, nil
@@ -148,10 +148,10 @@ func (s *Service) coreOptions(c *Config) ([]core.Option, error) {
 	opts := []core.Option{core.WithRules(c.coreRules(&p)...)}
 	opts = append(opts, c.tierOptions()...)
 	id, err := c.identifier(&p, s.log())
-	if err == nil {
-		err = p.err()
-	}
 	if err != nil {
+		return nil, fmt.Errorf("sluiceconfig: %w", err)
+	}
+	if err := p.err(); err != nil {
 		return nil, err
 	}
 	opts = append(opts, core.WithIdentifier(id), core.WithFailure(c.Failure.core(&p)))
