@@ -11,9 +11,7 @@
 //		sluicejwt.WithKeys(sluicejwt.Keys{JWKSURL: "https://auth.example.com/.well-known/jwks.json"}),
 //		sluicejwt.WithIssuer("https://auth.example.com/"))
 //	...
-//	id, err := identify.New(identify.WithUser(v), identify.WithTrustedProxies("10.0.0.0/8"))
-//	...
-//	lim, err := core.New(core.WithIdentifier(id), ...)
+//	lim, err := core.New(identify.Use(identify.WithUser(v), identify.WithTrustedProxies("10.0.0.0/8")), ...)
 //
 // # Keys
 //

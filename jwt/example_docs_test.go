@@ -20,16 +20,14 @@ func ExampleNew_identify() {
 		log.Fatal(err)
 	}
 	lookup := identify.StaticAPIKeys(map[string]string{"k-123": "premium"}) // or your own
-	id, err := identify.New(
-		identify.WithTrustedProxies("10.0.0.0/8"),
-		identify.WithUser(v),
-		identify.WithAPIKeys("X-API-Key", lookup),
+	lim, err := core.New(
+		identify.Use(
+			identify.WithTrustedProxies("10.0.0.0/8"),
+			identify.WithUser(v),
+			identify.WithAPIKeys("X-API-Key", lookup),
+		),
+		core.WithDefault(core.PerMinute(100)),
 	)
-	if err != nil {
-		log.Fatal(err)
-	}
-	lim, err := core.New(core.WithIdentifier(id), core.WithTiers("standard", "premium"),
-		core.WithDefault(core.PerMinute(100)))
 	if err != nil {
 		log.Fatal(err)
 	}
