@@ -1,40 +1,16 @@
 package examples_test
 
-// The code snippets of docs/configuration.md and docs/clients.md are
-// regions of these examples (see docs/gen/snippets.go): this module has
-// every dependency they need. They read a configuration file and call a
-// remote API, so go test compiles them without running them;
+// The code snippets of docs/clients.md are regions of these examples (see
+// docs/gen/snippets.go): this module has every dependency they need. They
+// call a remote API, so go test compiles them without running them;
 // client_test.go runs the client against a Sluice-limited server.
 
 import (
 	"log"
-	"net/http"
 	"time"
 
 	"github.com/hashicorp/go-retryablehttp"
-	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
-	sluiceconfig "github.com/sluicehq/sluice/config"
 )
-
-func Example_configuration() {
-	mux := http.NewServeMux()
-	// snippet:configuration
-	svc, err := sluiceconfig.New("sluice.toml") // load, validate, build
-	if err != nil {
-		log.Fatal(err) // lists every invalid setting, with its path
-	}
-	defer svc.Close()
-	handler := sluicehttp.Middleware(svc.Limiter, svc.HTTP...)(mux)
-
-	// Reload the rules when the file changes or on SIGHUP.
-	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer w.Close()
-	// end snippet:configuration
-	log.Fatal(http.ListenAndServe(":8080", handler))
-}
 
 func Example_retryableClient() {
 	// snippet:retryablehttp

@@ -4,7 +4,8 @@
 //
 // Its policy: 5 requests per 10 seconds per client IP by default, 3 login
 // attempts per minute, 10 user lookups per minute per client, whatever the id
-// (rules match the route, /users/{id}, not the path), and /healthz exempt.
+// (rules match the route, /users/{id}, not the path), and /healthz, a
+// built-in health endpoint, exempt for GET and HEAD.
 // Counters live in memory; with REDIS_URL set (redis://, redis+sentinel://,
 // redis+cluster://) every instance shares them in Redis. With CONFIG_FILE
 // set, a configuration file (see config.example.toml) sets the whole policy
@@ -13,7 +14,8 @@
 //
 // Clients are identified by the connection's IP address, trusting no
 // header. Behind a proxy every request would share the proxy's address:
-// pass core.WithIdentifier an identifier that trusts only your proxies.
+// add identify.Use(identify.WithTrustedProxies("10.0.0.0/8")), naming only
+// your proxies.
 //
 //	go run ./examples/echo  # listens on :8080; ADDR overrides
 //	curl -i localhost:8080/hello
@@ -37,7 +39,7 @@ import (
 	sluiceredis "github.com/sluicehq/sluice/backends/redis"
 	sluiceconfig "github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/breaker"
+	"github.com/sluicehq/sluice/core/backend"
 	sluiceprom "github.com/sluicehq/sluice/metrics"
 )
 
@@ -48,8 +50,6 @@ var rules = []core.Rule{
 		Algorithm: backend.SlidingLog, Limits: []core.Limit{core.PerMinute(3)}},
 	{Name: "users", Path: "/users/{id}", Methods: []string{"GET"},
 		Limits: []core.Limit{core.PerMinute(10)}},
-	// HEAD too, for probes that use it.
-	{Name: "health", Path: "/healthz", Methods: []string{"GET", "HEAD"}, Exempt: true},
 }
 
 func main() {
@@ -64,6 +64,7 @@ func run() error {
 	var (
 		lim  *core.Limiter
 		opts []sluiceecho.Option
+		ping = func(context.Context) error { return nil } // the in-memory backend is always ready
 	)
 	if path := os.Getenv("CONFIG_FILE"); path != "" {
 		svc, err := sluiceconfig.New(path, sluiceconfig.WithRegisterer(reg))
@@ -71,13 +72,11 @@ func run() error {
 			return err
 		}
 		defer svc.Close()
-		// The Watcher reloads the rules when the file changes or on SIGHUP.
-		w, err := sluiceconfig.Watch(svc.Limiter, path, svc.Config)
-		if err != nil {
+		// Reload the rules when the file changes or on SIGHUP.
+		if err := svc.Watch(); err != nil {
 			return err
 		}
-		defer w.Close()
-		lim, opts = svc.Limiter, svc.HTTP
+		lim, opts, ping = svc.Limiter, svc.HTTP, svc.Ping
 	} else {
 		m, err := sluiceprom.New(reg)
 		if err != nil {
@@ -91,11 +90,10 @@ func run() error {
 				return err
 			}
 			defer b.Close()
-			// If Redis fails, requests proceed (the default failure mode);
-			// the breaker stops waiting on Redis while it keeps failing, and
-			// logs its state changes to the Limiter's log.
-			br := breaker.New(breaker.WithName("redis"), breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
-			copts = append(copts, core.WithBackend(b), core.WithBreaker(br))
+			// If Redis fails, requests proceed (the default failure mode),
+			// and the built-in circuit breaker stops waiting on Redis while
+			// it keeps failing, logging its state changes to the Limiter's log.
+			copts, ping = append(copts, core.WithBackend(b)), b.Ping
 		}
 		if lim, err = core.New(copts...); err != nil {
 			return err
@@ -110,14 +108,16 @@ func run() error {
 	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "hello\n") })
 	e.POST("/login", func(c echo.Context) error { return c.String(http.StatusOK, "welcome\n") })
 	e.GET("/users/:id", func(c echo.Context) error { return c.String(http.StatusOK, "user "+c.Param("id")+"\n") })
-	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") })
+	healthz := func(c echo.Context) error { return c.String(http.StatusOK, "ok\n") }
+	e.GET("/healthz", healthz)
+	e.HEAD("/healthz", healthz) // for probes that use HEAD
 	e.GET("/api/*", func(c echo.Context) error { return c.String(http.StatusOK, "api /"+c.Param("*")+"\n") })
 
 	// /metrics and /readyz sit beside the limited instance, never limited.
 	root := http.NewServeMux()
 	root.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	root.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if _, err := lim.Ping(r.Context()); err != nil {
+		if err := ping(r.Context()); err != nil {
 			http.Error(w, "backend unavailable", http.StatusServiceUnavailable)
 		}
 	})
