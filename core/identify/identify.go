@@ -201,6 +201,8 @@ func Use(opts ...Option) core.Option {
 // (through Err) and never calls Identify.
 type invalid struct{ err error }
 
-func (i invalid) Identify(context.Context, core.Request) (core.Identity, error) { return core.Identity{}, i.err }
+func (i invalid) Identify(context.Context, core.Request) (core.Identity, error) {
+	return core.Identity{}, i.err
+}
 
 func (i invalid) Err() error { return i.err }

@@ -45,7 +45,7 @@ import (
 
 // rules is the policy; a configuration file replaces it.
 var rules = []core.Rule{
-	{Name: "default", Limits: []core.Limit{core.Limit{N: 5, Per: 10*time.Second}}},
+	{Name: "default", Limits: []core.Limit{{N: 5, Per: 10 * time.Second}}},
 	{Name: "login", Path: "/login", Methods: []string{"POST"},
 		Algorithm: backend.SlidingLog, Limits: []core.Limit{core.PerMinute(3)}},
 	{Name: "users", Path: "/users/{id}", Methods: []string{"GET"},
