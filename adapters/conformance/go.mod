@@ -6,12 +6,12 @@ require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
-	github.com/sluicehq/sluice/adapters/chi v0.0.0
-	github.com/sluicehq/sluice/adapters/echo v0.0.0
-	github.com/sluicehq/sluice/adapters/gin v0.0.0
-	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/adapters/chi v0.9.0
+	github.com/sluicehq/sluice/adapters/echo v0.9.0
+	github.com/sluicehq/sluice/adapters/gin v0.9.0
+	github.com/sluicehq/sluice/adapters/nethttp v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 )
 
 require (

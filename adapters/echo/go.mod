@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/labstack/echo/v4 v4.16.0
-	github.com/sluicehq/sluice/core v0.0.0
+	github.com/sluicehq/sluice/core v0.9.0
 )
 
 require (

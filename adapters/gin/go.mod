@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
-	github.com/sluicehq/sluice/core v0.0.0
+	github.com/sluicehq/sluice/core v0.9.0
 )
 
 require (
