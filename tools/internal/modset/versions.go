@@ -82,8 +82,12 @@ func ParseVersions(data []byte) (*Versions, error) {
 			return nil, fmt.Errorf("module set %s: %w", s.Name, err)
 		}
 		for j := 0; j+1 < len(body.Content); j += 2 {
-			if body.Content[j].Value == "version" {
+			switch key := body.Content[j].Value; key {
+			case "version":
 				s.versionLine = body.Content[j+1].Line
+			case "modules":
+			default:
+				return nil, fmt.Errorf("module set %s: unknown field %q", s.Name, key)
 			}
 		}
 		if !semver.IsValid(s.Version) || semver.Canonical(s.Version) != s.Version || semver.Build(s.Version) != "" {
