@@ -97,6 +97,7 @@ func newWorld() (*world, error) {
 	// -trimpath keeps the build cache's entries for the third-party
 	// packages valid across those new module caches.
 	goproxy := []string{proxy.URL(w.proxy)}
+	modcache := filepath.Join(tmp, "modcache")
 	if out, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
 		if dl := filepath.Join(strings.TrimSpace(string(out)), "cache", "download"); isDir(dl) {
 			goproxy = append(goproxy, proxy.URL(dl))
@@ -109,7 +110,7 @@ func newWorld() (*world, error) {
 		"GONOSUMDB=github.com/sluicehq", // not in sum.golang.org; third-party modules are still checked
 		"GOPRIVATE=", "GONOPROXY=", "GONOSUMCHECK=",
 		"GOFLAGS=-mod=mod -modcacherw -trimpath -buildvcs=false",
-		"GOMODCACHE="+filepath.Join(tmp, "modcache"),
+		"GOMODCACHE="+modcache,
 		"GOTOOLCHAIN=local",
 	)
 	fmt.Fprintf(os.Stderr, "outside: packed %d modules into %s in %v\n", len(mods), w.proxy, time.Since(start).Round(time.Millisecond))
