@@ -106,7 +106,7 @@ func describe(pkg *types.Package) Package {
 		}
 		return other.Name()
 	}
-	typ := func(t types.Type) string { return types.TypeString(t, qual) }
+	typ := func(t types.Type) string { return types.TypeString(unnamed(t), qual) }
 	add := func(format string, args ...any) {
 		p.Lines = append(p.Lines, fmt.Sprintf("pkg %s, ", pkg.Path())+fmt.Sprintf(format, args...))
 	}
@@ -241,4 +241,41 @@ func Text(modPath string, pkgs []Package) string {
 		}
 	}
 	return b.String()
+}
+
+// unnamed returns t with the parameter names of the function types in it
+// removed: they are not part of the API, and renaming one must not change
+// the listing. Named types are not looked into: they print as their name.
+func unnamed(t types.Type) types.Type {
+	switch t := t.(type) {
+	case *types.Signature:
+		vars := func(tup *types.Tuple) *types.Tuple {
+			var vs []*types.Var
+			for v := range tup.Variables() {
+				vs = append(vs, types.NewParam(v.Pos(), v.Pkg(), "", unnamed(v.Type())))
+			}
+			return types.NewTuple(vs...)
+		}
+		return types.NewSignatureType(nil, nil, nil, vars(t.Params()), vars(t.Results()), t.Variadic())
+	case *types.Pointer:
+		return types.NewPointer(unnamed(t.Elem()))
+	case *types.Slice:
+		return types.NewSlice(unnamed(t.Elem()))
+	case *types.Array:
+		return types.NewArray(unnamed(t.Elem()), t.Len())
+	case *types.Map:
+		return types.NewMap(unnamed(t.Key()), unnamed(t.Elem()))
+	case *types.Chan:
+		return types.NewChan(t.Dir(), unnamed(t.Elem()))
+	case *types.Struct:
+		var fields []*types.Var
+		var tags []string
+		for i := range t.NumFields() {
+			f := t.Field(i)
+			fields = append(fields, types.NewField(f.Pos(), f.Pkg(), f.Name(), unnamed(f.Type()), f.Embedded()))
+			tags = append(tags, t.Tag(i))
+		}
+		return types.NewStruct(fields, tags)
+	}
+	return t
 }
