@@ -57,6 +57,9 @@ func Load(dir string) ([]Package, error) {
 		out = append(out, describe(p.Types))
 	}
 	if len(errs) > 0 {
+		if n := len(errs); n > 5 {
+			errs = append(errs[:5], fmt.Sprintf("and %d more", n-5))
+		}
 		return nil, fmt.Errorf("%s does not type-check:\n\t%s", dir, strings.Join(errs, "\n\t"))
 	}
 	slices.SortFunc(out, func(a, b Package) int { return strings.Compare(a.Path, b.Path) })
