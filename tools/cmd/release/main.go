@@ -109,10 +109,16 @@ func verify(args []string) error {
 
 func prepare(args []string) error {
 	fs := flag.NewFlagSet("prepare", flag.ExitOnError)
-	set := fs.String("set", "sluice", "the module set to change")
+	set := fs.String("set", "", "the module set to change (default: the only one)")
 	r, v, err := load(fs, args)
 	if err != nil {
 		return err
+	}
+	if *set == "" {
+		if len(v.Sets) != 1 {
+			return fmt.Errorf("%s has %d module sets: name one with -set", modset.VersionsFile, len(v.Sets))
+		}
+		*set = v.Sets[0].Name
 	}
 	version := fs.Arg(0)
 	changed, err := modset.Prepare(r, v, *set, version)
