@@ -251,7 +251,14 @@ func api(args []string, update bool) error {
 	if err != nil {
 		return err
 	}
-	c := apilist.Checker{Repo: r, Modules: v.Published(), Apidiff: *apidiff, Out: os.Stdout}
+	prog, err := exec.LookPath(*apidiff)
+	if err != nil && !update {
+		return fmt.Errorf("apidiff: %w (make tools builds bin/apidiff)", err)
+	}
+	if prog, err = filepath.Abs(prog); err != nil { // apidiff runs in each module's directory
+		return err
+	}
+	c := apilist.Checker{Repo: r, Modules: v.Published(), Apidiff: prog, Out: os.Stdout}
 	if update {
 		return c.Update()
 	}

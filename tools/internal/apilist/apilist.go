@@ -16,7 +16,6 @@ package apilist
 import (
 	"fmt"
 	"go/types"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -39,7 +38,7 @@ func Load(dir string) ([]Package, error) {
 	cfg := &packages.Config{
 		Mode: packages.NeedName | packages.NeedTypes | packages.NeedModule,
 		Dir:  dir,
-		Env:  append(os.Environ(), "GOWORK=off"),
+		Env:  env(),
 	}
 	pkgs, err := packages.Load(cfg, "./...")
 	if err != nil {
