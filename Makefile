@@ -11,11 +11,16 @@ BENCHCOUNT ?= 6
 BENCH      ?= .
 COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off vet lint fmt staticcheck tidy fuzz bench bench-compare run docs tools clean e2e
+.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare run docs tools clean e2e
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
-	@echo "make lint     gofmt, go vet, staticcheck and go mod tidy -diff on every module"
+	@echo "make lint     gofmt, go vet, staticcheck, go mod tidy -diff on every module, and make release-verify"
+	@echo "make release-verify  versions.yaml lists every go.mod and every sibling require is at its version"
+	@echo "make api      every published module's API against its baseline (api/*.txt, apidiff); fails on any change"
+	@echo "make api-update  rewrite the API baseline; commit it saying which names changed and why"
+	@echo "make count    exported names per package (package core may have at most 60)"
+	@echo "make outside  go get of each adapter from a module proxy, from a fresh module outside the repository"
 	@echo "make fuzz     every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
 	@echo "make bench-compare  Sluice against the other Go limiters (bench/), BENCHCOUNT runs of COMPARE_BENCHTIME"
@@ -25,7 +30,7 @@ help:
 	@echo "make run      the example server on the in-memory backend (:8080)"
 	@echo "make docs     refresh the docs' Go snippets from their compiled sources and the pictures in docs/img"
 
-test: vet test-workspace test-gowork-off
+test: vet test-workspace test-gowork-off test-tools
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && go vet ./...); done
@@ -38,6 +43,12 @@ test-workspace:
 test-gowork-off:
 	@for m in $(MODULES); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done
 
+# The tools module (Go 1.26, outside the workspace): the release command
+# and its tests, among them the module-cycle check. The tests that go get
+# Sluice from a module proxy run in make outside.
+test-tools:
+	@echo "== go vet, go test tools"; cd tools && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...
+
 # The end-to-end run (module e2e): a Redis Cluster and a standalone Redis,
 # six example servers from one configuration file, real load, real faults
 # and real clients. E2E_BREAK=<mutation> breaks one property on purpose, to
@@ -45,21 +56,55 @@ test-gowork-off:
 e2e:
 	cd e2e && SLUICE_E2E=1 go test -count=1 -timeout 10m -run '^TestE2E$$' -v . $(if $(E2E_BREAK),-args -e2e.break=$(E2E_BREAK))
 
-lint: fmt vet staticcheck tidy
+lint: fmt vet staticcheck tidy release-verify
 
 fmt:
-	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l $(MODULES) tools); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 staticcheck: tools
 	@for m in $(MODULES); do echo "== staticcheck $$m"; (cd $$m && $(BIN)/staticcheck ./...); done
+	@echo "== staticcheck tools"; cd tools && GOWORK=off $(BIN)/staticcheck ./...
 
 tidy:
-	@for m in $(MODULES); do echo "== go mod tidy -diff $$m"; (cd $$m && GOWORK=off go mod tidy -diff); done
+	@for m in $(MODULES) tools; do echo "== go mod tidy -diff $$m"; (cd $$m && GOWORK=off go mod tidy -diff); done
 
-tools: $(BIN)/staticcheck $(BIN)/benchstat
+# versions.yaml lists every go.mod (in the module set "sluice" or among the
+# excluded modules), every require of a sibling is at the set's version and
+# has its relative replace, go.work uses every published module, and no
+# modules form a cycle. A new release: $(BIN)/release prepare vX.Y.Z, commit,
+# then $(BIN)/release tag (see docs/releasing.md).
+release-verify: tools
+	$(BIN)/release verify
 
-$(BIN)/staticcheck $(BIN)/benchstat: tools/go.mod tools/go.sum
-	cd tools && GOWORK=off go build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck golang.org/x/perf/cmd/benchstat
+# The API freeze. api/<module dir>.txt lists each published module's
+# exported API (make count shows the exported names per package); make api
+# fails on any difference between the code and those listings, and apidiff,
+# given the source of the last commit that changed api/ as its baseline,
+# reports which changes are incompatible. A deliberate change: run
+# make api-update and commit api/ with the code, saying in the commit
+# message which names changed (make api-update prints them) and why.
+api: tools
+	$(BIN)/release api -apidiff $(BIN)/apidiff
+
+api-update: tools
+	$(BIN)/release api-update
+
+count: tools
+	$(BIN)/release count
+
+# From outside the repository: every published module packed at its
+# versions.yaml version into a file module proxy; in fresh modules, go get
+# of each adapter brings no other Sluice module nor their heavy
+# dependencies, and a user's module runs a server per framework and
+# testkit's backend suite on its own backend (tools/internal/outside).
+# Third-party modules come from the module cache or the real proxy.
+outside:
+	cd tools && SLUICE_OUTSIDE=1 GOWORK=off go test -count=1 -v -run '^(TestAdapterGraphs|TestAdapterRequiringTestkitFails|TestOutside)$$' ./internal/outside/
+
+# Always rebuilt: go build is quick when nothing changed, and the release
+# command changes with tools/.
+tools:
+	cd tools && GOWORK=off go build -o $(BIN)/ honnef.co/go/tools/cmd/staticcheck golang.org/x/perf/cmd/benchstat golang.org/x/exp/cmd/apidiff ./cmd/release
 
 # Go before 1.27 can fail a fuzz target with a bare "context deadline
 # exceeded" when -fuzztime ends while a worker is busy (golang/go#75804): no

@@ -7,9 +7,9 @@ require (
 	github.com/go-redis/redis_rate/v10 v10.0.1
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/sethvargo/go-limiter v0.7.1
-	github.com/sluicehq/sluice/backends/redis v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/backends/redis v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 	github.com/throttled/throttled/v2 v2.15.0
 	github.com/ulule/limiter/v3 v3.11.2
 	golang.org/x/perf v0.0.0-20250813145418-2f7363a06fe1

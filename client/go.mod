@@ -4,8 +4,8 @@ go 1.25
 
 require (
 	github.com/dunglas/httpsfv v1.1.2
-	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
+	github.com/sluicehq/sluice/adapters/nethttp v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
 	go.uber.org/goleak v1.3.0
 )
 

@@ -8,12 +8,12 @@ require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/prometheus/client_golang v1.24.1
 	github.com/redis/go-redis/v9 v9.22.0
-	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
-	github.com/sluicehq/sluice/backends/redis v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/jwt v0.0.0
-	github.com/sluicehq/sluice/metrics v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/adapters/nethttp v0.9.0
+	github.com/sluicehq/sluice/backends/redis v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/jwt v0.9.0
+	github.com/sluicehq/sluice/metrics v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 	github.com/spf13/viper v1.21.0
 	go.uber.org/goleak v1.3.0
 )

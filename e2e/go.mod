@@ -9,7 +9,7 @@ replace github.com/sluicehq/sluice/core => ../core
 require (
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/hashicorp/go-retryablehttp v0.7.8
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 	github.com/tsenart/vegeta/v12 v12.13.0
 )
 

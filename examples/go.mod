@@ -8,13 +8,13 @@ require (
 	github.com/hashicorp/go-retryablehttp v0.7.8
 	github.com/labstack/echo/v4 v4.16.0
 	github.com/prometheus/client_golang v1.24.1
-	github.com/sluicehq/sluice/adapters/chi v0.0.0
-	github.com/sluicehq/sluice/adapters/echo v0.0.0
-	github.com/sluicehq/sluice/adapters/gin v0.0.0
-	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
-	github.com/sluicehq/sluice/config v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/adapters/chi v0.9.0
+	github.com/sluicehq/sluice/adapters/echo v0.9.0
+	github.com/sluicehq/sluice/adapters/gin v0.9.0
+	github.com/sluicehq/sluice/adapters/nethttp v0.9.0
+	github.com/sluicehq/sluice/config v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 )
 
 require (
@@ -31,7 +31,7 @@ require (
 	github.com/prometheus/procfs v0.21.1 // indirect
 	github.com/redis/go-redis/v9 v9.22.0 // indirect
 	github.com/sagikazarmark/locafero v0.11.0 // indirect
-	github.com/sluicehq/sluice/jwt v0.0.0 // indirect
+	github.com/sluicehq/sluice/jwt v0.9.0 // indirect
 	github.com/sourcegraph/conc v0.3.1-0.20240121214520-5f936abd7ae8 // indirect
 	github.com/spf13/afero v1.15.0 // indirect
 	github.com/spf13/cast v1.10.0 // indirect
@@ -66,8 +66,8 @@ require (
 	github.com/pelletier/go-toml/v2 v2.2.4 // indirect
 	github.com/quic-go/qpack v0.6.0 // indirect
 	github.com/quic-go/quic-go v0.59.0 // indirect
-	github.com/sluicehq/sluice/backends/redis v0.0.0
-	github.com/sluicehq/sluice/metrics v0.0.0
+	github.com/sluicehq/sluice/backends/redis v0.9.0
+	github.com/sluicehq/sluice/metrics v0.9.0
 	github.com/twitchyliquid64/golang-asm v0.15.1 // indirect
 	github.com/ugorji/go/codec v1.3.1 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect

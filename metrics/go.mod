@@ -2,7 +2,7 @@ module github.com/sluicehq/sluice/metrics
 
 go 1.25.0
 
-require github.com/sluicehq/sluice/core v0.0.0
+require github.com/sluicehq/sluice/core v0.9.0
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
@@ -13,7 +13,6 @@ require (
 	github.com/prometheus/client_model v0.6.2 // indirect
 	github.com/prometheus/common v0.70.1 // indirect
 	github.com/prometheus/procfs v0.21.1 // indirect
-	github.com/sony/gobreaker/v2 v2.4.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	google.golang.org/protobuf v1.36.11 // indirect
 )

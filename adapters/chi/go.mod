@@ -2,17 +2,8 @@ module github.com/sluicehq/sluice/adapters/chi
 
 go 1.25
 
-require (
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
-)
+require github.com/sluicehq/sluice/core v0.9.0
 
-require (
-	github.com/dunglas/httpsfv v1.1.2 // indirect
-	github.com/go-chi/chi/v5 v5.5.0
-)
+require github.com/go-chi/chi/v5 v5.5.0
 
-replace (
-	github.com/sluicehq/sluice/core => ../../core
-	github.com/sluicehq/sluice/testkit => ../../testkit
-)
+replace github.com/sluicehq/sluice/core => ../../core

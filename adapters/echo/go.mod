@@ -4,12 +4,10 @@ go 1.25.0
 
 require (
 	github.com/labstack/echo/v4 v4.16.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/core v0.9.0
 )
 
 require (
-	github.com/dunglas/httpsfv v1.1.2 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/mattn/go-colorable v0.1.15 // indirect
 	github.com/mattn/go-isatty v0.0.22 // indirect
@@ -21,7 +19,4 @@ require (
 	golang.org/x/text v0.40.0 // indirect
 )
 
-replace (
-	github.com/sluicehq/sluice/core => ../../core
-	github.com/sluicehq/sluice/testkit => ../../testkit
-)
+replace github.com/sluicehq/sluice/core => ../../core

@@ -2,14 +2,6 @@ module github.com/sluicehq/sluice/adapters/nethttp
 
 go 1.25
 
-require (
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
-)
+require github.com/sluicehq/sluice/core v0.9.0
 
-require github.com/dunglas/httpsfv v1.1.2 // indirect
-
-replace (
-	github.com/sluicehq/sluice/core => ../../core
-	github.com/sluicehq/sluice/testkit => ../../testkit
-)
+replace github.com/sluicehq/sluice/core => ../../core

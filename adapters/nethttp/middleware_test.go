@@ -8,36 +8,7 @@ import (
 	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/httpcontract"
-	"github.com/sluicehq/sluice/testkit"
 )
-
-// TestMiddleware wraps the whole ServeMux, telling the middleware about it
-// so route patterns are known.
-func TestMiddleware(t *testing.T) {
-	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
-		mux := newMux(routes, nil)
-		return sluicehttp.Middleware(lim, opts...)(mux)
-	})
-}
-
-// TestHandler wraps each route's handler on its own.
-func TestHandler(t *testing.T) {
-	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
-		return newMux(routes, func(h http.Handler) http.Handler { return sluicehttp.Handler(lim, h, opts...) })
-	})
-}
-
-func newMux(routes []testkit.Route, wrap func(http.Handler) http.Handler) *http.ServeMux {
-	mux := http.NewServeMux()
-	for _, r := range routes {
-		var h http.Handler = r.Handler
-		if wrap != nil {
-			h = wrap(h)
-		}
-		mux.Handle(r.Method+" "+r.Pattern, h)
-	}
-	return mux
-}
 
 // TestMiddlewareMountedInAnotherMux mounts the middleware and the mux it
 // wraps under an outer ServeMux, as the examples do beside /metrics. The

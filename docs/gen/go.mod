@@ -3,7 +3,7 @@ module github.com/sluicehq/sluice/docs/gen
 go 1.25.0
 
 require (
-	github.com/sluicehq/sluice/core v0.0.0
+	github.com/sluicehq/sluice/core v0.9.0
 	golang.org/x/image v0.30.0
 	gonum.org/v1/plot v0.17.0
 )

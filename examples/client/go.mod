@@ -11,11 +11,11 @@ replace (
 )
 
 require (
-	github.com/sluicehq/sluice/adapters/nethttp v0.0.0
-	github.com/sluicehq/sluice/backends/redis v0.0.0
-	github.com/sluicehq/sluice/client v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/adapters/nethttp v0.9.0
+	github.com/sluicehq/sluice/backends/redis v0.9.0
+	github.com/sluicehq/sluice/client v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 	go.uber.org/goleak v1.3.0
 )
 

@@ -1,4 +1,4 @@
-package sluicegin_test
+package conformance_test
 
 import (
 	"net/http"
@@ -13,7 +13,7 @@ import (
 
 func init() { gin.SetMode(gin.ReleaseMode) }
 
-func TestMiddleware(t *testing.T) {
+func TestGinMiddleware(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		r := gin.New()
 		r.Use(sluicegin.Middleware(lim, opts...))
@@ -24,8 +24,8 @@ func TestMiddleware(t *testing.T) {
 	})
 }
 
-// TestMiddlewarePerRoute installs the middleware on each route.
-func TestMiddlewarePerRoute(t *testing.T) {
+// TestGinMiddlewarePerRoute installs the middleware on each route.
+func TestGinMiddlewarePerRoute(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		r := gin.New()
 		mw := sluicegin.Middleware(lim, opts...)
@@ -35,4 +35,20 @@ func TestMiddlewarePerRoute(t *testing.T) {
 		}
 		return r
 	})
+}
+
+func BenchmarkGin(b *testing.B) {
+	newEngine := func(routes []testkit.Route, mw gin.HandlerFunc) http.Handler {
+		r := gin.New()
+		if mw != nil {
+			r.Use(mw)
+		}
+		for _, rt := range routes {
+			r.Handle(rt.Method, testkit.ColonParams(rt.Pattern), gin.WrapF(rt.Handler))
+		}
+		return r
+	}
+	testkit.BenchmarkAdapter(b, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+		return newEngine(routes, sluicegin.Middleware(lim, opts...))
+	}, func(routes []testkit.Route) http.Handler { return newEngine(routes, nil) })
 }

@@ -1,4 +1,4 @@
-package sluiceecho_test
+package conformance_test
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 	"github.com/sluicehq/sluice/testkit"
 )
 
-func TestMiddleware(t *testing.T) {
+func TestEchoMiddleware(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		e := echo.New()
 		e.Use(sluiceecho.Middleware(lim, opts...))
@@ -22,8 +22,8 @@ func TestMiddleware(t *testing.T) {
 	})
 }
 
-// TestMiddlewarePerRoute installs the middleware on each route.
-func TestMiddlewarePerRoute(t *testing.T) {
+// TestEchoMiddlewarePerRoute installs the middleware on each route.
+func TestEchoMiddlewarePerRoute(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		e := echo.New()
 		mw := sluiceecho.Middleware(lim, opts...)
@@ -32,4 +32,20 @@ func TestMiddlewarePerRoute(t *testing.T) {
 		}
 		return e
 	})
+}
+
+func BenchmarkEcho(b *testing.B) {
+	newEcho := func(routes []testkit.Route, mw echo.MiddlewareFunc) http.Handler {
+		e := echo.New()
+		if mw != nil {
+			e.Use(mw)
+		}
+		for _, rt := range routes {
+			e.Add(rt.Method, testkit.ColonParams(rt.Pattern), echo.WrapHandler(rt.Handler))
+		}
+		return e
+	}
+	testkit.BenchmarkAdapter(b, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+		return newEcho(routes, sluiceecho.Middleware(lim, opts...))
+	}, func(routes []testkit.Route) http.Handler { return newEcho(routes, nil) })
 }

@@ -1,4 +1,4 @@
-package sluicegin_test
+package conformance_test
 
 import (
 	"net/http"

@@ -1,4 +1,4 @@
-package sluicechi_test
+package conformance_test
 
 import (
 	"net/http"
@@ -11,7 +11,7 @@ import (
 	"github.com/sluicehq/sluice/testkit"
 )
 
-func TestMiddleware(t *testing.T) {
+func TestChiMiddleware(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		r := chi.NewRouter()
 		r.Use(sluicechi.Middleware(lim, opts...))
@@ -22,9 +22,9 @@ func TestMiddleware(t *testing.T) {
 	})
 }
 
-// TestMiddlewareInGroup installs the middleware inside a route group of a
-// mounted subrouter, where chi has only partly routed the request.
-func TestMiddlewareInGroup(t *testing.T) {
+// TestChiMiddlewareInGroup installs the middleware inside a route group of
+// a mounted subrouter, where chi has only partly routed the request.
+func TestChiMiddlewareInGroup(t *testing.T) {
 	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
 		sub := chi.NewRouter()
 		sub.Group(func(g chi.Router) {
@@ -37,4 +37,20 @@ func TestMiddlewareInGroup(t *testing.T) {
 		r.Mount("/", sub)
 		return r
 	})
+}
+
+func BenchmarkChi(b *testing.B) {
+	newRouter := func(routes []testkit.Route, mw func(http.Handler) http.Handler) http.Handler {
+		r := chi.NewRouter()
+		if mw != nil {
+			r.Use(mw)
+		}
+		for _, rt := range routes {
+			r.Method(rt.Method, rt.Pattern, rt.Handler)
+		}
+		return r
+	}
+	testkit.BenchmarkAdapter(b, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
+		return newRouter(routes, sluicechi.Middleware(lim, opts...))
+	}, func(routes []testkit.Route) http.Handler { return newRouter(routes, nil) })
 }
