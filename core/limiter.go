@@ -259,7 +259,11 @@ func (l *Limiter) Peek(ctx context.Context, r Request) (d Decision, err error) {
 }
 
 // Reset forgets the usage that r's client has of the rule r matches (of its
-// group, if the rule has one). It does nothing for an exempt request.
+// group, if the rule has one), its penalty state (so a Reset lifts a
+// block), and this Limiter's cached denial of it (see Failure.NoDenyCache),
+// so that its next request here is decided afresh. Other Limiters sharing
+// the backend keep denying from their own deny caches until the denial they
+// cached ends. It does nothing for an exempt request.
 func (l *Limiter) Reset(ctx context.Context, r Request) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -271,10 +275,14 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 	}
 	start := time.Now()
 	k, _ := kindIndex(id.Kind)
-	err = l.backend.Reset(ctx, rule.ns[k], clientKey(id.Value))
+	ns, key := rule.ns[k], clientKey(id.Value)
+	err = l.backend.Reset(ctx, ns, key)
 	l.observeBackend(l.backendName(), "reset", start, err)
 	if err != nil {
 		return fmt.Errorf("%w: reset: %w", ErrBackendUnavailable, err)
+	}
+	if l.denies != nil {
+		l.denies.drop(ns, key)
 	}
 	return nil
 }
