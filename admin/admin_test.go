@@ -309,7 +309,7 @@ func TestRules(t *testing.T) {
 		if len(got.Rules) != 3 {
 			t.Fatalf("%d rules, want 3: %+v", len(got.Rules), got.Rules)
 		}
-		api, login, health := got.Rules[0], got.Rules[1], got.Rules[2]
+		login, health, api := got.Rules[0], got.Rules[1], got.Rules[2] // precedence order: paths first
 		if api.Name != "api" || api.Algorithm != "token_bucket" || len(api.Limits) != 2 || api.Limits[0].Limit != "3/m" || api.Limits[1].Limit != "100/h" {
 			t.Errorf("api: %+v", api)
 		}
@@ -348,7 +348,7 @@ func TestPeek(t *testing.T) {
 		for _, s := range all.Rules {
 			names = append(names, s.Rule+"="+s.Outcome)
 		}
-		if got, want := strings.Join(names, " "), "api=allowed login=allowed"; got != want {
+		if got, want := strings.Join(names, " "), "login=allowed api=allowed"; got != want {
 			t.Errorf("peek every rule: %s, want %s", got, want)
 		}
 		h.decide("GET", "/", "192.0.2.1")
@@ -384,7 +384,7 @@ func TestReset(t *testing.T) {
 		}
 		// Without a rule: every rule.
 		h.call("POST", "/reset", `{"key":"192.0.2.2"}`, &got)
-		if strings.Join(got.Rules, ",") != "api,login" {
+		if strings.Join(got.Rules, ",") != "login,api" {
 			t.Errorf("reset of every rule: %v", got.Rules)
 		}
 		if d := h.decide("GET", "/", "192.0.2.2"); d.Remaining != 2 {

@@ -23,7 +23,7 @@
 // client's /64 prefix, "2001:db8:1:2::/64"; an API key's digest). Times
 // are in seconds.
 //
-//	GET  /rules                          the rules, in declaration order
+//	GET  /rules                          the rules, in precedence order
 //	GET  /peek?kind=ip&key=K[&rule=R]    the client's windows in rule R, or in every rule
 //	GET  /denied                         the clients denied now (see Denials)
 //	POST /reset   {"kind","key","rule"}  forget the client's usage (of rule, or of every rule)

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -303,9 +304,25 @@ func (l *Limiter) SetRules(rules ...Rule) error {
 	return nil
 }
 
-// Rules returns a copy of the active rules, with defaults filled in.
+// Rules returns a copy of the active rules, with defaults filled in, in
+// precedence order: a request gets the first rule of the list that matches
+// it (see [Limiter]), default rules come after every rule with a Path, and
+// NameOnly rules, which no request matches, come last in the order
+// declared. (Of two rules that no request matches both, the order means
+// nothing.) Passing the list to SetRules keeps every decision the same.
 func (l *Limiter) Rules() []Rule {
-	rs := l.rules.Load().rules
+	rs := slices.Clone(l.rules.Load().rules)
+	slices.SortStableFunc(rs, func(a, b *compiledRule) int {
+		switch {
+		case a.NameOnly != b.NameOnly && a.NameOnly:
+			return 1
+		case a.NameOnly != b.NameOnly:
+			return -1
+		case a.NameOnly:
+			return 0
+		}
+		return cmp.Compare(a.rank, b.rank)
+	})
 	out := make([]Rule, len(rs))
 	for i, r := range rs {
 		out[i] = r.Rule
