@@ -487,11 +487,15 @@ func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, 
 	}
 	d.fill(rule.Limits, &res)
 	l.outcome(d, rule, &res, &req)
+	retry := d.RetryAfter // the limit's own, before a block the denial may start
 	if penalized && !peek && d.Outcome == Denied {
 		l.recordDenial(ctx, d, rule, &req)
 	}
+	// The deny cache holds the limit's denial, never a block: a block is
+	// checked in the backend before every decision anyway, and a cached
+	// block would outlive an unblock made through another instance.
 	if cacheable && d.Outcome == Denied {
-		if until := now.Add(d.RetryAfter - rule.MaxDelay); until.After(now) {
+		if until := now.Add(retry - rule.MaxDelay); until.After(now) {
 			l.denies.put(req.Namespace, req.Key, now, until, req.Cost, &res)
 		}
 	}
