@@ -10,16 +10,23 @@
 // element of an array of tables is reached by its index: rules[0].windows
 // is SLUICE_RULES_0_WINDOWS. Lists from the environment are comma-separated.
 //
-//	svc, err := sluiceconfig.New("sluice.toml")    // load, validate, build
-//	if err != nil { log.Fatal(err) }                // lists every problem
+//	svc, err := sluiceconfig.New("sluice.toml") // load, validate, build
+//	if err != nil {
+//		log.Fatal(err) // lists every problem
+//	}
 //	defer svc.Close()
-//	w, err := sluiceconfig.Watch(svc.Limiter, "sluice.toml", svc.Config)
-//	if err != nil { log.Fatal(err) }                // reloads on change and SIGHUP
-//	defer w.Close()
+//	if err := svc.Watch(); err != nil { // reload on change and SIGHUP
+//		log.Fatal(err)
+//	}
+//	handler := sluicehttp.Middleware(svc.Limiter, svc.HTTP...)(mux)
 //
-// Validation collects every problem, each with its path and bad value
-// ("rules[2].windows[0]: "10/x": unknown unit "x""), including unknown keys
-// in the file and SLUICE_ variables that name no key, so a typo cannot
-// silently disable a limit. See [Watcher] for what a reload can change.
-// docs/configuration.md is the reference.
+// New builds a Service: the Limiter, the adapter options of the headers
+// section, and the Prometheus metrics when the file turns them on. Load
+// only reads and validates a file, for a configuration check.
+//
+// Validation collects every problem, each a *core.ConfigError with its
+// path and bad value ("rules[2].windows[0]: "10/x": unknown unit "x""),
+// including unknown keys in the file and SLUICE_ variables that name no
+// key, so a typo cannot silently disable a limit. See Service.Reload for
+// what a reload can change. docs/configuration.md is the reference.
 package sluiceconfig

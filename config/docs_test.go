@@ -23,7 +23,7 @@ func TestDocsKeys(t *testing.T) {
 			documented = append(documented, m[1])
 		}
 	}
-	keys := Keys()
+	keys := allKeys()
 	for _, k := range keys {
 		if !slices.Contains(documented, k) {
 			t.Errorf("docs/configuration.md does not document %s", k)
@@ -50,7 +50,7 @@ func TestExampleNamesEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(ex)
-	for _, k := range Keys() {
+	for _, k := range allKeys() {
 		leaf := k[strings.LastIndexAny(k, ".]")+1:]
 		if leaf == "" {
 			continue

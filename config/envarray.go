@@ -2,7 +2,6 @@ package sluiceconfig
 
 import (
 	"errors"
-	"fmt"
 	"reflect"
 	"sort"
 	"strconv"
@@ -38,46 +37,23 @@ func envArrays() []envArray {
 			field(k, true) // an array in an element, in its string form ("10/s,100/h")
 			return
 		}
-		arrays = append(arrays, envArray{key: k, prefix: EnvName(k) + "_", fields: map[string]string{}, lists: map[string]bool{}})
+		arrays = append(arrays, envArray{key: k, prefix: envName(k) + "_", fields: map[string]string{}, lists: map[string]bool{}})
 	})
 	return arrays
-}
-
-// keyType returns the type of the schema field at a dotted key, with "[]"
-// after arrays ("rules[].methods").
-func keyType(key string) reflect.Type {
-	t := reflect.TypeFor[Config]()
-	for _, part := range strings.Split(key, ".") {
-		name, elem := strings.CutSuffix(part, "[]")
-		for i := range t.NumField() {
-			if f := t.Field(i); f.Tag.Get("mapstructure") == name {
-				t = f.Type
-				break
-			}
-		}
-		if t.Kind() == reflect.Pointer {
-			t = t.Elem()
-		}
-		if elem {
-			t = t.Elem()
-		}
-	}
-	return t
 }
 
 // applyEnvArrays applies the SLUICE_<ARRAY>_<i>_<FIELD> variables of environ
 // to the arrays of tables in v: element i of the array gets the field, and
 // an index one past the end adds an element, so a rule can come from the
 // environment alone. Values are read as the scalar overrides are (lists
-// comma-separated). It returns the names of the variables it applied and
-// an error for each it could not.
-func applyEnvArrays(v *viper.Viper, environ []string) (map[string]bool, Errors) {
+// comma-separated). It returns the names of the variables it applied, and
+// adds a problem to p for each it could not apply.
+func applyEnvArrays(v *viper.Viper, environ []string, p *problems) map[string]bool {
 	type setting struct {
 		name, field, value string
 		index              int
 	}
 	used := map[string]bool{}
-	var errs Errors
 	for _, a := range envArrays() {
 		var sets []setting
 		for _, kv := range environ {
@@ -100,7 +76,7 @@ func applyEnvArrays(v *viper.Viper, environ []string) (map[string]bool, Errors) 
 		sort.SliceStable(sets, func(i, j int) bool { return sets[i].index < sets[j].index })
 		elems, err := tables(v.Get(a.key))
 		if err != nil {
-			errs = append(errs, &FieldError{Path: a.key, Err: err})
+			p.wrap(a.key, nil, err)
 			continue
 		}
 		for _, s := range sets {
@@ -108,18 +84,17 @@ func applyEnvArrays(v *viper.Viper, environ []string) (map[string]bool, Errors) 
 			case s.index == len(elems):
 				elems = append(elems, map[string]any{})
 			case s.index > len(elems):
-				errs = append(errs, &FieldError{Path: "env " + s.name, Value: s.value,
-					Err: fmt.Errorf("index %d skips past the end of %s (%d elements)", s.index, a.key, len(elems))})
+				p.add("env "+s.name, s.value, "index %d skips past the end of %s (%d elements)", s.index, a.key, len(elems))
 				used[s.name] = true // reported here, not as unknown
 				continue
 			}
 			m := elems[s.index]
 			parts := strings.Split(s.field, ".")
-			for _, p := range parts[:len(parts)-1] {
-				sub, ok := m[p].(map[string]any)
+			for _, part := range parts[:len(parts)-1] {
+				sub, ok := m[part].(map[string]any)
 				if !ok {
 					sub = map[string]any{}
-					m[p] = sub
+					m[part] = sub
 				}
 				m = sub
 			}
@@ -142,7 +117,7 @@ func applyEnvArrays(v *viper.Viper, environ []string) (map[string]bool, Errors) 
 		}
 		v.Set(a.key, list)
 	}
-	return used, errs
+	return used
 }
 
 // tables returns a copy of an array of tables as decoded from any format.

@@ -6,15 +6,35 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
 	sluiceredis "github.com/sluicehq/sluice/backends/redis"
+	sluiceconfig "github.com/sluicehq/sluice/config"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/breaker"
 	sluiceprom "github.com/sluicehq/sluice/metrics"
 )
 
-// The metrics setup of docs/observability.md (see docs/gen/snippets.go):
-// this module has every dependency it needs. It needs a Redis server, so go
-// test compiles it without running it.
+// The snippets of docs/configuration.md and docs/observability.md (see
+// docs/gen/snippets.go): this module has every dependency they need. They
+// read a configuration file and need a Redis server, so go test compiles
+// them without running them.
+
+func Example_configuration() {
+	mux := http.NewServeMux()
+	// snippet:configuration
+	svc, err := sluiceconfig.New("sluice.toml") // load, validate, build
+	if err != nil {
+		log.Fatal(err) // lists every invalid setting, with its path
+	}
+	defer svc.Close()
+	// Reload the rules when the file changes or on SIGHUP.
+	if err := svc.Watch(); err != nil {
+		log.Fatal(err)
+	}
+	handler := sluicehttp.Middleware(svc.Limiter, svc.HTTP...)(mux)
+	// end snippet:configuration
+	log.Fatal(http.ListenAndServe(":8080", handler))
+}
+
 func Example_metrics() {
 	redis, err := sluiceredis.NewFromURL("redis://redis.internal:6379/0")
 	if err != nil {
@@ -27,8 +47,7 @@ func Example_metrics() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	br := breaker.New(breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
-	lim, err := core.New(core.WithObserver(m), core.WithBreaker(br), core.WithBackend(redis),
+	lim, err := core.New(core.WithObserver(m), core.WithBackend(redis),
 		core.WithDefault(core.PerMinute(100)))
 	if err != nil {
 		log.Fatal(err)

@@ -15,24 +15,30 @@ import (
 	"github.com/spf13/viper"
 )
 
-// EnvPrefix prefixes the environment variables that override file keys:
+// envPrefix prefixes the environment variables that override file keys:
 // backend.redis.url is SLUICE_BACKEND_REDIS_URL.
-const EnvPrefix = "SLUICE"
+const envPrefix = "SLUICE"
 
 // Load reads the configuration file at path (TOML, YAML or JSON, by its
-// extension: .toml, .yaml, .yml, .json), applies SLUICE_ environment
-// overrides and validates the result. It returns an *Errors listing every
-// problem found, each with its path, or a plain error when the file cannot
-// be read or parsed. An empty path reads no file: environment only.
+// extension: .toml, .yaml, .yml, .json; TOML without one), applies the
+// SLUICE_ environment overrides and validates the result, connecting to
+// nothing. An empty path reads no file: the environment alone.
+//
+// When the configuration is invalid, the error joins one
+// *core.ConfigError per problem, each with the setting's path and value,
+// sorted by path: errors.As(err, &ce) finds the first, and the error's
+// Unwrap() []error lists them all. A file that cannot be read or parsed
+// is a plain error.
 func Load(path string) (*Config, error) {
 	return load(path, os.Environ())
 }
 
 func load(path string, environ []string) (*Config, error) {
 	v := viper.New()
-	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvPrefix(envPrefix)
 	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
 	keys := envKeys()
+	env := envMap(environ)
 	for _, k := range keys {
 		// BindEnv makes the key known even when the file lacks it, so
 		// that an override can set it; the value comes from environ.
@@ -49,52 +55,90 @@ func load(path string, environ []string) (*Config, error) {
 			return nil, fmt.Errorf("sluiceconfig: read %s: %w", path, err)
 		}
 	}
-	used, errs := applyEnvArrays(v, environ)
-	errs = append(errs, unknownEnv(environ, keys, used)...)
+	// An empty variable for a list is the empty list (viper would take it
+	// for an unset variable).
+	for _, k := range keys {
+		if val, ok := env[envName(k)]; ok && val == "" && keyType(k).Kind() == reflect.Slice {
+			v.Set(k, []any{})
+		}
+	}
+	var p problems
+	used := applyEnvArrays(v, environ, &p)
+	unknownEnv(environ, keys, used, &p)
 	var c Config
 	err := v.UnmarshalExact(&c, viper.DecodeHook(mapstructure.ComposeDecodeHookFunc(
 		windowHook, mapstructure.StringToSliceHookFunc(","))))
 	if err != nil {
-		errs = append(errs, decodeErrors(err)...)
+		decodeErrors(err, &p)
 	}
-	errs = append(errs, c.validate()...)
-	if len(errs) > 0 {
-		return nil, errs.sorted()
+	c.overrideRedisURL(env)
+	c.validate(&p)
+	if err := p.err(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
 
+// overrideRedisURL makes SLUICE_BACKEND_REDIS_URL replace the file's
+// whole connection: its url and its connection fields (the example file's
+// mode = "standalone", say), unless the environment sets those too.
+func (c *Config) overrideRedisURL(env map[string]string) {
+	if env[envName("backend.redis.url")] == "" {
+		return
+	}
+	fields := reflect.ValueOf(&c.Backend.Redis).Elem()
+	for i := range fields.NumField() {
+		key := fields.Type().Field(i).Tag.Get("mapstructure")
+		if _, set := env[envName("backend.redis."+key)]; slices.Contains(redisConnectionKeys, key) && !set {
+			fields.Field(i).SetZero()
+		}
+	}
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if name, val, ok := strings.Cut(kv, "="); ok && strings.HasPrefix(name, envPrefix+"_") {
+			m[name] = val
+		}
+	}
+	return m
+}
+
 // windowHook lets a window be written as a string ("100/minute").
 func windowHook(from, to reflect.Type, data any) (any, error) {
-	if to == reflect.TypeFor[Window]() && from.Kind() == reflect.String {
-		return Window{Text: data.(string)}, nil
+	if to == reflect.TypeFor[windowConfig]() && from.Kind() == reflect.String {
+		return windowConfig{Text: data.(string)}, nil
 	}
 	return data, nil
 }
 
 // decodeErrors turns mapstructure's error, one line per problem, into
-// field errors.
-func decodeErrors(err error) Errors {
-	var out Errors
-	for _, line := range strings.Split(err.Error(), "\n") {
+// problems.
+func decodeErrors(err error, p *problems) {
+	for line := range strings.Lines(err.Error()) {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "decoding failed") {
 			continue
 		}
 		m := decodeLine.FindStringSubmatch(line)
 		if m == nil {
-			out = append(out, &FieldError{Path: "(file)", Err: errors.New(line)})
+			p.wrap("(file)", nil, errors.New(line))
 			continue
 		}
 		if keys, ok := strings.CutPrefix(m[2], "has invalid keys: "); ok {
 			for _, k := range strings.Split(keys, ", ") {
-				out = append(out, &FieldError{Path: joinPath(m[1], k), Err: errors.New("unknown key")})
+				path := joinPath(m[1], k)
+				if advice, ok := removedKeys[path]; ok {
+					p.add(path, nil, "%s", advice)
+				} else {
+					p.add(path, nil, "unknown key")
+				}
 			}
 			continue
 		}
-		out = append(out, &FieldError{Path: m[1], Err: errors.New(m[2])})
+		p.wrap(m[1], nil, errors.New(m[2]))
 	}
-	return out
 }
 
 var decodeLine = regexp.MustCompile(`^'([^']*)' (.*)$`)
@@ -144,34 +188,63 @@ func walkKeys(t reflect.Type, prefix string, leaf func(key string), array func(k
 	}
 }
 
+// keyType returns the type of the schema field at a dotted key, with "[]"
+// after arrays ("rules[].methods"), pointers dereferenced.
+func keyType(key string) reflect.Type {
+	t := reflect.TypeFor[Config]()
+	for _, part := range strings.Split(key, ".") {
+		name, elem := strings.CutSuffix(part, "[]")
+		for i := range t.NumField() {
+			if f := t.Field(i); f.Tag.Get("mapstructure") == name {
+				t = f.Type
+				break
+			}
+		}
+		if t.Kind() == reflect.Pointer {
+			t = t.Elem()
+		}
+		if elem {
+			t = t.Elem()
+		}
+	}
+	return t
+}
+
 // unknownEnv reports SLUICE_ variables that name no key and were not
 // applied to an array (used), so that a typo in an override cannot
 // silently do nothing.
-func unknownEnv(environ []string, keys []string, used map[string]bool) Errors {
+func unknownEnv(environ []string, keys []string, used map[string]bool, p *problems) {
 	known := used
 	for _, k := range keys {
-		known[EnvName(k)] = true
+		known[envName(k)] = true
 	}
-	var out Errors
+	removed := map[string]string{}
+	for k, advice := range removedKeys {
+		removed[envName(k)] = k + ": " + advice
+	}
 	for _, kv := range environ {
 		name, val, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, EnvPrefix+"_") && !known[name] {
-			out = append(out, &FieldError{Path: "env " + name, Value: val, Err: errors.New("names no configuration key")})
+		if !strings.HasPrefix(name, envPrefix+"_") || known[name] {
+			continue
+		}
+		if advice, ok := removed[name]; ok {
+			p.add("env "+name, val, "%s", advice)
+		} else {
+			p.add("env "+name, val, "names no configuration key")
 		}
 	}
-	return out
 }
 
-// EnvName returns the environment variable that overrides a dotted key:
-// EnvName("backend.redis.url") is "SLUICE_BACKEND_REDIS_URL".
-func EnvName(key string) string {
-	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+// envName returns the environment variable that overrides a dotted key:
+// envName("backend.redis.url") is "SLUICE_BACKEND_REDIS_URL".
+func envName(key string) string {
+	return envPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 }
 
-// Keys returns every key of the schema, dotted, with "[]" after arrays of
-// tables ("rules[].windows[].limit"), sorted. docs/configuration.md
-// documents exactly these.
-func Keys() []string {
+// allKeys returns every key of the schema, dotted, with "[]" after arrays
+// of tables ("rules[].windows[].limit"), sorted: the keys
+// docs/configuration.md documents.
+func allKeys() []string {
 	var keys []string
 	add := func(k string) { keys = append(keys, k) }
 	walkKeys(reflect.TypeFor[Config](), "", add, add)

@@ -3,24 +3,18 @@ package sluiceconfig
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
+	sluiceredis "github.com/sluicehq/sluice/backends/redis"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
 )
-
-// problems collects field errors.
-type problems struct{ errs Errors }
-
-func (p *problems) add(path string, value any, format string, args ...any) {
-	p.errs = append(p.errs, &FieldError{Path: path, Value: value, Err: fmt.Errorf(format, args...)})
-}
-
-func (p *problems) wrap(path string, value any, err error) {
-	p.errs = append(p.errs, &FieldError{Path: path, Value: value, Err: err})
-}
 
 // duration parses an optional Go duration; "" is 0.
 func (p *problems) duration(path, s string) time.Duration {
@@ -34,52 +28,49 @@ func (p *problems) duration(path, s string) time.Duration {
 	}
 	if d < 0 {
 		p.add(path, s, "must not be negative")
+		return 0
 	}
 	return d
 }
 
 func (p *problems) oneOf(path, s string, allowed ...string) {
-	if s == "" {
-		return
+	if s != "" && !slices.Contains(allowed, s) {
+		p.add(path, s, "want one of %s", strings.Join(allowed, ", "))
 	}
-	for _, a := range allowed {
-		if s == a {
-			return
-		}
-	}
-	p.add(path, s, "want one of %s", strings.Join(allowed, ", "))
 }
 
-// validate checks c and returns every problem. It builds nothing that
-// connects anywhere.
-func (c *Config) validate() Errors {
-	var p problems
-	rules := c.coreRules(&p)
-	c.Backend.validate(&p)
-	c.Headers.validate(&p)
-	c.Failure.validate(&p)
+func (p *problems) notNegative(path string, n int) {
+	if n < 0 {
+		p.add(path, n, "must not be negative")
+	}
+}
+
+// validate checks c and adds every problem to p: the schema's checks, then
+// the library's own (core, identify and sluicejwt options built from c),
+// reported at the schema's paths. It connects to nothing.
+func (c *Config) validate(p *problems) {
+	rules := c.coreRules(p)
+	c.Backend.validate(p)
+	c.Headers.validate(p)
+	failure := c.Failure.core(p)
 	p.oneOf("logging.level", c.Logging.Level, "off", "debug", "info", "warn", "error")
 	p.oneOf("logging.format", c.Logging.Format, "text", "json")
-	for i, o := range c.Identify.Order {
-		p.oneOf(fmt.Sprintf("identify.order[%d]", i), o, "user", "api_key")
-	}
-	p.duration("identify.jwt.leeway", c.Identify.JWT.Leeway)
-	for i, k := range c.Identify.APIKeys.Keys {
-		if k.Key == "" {
-			p.add(fmt.Sprintf("identify.api_keys.keys[%d].key", i), k.Key, "must not be empty")
+	c.Identify.validate(p)
+	for i, e := range c.Exempt.Endpoints {
+		if e == "" {
+			p.add(fmt.Sprintf("exempt.endpoints[%d]", i), e, "must not be empty")
 		}
 	}
-	if len(c.Identify.APIKeys.Keys) > 0 && c.Identify.APIKeys.Header == "" {
-		p.add("identify.api_keys.header", "", "required when keys are set")
+	if len(c.Exempt.APIKeys) > 0 && len(c.Identify.APIKeys.Keys) == 0 {
+		p.add("exempt.api_keys", nil, "only keys identify.api_keys accepts can be exempt, and it has none")
 	}
-	// The library's own checks: identification (key files, proxies) and
-	// the rules against tiers, groups and exemptions. Where the schema
-	// already faulted a rule's windows, the library's complaints about
-	// its windows, cost and group are left out: they would only repeat
-	// the fault in other words.
-	if _, err := c.identifier(); err != nil {
-		p.wrap("identify", nil, err)
+	if len(c.Exempt.Users) > 0 && !c.Identify.JWT.verifies() {
+		p.add("exempt.users", nil, "only verified users can be exempt, and identify.jwt has no key")
 	}
+
+	// The library's checks. Where the schema already faulted a rule's
+	// windows, the library's complaints about its windows, cost and group
+	// are left out: they would only repeat the fault in other words.
 	faulted := map[string]bool{}
 	for _, e := range p.errs {
 		faulted[e.Path] = true
@@ -87,20 +78,23 @@ func (c *Config) validate() Errors {
 			faulted[r] = true
 		}
 	}
-	lim, err := core.New(append(c.policyOptions(), core.WithRules(rules...))...)
+	if _, err := c.identifier(p, slog.New(slog.DiscardHandler)); err != nil {
+		p.wrap("identify", nil, err)
+	}
+	opts := append(c.tierOptions(), core.WithRules(rules...), core.WithFailure(failure))
+	lim, err := core.New(opts...)
 	if err != nil {
-		for _, e := range fromCore(err) {
+		for _, e := range c.fromCore(err) {
 			r := ruleOf(e.Path)
-			windowsOf := r != "" && faulted[r] && (strings.HasPrefix(e.Path, r+".windows") ||
+			repeats := r != "" && faulted[r] && (strings.HasPrefix(e.Path, r+".windows") ||
 				e.Path == r+".cost" || e.Path == r+".group")
-			if !faulted[e.Path] && !windowsOf {
+			if !faulted[e.Path] && !repeats {
 				p.errs = append(p.errs, e)
 			}
 		}
 	} else {
 		lim.Close()
 	}
-	return p.errs
 }
 
 // ruleOf returns the "rules[i]" a path is under, or "".
@@ -114,11 +108,15 @@ func ruleOf(path string) string {
 	return ""
 }
 
-var corePath = regexp.MustCompile(`^rules\[(\d+)\]\.limits(\[\d+\])?(\.\w+)?`)
+var (
+	corePath  = regexp.MustCompile(`^rules\[(\d+)\]\.limits(\[\d+\])?(\.\w+)?`)
+	ruleIndex = regexp.MustCompile(`^rules\[(\d+)\]`)
+)
 
-// fromCore maps the library's *core.ConfigError paths onto the schema's.
-func fromCore(err error) Errors {
-	var out Errors
+// fromCore maps the *core.ConfigError paths of the library's error onto
+// the schema's.
+func (c *Config) fromCore(err error) []*core.ConfigError {
+	var out []*core.ConfigError
 	var walk func(error)
 	walk = func(err error) {
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -129,10 +127,16 @@ func fromCore(err error) Errors {
 		}
 		var ce *core.ConfigError
 		if !errors.As(err, &ce) {
-			out = append(out, &FieldError{Err: err})
+			out = append(out, &core.ConfigError{Path: "(library)", Err: err})
 			return
 		}
 		path := ce.Path
+		if m := ruleIndex.FindStringSubmatch(path); m != nil {
+			// Exempt endpoints are rules after the file's.
+			if i, _ := strconv.Atoi(m[1]); i >= len(c.Rules) {
+				path = fmt.Sprintf("exempt.endpoints[%d]", i-len(c.Rules))
+			}
+		}
 		switch {
 		case corePath.MatchString(path):
 			path = corePath.ReplaceAllString(path, "rules[$1].windows$2")
@@ -140,40 +144,32 @@ func fromCore(err error) Errors {
 			path = "tiers.default"
 		case strings.HasPrefix(path, "tiers["):
 			path = "tiers.names" + strings.TrimPrefix(path, "tiers")
-		case strings.HasPrefix(path, "exempt_"):
-			path = "exempt." + strings.TrimPrefix(path, "exempt_")
-		case strings.HasPrefix(path, "health_endpoints"):
-			path = "exempt." + path
 		}
-		out = append(out, &FieldError{Path: path, Value: ce.Value, Err: ce.Err})
+		out = append(out, &core.ConfigError{Path: path, Value: ce.Value, Err: ce.Err})
 	}
 	walk(err)
 	return out
 }
 
-// coreRules converts the rules, recording problems in p.
+// coreRules converts the rules, with the global shadow switch applied, and
+// appends an exempt rule per exempt endpoint. It records problems in p.
 func (c *Config) coreRules(p *problems) []core.Rule {
-	out := make([]core.Rule, 0, len(c.Rules))
+	out := make([]core.Rule, 0, len(c.Rules)+len(c.Exempt.Endpoints))
 	for i, r := range c.Rules {
 		at := fmt.Sprintf("rules[%d]", i)
 		cr := core.Rule{
-			Name: r.Name, Path: r.Path, Methods: r.Methods, Tiers: r.Tiers,
+			Name: r.Name, Path: r.Path, Methods: r.Methods, Tiers: r.Tiers, NameOnly: r.NameOnly,
 			Cost: r.Cost, Group: r.Group, Shadow: r.Shadow || c.Shadow, Exempt: r.Exempt,
 		}
 		if r.Algorithm != "" {
-			a, err := backend.ParseAlgorithm(r.Algorithm)
-			if err != nil {
-				p.add(at+".algorithm", r.Algorithm, "unknown algorithm (want token_bucket, sliding_log, sliding_window, fixed_window or concurrency)")
+			a, ok := parseAlgorithm(r.Algorithm)
+			if !ok {
+				p.add(at+".algorithm", r.Algorithm, "unknown algorithm (want %s)", strings.Join(algorithmNames(), ", "))
 			}
 			cr.Algorithm = a
 		}
-		if r.Failure != "" {
-			m, err := core.ParseFailureMode(r.Failure)
-			if err != nil {
-				p.add(at+".failure", r.Failure, "unknown failure mode (want open, closed or local)")
-			}
-			cr.Failure = m
-		}
+		p.oneOf(at+".failure", r.Failure, "open", "closed", "local")
+		cr.Failure = r.Failure
 		cr.MaxDelay = p.duration(at+".max_delay", r.MaxDelay)
 		cr.Lease = p.duration(at+".lease", r.Lease)
 		if pe := r.Penalty; pe != nil {
@@ -189,8 +185,7 @@ func (c *Config) coreRules(p *problems) []core.Rule {
 			p.add(at+".windows", "[]", "at least one window is required (or set exempt)")
 		}
 		for j, w := range r.Windows {
-			l, ok := w.limit(p, fmt.Sprintf("%s.windows[%d]", at, j), cr.Algorithm == backend.Concurrency)
-			if ok {
+			if l, ok := w.limit(p, fmt.Sprintf("%s.windows[%d]", at, j), cr.Algorithm == backend.Concurrency); ok {
 				cr.Limits = append(cr.Limits, l)
 			}
 		}
@@ -199,21 +194,40 @@ func (c *Config) coreRules(p *problems) []core.Rule {
 	if len(c.Rules) == 0 {
 		p.add("rules", "[]", "at least one rule is required")
 	}
+	for _, e := range c.Exempt.Endpoints {
+		out = append(out, core.Rule{Name: "exempt " + e, Path: e, Exempt: true})
+	}
 	return out
 }
 
+// parseAlgorithm returns the algorithm whose configuration name is s.
+func parseAlgorithm(s string) (backend.Algorithm, bool) {
+	for a := backend.TokenBucket; a <= backend.Concurrency; a++ {
+		if a.String() == s {
+			return a, true
+		}
+	}
+	return backend.TokenBucket, false
+}
+
+func algorithmNames() []string {
+	var names []string
+	for a := backend.TokenBucket; a <= backend.Concurrency; a++ {
+		names = append(names, a.String())
+	}
+	return names
+}
+
 // limit parses one window.
-func (w Window) limit(p *problems, at string, concurrency bool) (core.Limit, bool) {
+func (w windowConfig) limit(p *problems, at string, concurrency bool) (core.Limit, bool) {
 	if w.Text != "" {
 		s := w.Text
 		if concurrency && !strings.Contains(s, "/") && !strings.Contains(s, " ") {
 			s += " concurrent" // "10" is 10 in flight
 		}
-		l, err := core.ParseLimit(s)
+		l, err := parseLimit(s)
 		if err != nil {
-			msg := strings.TrimPrefix(err.Error(), fmt.Sprintf("%q: %v: ", s, core.ErrLimitSyntax))
-			msg = strings.Replace(msg, "unknown period", "unknown unit", 1)
-			p.add(at, w.Text, "%s", msg)
+			p.wrap(at, w.Text, err)
 			return core.Limit{}, false
 		}
 		return l, true
@@ -228,36 +242,44 @@ func (w Window) limit(p *problems, at string, concurrency bool) (core.Limit, boo
 	}
 	if w.Period == "" {
 		if concurrency {
-			return core.Concurrent(w.Limit).Named(w.Name), true
+			l := core.Concurrent(w.Limit)
+			l.Name = w.Name
+			return l, true
 		}
-		p.add(at+".period", "", "required (such as \"minute\", \"15m\", \"1h\")")
+		p.add(at+".period", "", `required (such as "minute", "15m", "1h")`)
 		return core.Limit{}, false
 	}
-	l, err := core.ParseLimit(fmt.Sprintf("%d/%s", w.Limit, w.Period))
+	per, err := parsePeriod(w.Period)
 	if err != nil {
-		p.add(at+".period", w.Period, "unknown unit or duration")
+		p.wrap(at+".period", w.Period, err)
 		return core.Limit{}, false
 	}
-	l.Burst, l.Name = w.Burst, w.Name
-	return l, true
+	return core.Limit{N: w.Limit, Per: per, Burst: w.Burst, Name: w.Name}, true
 }
 
-func (b *Backend) validate(p *problems) {
+func (b *backendConfig) validate(p *problems) {
 	p.oneOf("backend.type", b.Type, "memory", "redis")
 	r := &b.Redis
 	p.oneOf("backend.redis.mode", r.Mode, "standalone", "sentinel", "cluster")
 	p.duration("backend.redis.dial_timeout", r.DialTimeout)
 	p.duration("backend.redis.read_timeout", r.ReadTimeout)
 	p.duration("backend.redis.write_timeout", r.WriteTimeout)
+	p.duration("backend.redis.pool_timeout", r.PoolTimeout)
+	p.notNegative("backend.redis.pool_size", r.PoolSize)
+	p.notNegative("backend.redis.db", r.DB)
+	if r.Batching != nil {
+		p.notNegative("backend.redis.batching", *r.Batching)
+	}
 	if b.Type != "redis" {
 		return
 	}
 	if r.URL != "" {
-		if r.Addr != "" || len(r.Addrs) > 0 || r.Mode != "" {
-			p.add("backend.redis.url", redact(r.URL), "set either url or mode/addr/addrs, not both")
+		if set := r.connectionFields(); len(set) > 0 {
+			p.add("backend.redis.url", redact(r.URL), "set either url or the connection fields (%s), not both: the URL's query parameters set the pool and timeouts",
+				strings.Join(set, ", "))
 		}
-		if rb, err := newRedisFromURL(r.URL); err != nil {
-			p.add("backend.redis.url", redact(r.URL), "%v", err)
+		if rb, err := sluiceredis.NewFromURL(r.URL); err != nil {
+			p.wrap("backend.redis.url", redact(r.URL), err)
 		} else {
 			rb.Close()
 		}
@@ -279,7 +301,27 @@ func (b *Backend) validate(p *problems) {
 		if len(r.Addrs) == 0 {
 			p.add("backend.redis.addrs", "[]", "at least one cluster node is required")
 		}
+		if r.DB != 0 {
+			p.add("backend.redis.db", r.DB, "a Redis Cluster has database 0 only")
+		}
 	}
+}
+
+// connectionFields returns the keys of the connection fields that are set.
+func (r *redisConfig) connectionFields() []string {
+	var set []string
+	for key, on := range map[string]bool{
+		"mode": r.Mode != "", "addr": r.Addr != "", "addrs": len(r.Addrs) > 0, "master_name": r.MasterName != "",
+		"username": r.Username != "", "password": r.Password != "", "sentinel_password": r.SentinelPassword != "",
+		"db": r.DB != 0, "tls": r.TLS, "pool_size": r.PoolSize != 0, "dial_timeout": r.DialTimeout != "",
+		"read_timeout": r.ReadTimeout != "", "write_timeout": r.WriteTimeout != "", "pool_timeout": r.PoolTimeout != "",
+	} {
+		if on {
+			set = append(set, key)
+		}
+	}
+	slices.Sort(set)
+	return set
 }
 
 // redact hides a URL's user information.
@@ -292,22 +334,67 @@ func redact(url string) string {
 	return url
 }
 
-func (h *Headers) validate(p *problems) {
-	p.oneOf("headers.set", h.Set, "both", "legacy", "ietf", "none")
-	p.oneOf("headers.reset", h.Reset, "seconds", "unix")
+// headerProfiles are the values of headers.send.
+var headerProfiles = []string{"draft10", "triple", "x", "x_unix"}
+
+func (h *headersConfig) validate(p *problems) {
+	if h.Send != nil {
+		for i, s := range *h.Send {
+			p.oneOf(fmt.Sprintf("headers.send[%d]", i), s, headerProfiles...)
+		}
+		if slices.Contains(*h.Send, "x") && slices.Contains(*h.Send, "x_unix") {
+			p.add("headers.send", strings.Join(*h.Send, ","), `"x" and "x_unix" write the same fields; pick one`)
+		}
+	}
+	if h.ProblemType != "" {
+		if u, err := url.Parse(h.ProblemType); err != nil || !u.IsAbs() {
+			p.add("headers.problem_type", h.ProblemType, "want an absolute URI")
+		}
+	}
 	p.duration("headers.unavailable_retry_after", h.UnavailableRetryAfter)
 }
 
-func (f *Failure) validate(p *problems) {
+// core returns the core.Failure the section describes, recording problems
+// in p.
+func (f *failureConfig) core(p *problems) core.Failure {
 	p.oneOf("failure.mode", f.Mode, "open", "closed", "local")
-	p.duration("failure.timeout", f.Timeout)
-	if f.LocalDivisor < 0 {
-		p.add("failure.local_divisor", f.LocalDivisor, "must not be negative")
+	out := core.Failure{
+		Mode:         f.Mode,
+		Timeout:      p.duration("failure.timeout", f.Timeout),
+		LocalDivisor: f.LocalDivisor,
+		NoDenyCache:  f.DenyCache != nil && !*f.DenyCache,
 	}
+	p.notNegative("failure.local_divisor", f.LocalDivisor)
 	b := &f.Breaker
-	p.duration("failure.breaker.interval", b.Interval)
-	p.duration("failure.breaker.cool_down", b.CoolDown)
-	if b.FailureRatio < 0 || b.FailureRatio > 1 {
-		p.add("failure.breaker.failure_ratio", b.FailureRatio, "must be between 0 and 1")
+	p.notNegative("failure.breaker.consecutive_failures", b.ConsecutiveFailures)
+	backoff := p.duration("failure.breaker.backoff", b.Backoff)
+	if b.Enabled != nil && !*b.Enabled {
+		if b.ConsecutiveFailures != 0 || b.Backoff != "" {
+			p.add("failure.breaker.enabled", false, "the breaker is off, so consecutive_failures and backoff do nothing")
+		}
+		out.BreakerFailures = -1
+		return out
+	}
+	out.BreakerFailures = max(0, b.ConsecutiveFailures)
+	out.BreakerBackoff = backoff
+	return out
+}
+
+func (id *identifyConfig) validate(p *problems) {
+	for i, o := range id.Order {
+		p.oneOf(fmt.Sprintf("identify.order[%d]", i), o, "user", "api_key")
+	}
+	j := &id.JWT
+	p.duration("identify.jwt.leeway", j.Leeway)
+	p.duration("identify.jwt.jwks_refresh", j.JWKSRefresh)
+	p.duration("identify.jwt.jwks_min_refresh", j.JWKSMinRefresh)
+	p.notNegative("identify.jwt.cache_size", j.CacheSize)
+	for i, k := range id.APIKeys.Keys {
+		if k.Key == "" {
+			p.add(fmt.Sprintf("identify.api_keys.keys[%d].key", i), k.Key, "must not be empty")
+		}
+	}
+	if len(id.APIKeys.Keys) > 0 && id.APIKeys.Header == "" {
+		p.add("identify.api_keys.header", "", "required when keys are set")
 	}
 }

@@ -15,50 +15,119 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/sluicehq/sluice/core"
-	sluiceprom "github.com/sluicehq/sluice/metrics"
 )
 
-// ErrRestartRequired is wrapped by the error of a reload that changes a
-// setting only a restart can apply (see [Watcher]).
-var ErrRestartRequired = errors.New("sluiceconfig: setting changed that needs a restart")
+// Watch starts reloading the Service's rules from its file (see Reload)
+// whenever the file changes and whenever the process receives SIGHUP,
+// until Close. It watches the file's directory with fsnotify, so that
+// editors that replace the file and Kubernetes ConfigMap symlink swaps are
+// seen, and waits for a burst of writes to end before it reloads. It
+// fails for a Service built from the environment alone, and when called
+// twice.
+func (s *Service) Watch() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return fmt.Errorf("sluiceconfig: Watch: %w", core.ErrClosed)
+	case s.path == "":
+		return errors.New("sluiceconfig: Watch: the Service was built from the environment alone: no file to watch")
+	case s.watcher != nil:
+		return errors.New("sluiceconfig: Watch: already watching")
+	}
+	w, err := startWatcher(s.path, s.opts.debounce, func() { s.Reload() }, s.log())
+	if err != nil {
+		return err
+	}
+	s.watcher = w
+	return nil
+}
 
-// DefaultDebounce is how long the Watcher waits after the last write to the
-// file before it reloads, so an editor's burst of writes is one reload.
-const DefaultDebounce = 100 * time.Millisecond
-
-// Watcher reloads a Limiter's rules when its configuration file changes or
-// the process receives SIGHUP.
+// Reload reloads the Service's file now, as a change of the file or SIGHUP
+// does once Watch runs, and returns the reason it was rejected, or nil.
 //
 // Only the rules and the global shadow switch are reloadable: they are
 // swapped in atomically with core.Limiter.SetRules, decisions in flight
 // finish on the old rules, and the counters of every rule that keeps its
 // name (or group) are kept, so changing a limit resets no one's usage. A
 // reload that changes anything else (backend, identify, tiers, exempt,
-// headers, failure, metrics, logging) is rejected with ErrRestartRequired,
-// since the Limiter cannot change those while running. A file that does
-// not load or validate is rejected too. A rejected reload leaves the
-// running configuration in place.
+// headers, failure, metrics, logging) is rejected with an error wrapping
+// ErrRestartRequired, since the Limiter cannot change those while it
+// runs; so is a file that does not load or validate (the error is Load's).
+// A rejected reload leaves the running configuration in place.
 //
-// Every reload attempt, from a file change or SIGHUP, is logged (see
-// WithWatchLogger) and reported to the reload hook (see WithReloadHook).
-// When the Limiter reports to a sluiceprom.Metrics, as a Service built
-// with metrics.enabled does, the attempt is counted there, in
-// sluice_config_reloads_total: no hook is needed for that.
-//
-// The Watcher watches the file's directory with fsnotify, so that editors
-// that replace the file and Kubernetes ConfigMap symlink swaps are seen.
+// Every attempt is logged, a success at Info and a rejection at Error, to
+// the logging section's logger, or to slog.Default() when logging is off;
+// counted in sluice_config_reloads_total{result} when metrics are on; and
+// reported to the WithReloadObserver functions.
+func (s *Service) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return fmt.Errorf("sluiceconfig: Reload: %w", core.ErrClosed)
+	}
+	err := s.reload()
+	if err != nil {
+		s.log().LogAttrs(context.Background(), slog.LevelError, "sluiceconfig: reload rejected; the running configuration stays",
+			slog.String("path", s.path), slog.String("error", err.Error()))
+	} else {
+		s.log().LogAttrs(context.Background(), slog.LevelInfo, "sluiceconfig: configuration reloaded",
+			slog.String("path", s.path), slog.Int("rules", len(s.current.Rules)))
+	}
+	if s.Metrics != nil {
+		s.Metrics.ConfigReloaded(err)
+	}
+	for _, f := range s.opts.observers {
+		f(err)
+	}
+	return err
+}
+
+func (s *Service) reload() error {
+	next, err := Load(s.path)
+	if err != nil {
+		return err
+	}
+	if changed := restartOnly(s.current, next); len(changed) > 0 {
+		return fmt.Errorf("%w: %s (only rules and shadow are reloadable)", ErrRestartRequired, strings.Join(changed, ", "))
+	}
+	var p problems
+	if err := s.Limiter.SetRules(next.coreRules(&p)...); err != nil {
+		return fmt.Errorf("sluiceconfig: %w", err)
+	}
+	s.current = next
+	return nil
+}
+
+// reloadable are the top-level keys a reload may change.
+var reloadable = map[string]bool{"rules": true, "shadow": true}
+
+// restartOnly returns the top-level keys that differ between a and b and
+// are not reloadable.
+func restartOnly(a, b *Config) []string {
+	var out []string
+	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
+	t := va.Type()
+	for i := range t.NumField() {
+		key := t.Field(i).Tag.Get("mapstructure")
+		if key == "" || reloadable[key] {
+			continue
+		}
+		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
+			out = append(out, key)
+		}
+	}
+	return out
+}
+
+// watcher calls reload when a file changes or the process receives SIGHUP.
 // It does not use viper's WatchConfig, whose goroutine cannot be stopped.
-type Watcher struct {
-	lim      *core.Limiter
+type watcher struct {
 	path     string
 	real     string // path with symlinks resolved, as last seen
 	debounce time.Duration
+	reload   func()
 	logger   *slog.Logger
-	hook     func(error)
-	metrics  *sluiceprom.Metrics // the Limiter's observer, if it is one
-
-	mu      sync.Mutex // serializes reloads and guards current
-	current *Config
 
 	fsw  *fsnotify.Watcher
 	sig  chan os.Signal
@@ -67,49 +136,11 @@ type Watcher struct {
 	once sync.Once
 }
 
-// WatchOption configures a Watcher.
-type WatchOption func(*Watcher)
-
-// WithReloadHook calls f after every reload attempt with its error, nil on
-// success. A Limiter that reports to a sluiceprom.Metrics has its reloads
-// counted there without a hook: a hook that calls Metrics.ConfigReloaded
-// too counts each reload twice.
-func WithReloadHook(f func(error)) WatchOption { return func(w *Watcher) { w.hook = f } }
-
-// WithWatchLogger logs every reload attempt to l: a success at Info, a
-// rejection at Error. The default is the Limiter's logger (core.WithLogger,
-// which a Service passes when its file's logging section is on, or which
-// WithCoreOptions may set); with none, and no l, nothing is logged.
-func WithWatchLogger(l *slog.Logger) WatchOption { return func(w *Watcher) { w.logger = l } }
-
-// WithDebounce sets how long to wait after the last change before
-// reloading; the default is DefaultDebounce.
-func WithDebounce(d time.Duration) WatchOption { return func(w *Watcher) { w.debounce = d } }
-
-// Watch starts reloading lim's rules from the file at path, which lim was
-// built from with running. Close the Watcher before the Limiter.
-func Watch(lim *core.Limiter, path string, running *Config, opts ...WatchOption) (*Watcher, error) {
-	if lim == nil || running == nil {
-		return nil, errors.New("sluiceconfig: Watch needs the Limiter and the Config it was built from")
-	}
-	w := &Watcher{
-		lim: lim, path: filepath.Clean(path), current: running,
-		debounce: DefaultDebounce, hook: func(error) {},
+func startWatcher(path string, debounce time.Duration, reload func(), logger *slog.Logger) (*watcher, error) {
+	w := &watcher{
+		path: filepath.Clean(path), debounce: debounce, reload: reload, logger: logger,
 		sig: make(chan os.Signal, 1), done: make(chan struct{}),
 	}
-	for _, o := range opts {
-		o(w)
-	}
-	if w.hook == nil {
-		w.hook = func(error) {}
-	}
-	if w.logger == nil {
-		w.logger = lim.Logger()
-	}
-	if w.logger == nil {
-		w.logger = slog.New(slog.DiscardHandler)
-	}
-	w.metrics, _ = lim.Observer().(*sluiceprom.Metrics)
 	w.real, _ = filepath.EvalSymlinks(w.path)
 	fsw, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -126,16 +157,9 @@ func Watch(lim *core.Limiter, path string, running *Config, opts ...WatchOption)
 	return w, nil
 }
 
-// Config returns the running configuration.
-func (w *Watcher) Config() *Config {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.current
-}
-
-// Close stops watching and waits for a reload in progress. It is
+// close stops watching and waits for a reload in progress. It is
 // idempotent.
-func (w *Watcher) Close() error {
+func (w *watcher) close() error {
 	var err error
 	w.once.Do(func() {
 		signal.Stop(w.sig)
@@ -146,7 +170,7 @@ func (w *Watcher) Close() error {
 	return err
 }
 
-func (w *Watcher) run() {
+func (w *watcher) run() {
 	defer w.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -166,18 +190,19 @@ func (w *Watcher) run() {
 			if !ok {
 				return
 			}
-			w.logger.LogAttrs(context.Background(), slog.LevelError, "sluice: config watch error", slog.String("error", err.Error()))
+			w.logger.LogAttrs(context.Background(), slog.LevelError, "sluiceconfig: watching the configuration file failed",
+				slog.String("path", w.path), slog.String("error", err.Error()))
 		case <-w.sig:
-			w.Reload()
+			w.reload()
 		case <-timer.C:
-			w.Reload()
+			w.reload()
 		}
 	}
 }
 
 // relevant reports whether ev may have changed the file: a write, create or
 // rename of it, or any change that makes its symlinks resolve elsewhere.
-func (w *Watcher) relevant(ev fsnotify.Event) bool {
+func (w *watcher) relevant(ev fsnotify.Event) bool {
 	if ev.Op == fsnotify.Chmod {
 		return false
 	}
@@ -190,66 +215,4 @@ func (w *Watcher) relevant(ev fsnotify.Event) bool {
 		return true
 	}
 	return false
-}
-
-// Reload reloads the file now, as a change or SIGHUP does, and returns the
-// reason it was rejected, or nil.
-func (w *Watcher) Reload() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	err := w.reload()
-	if err != nil {
-		w.logger.LogAttrs(context.Background(), slog.LevelError, "sluice: config reload rejected; the running config stays",
-			slog.String("path", w.path), slog.String("error", err.Error()))
-	} else {
-		w.logger.LogAttrs(context.Background(), slog.LevelInfo, "sluice: config reloaded",
-			slog.String("path", w.path), slog.Int("rules", len(w.current.Rules)))
-	}
-	w.count(err)
-	return err
-}
-
-// count reports a reload attempt to the hook and counts it in the
-// Limiter's metrics.
-func (w *Watcher) count(err error) {
-	w.hook(err)
-	if w.metrics != nil {
-		w.metrics.ConfigReloaded(err)
-	}
-}
-
-func (w *Watcher) reload() error {
-	next, err := Load(w.path)
-	if err != nil {
-		return err
-	}
-	if changed := restartOnly(w.current, next); len(changed) > 0 {
-		return fmt.Errorf("%w: %s (only rules and shadow are reloadable)", ErrRestartRequired, strings.Join(changed, ", "))
-	}
-	if err := w.lim.SetRules(next.CoreRules()...); err != nil {
-		return err
-	}
-	w.current = next
-	return nil
-}
-
-// reloadable are the top-level keys a reload may change.
-var reloadable = map[string]bool{"rules": true, "shadow": true}
-
-// restartOnly returns the top-level keys that differ between a and b and
-// are not reloadable.
-func restartOnly(a, b *Config) []string {
-	var out []string
-	va, vb := reflect.ValueOf(a).Elem(), reflect.ValueOf(b).Elem()
-	t := va.Type()
-	for i := range t.NumField() {
-		key := t.Field(i).Tag.Get("mapstructure")
-		if reloadable[key] {
-			continue
-		}
-		if !reflect.DeepEqual(va.Field(i).Interface(), vb.Field(i).Interface()) {
-			out = append(out, key)
-		}
-	}
-	return out
 }

@@ -1,7 +1,9 @@
 package sluicejwt_test
 
 import (
+	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -13,17 +15,25 @@ import (
 
 // BenchmarkDecideRS256 measures a whole decision for a request carrying an
 // RS256 token: with the verified-token cache (the default) and without it,
-// when every request pays for parsing and an RSA-2048 verification.
+// when every request pays for parsing and an RSA-2048 verification; with
+// the key from PEM and from a key set fetched from a URL.
 func BenchmarkDecideRS256(b *testing.B) {
 	k := keys()
-	tok := sign(b, jwt.SigningMethodRS256, k.rsa, claims())
+	tok := sign(b, jwt.SigningMethodRS256, k.rsa, claims(), "kid", "one")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, jwks(rsaJWK("one", "RS256", &k.rsa.PublicKey)))
+	}))
+	b.Cleanup(srv.Close)
+	pemKeys := sluicejwt.Keys{PEM: publicPEM(b, &k.rsa.PublicKey)}
+	urlKeys := sluicejwt.Keys{JWKSURL: srv.URL}
 	for _, bc := range []struct {
 		name  string
+		keys  sluicejwt.Keys
 		cache int
-	}{{"cached", 10_000}, {"uncached", 0}} {
+	}{{"cached", pemKeys, 10_000}, {"uncached", pemKeys, 0}, {"jwks_url/cached", urlKeys, 10_000}, {"jwks_url/uncached", urlKeys, 0}} {
 		b.Run(bc.name, func(b *testing.B) {
 			clk := clock.NewFake(epoch)
-			v, err := sluicejwt.New(sluicejwt.WithClock(clk), sluicejwt.WithPublicKeyPEM(publicPEM(b, &k.rsa.PublicKey)), sluicejwt.WithCacheSize(bc.cache))
+			v, err := sluicejwt.New(sluicejwt.WithClock(clk), sluicejwt.WithKeys(bc.keys), sluicejwt.WithCacheSize(bc.cache))
 			if err != nil {
 				b.Fatal(err)
 			}

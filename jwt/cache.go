@@ -93,3 +93,14 @@ func (c *cache) len() int {
 	}
 	return n
 }
+
+// clear drops every entry, when the keys they were verified with may have
+// changed.
+func (c *cache) clear() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.mu.Unlock()
+	}
+}

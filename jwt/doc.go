@@ -3,14 +3,28 @@
 //
 //	import sluicejwt "github.com/sluicehq/sluice/jwt"
 //
-// A minimal setup verifies RS256 tokens from the Authorization header and
-// keys each user by its "sub" claim and tier by its "tier" claim:
+// A minimal setup verifies tokens from the Authorization header with an
+// identity provider's published keys, and keys each user by its "sub"
+// claim and tier by its "tier" claim:
 //
-//	v, err := sluicejwt.New(sluicejwt.WithPublicKeyPEM(pemBytes), sluicejwt.WithIssuer("https://auth.example.com"))
+//	v, err := sluicejwt.New(
+//		sluicejwt.WithKeys(sluicejwt.Keys{JWKSURL: "https://auth.example.com/.well-known/jwks.json"}),
+//		sluicejwt.WithIssuer("https://auth.example.com/"))
 //	...
-//	id, err := identify.New(identify.WithUser(v), identify.WithTrustedProxies("10.0.0.0/8"))
-//	...
-//	lim, err := core.New(core.WithIdentifier(id), core.WithTiers("standard"), ...)
+//	lim, err := core.New(identify.Use(identify.WithUser(v), identify.WithTrustedProxies("10.0.0.0/8")), ...)
+//
+// # Keys
+//
+// WithKeys takes the keys from any mix of sources (see [Keys]): an HMAC
+// secret, PEM public keys, a JSON Web Key Set given as bytes or a file,
+// and a key set fetched from a URL. A fetched set is refreshed every hour,
+// and as soon as a token names a key ID it lacks, as providers do when
+// they rotate keys; fetches are at least a minute apart, so tokens with
+// made-up key IDs cannot make the Verifier hammer the provider. When a
+// fetch fails (the provider is down, answers an error, sends garbage) the
+// last good set stays in use; before the first fetch succeeds, tokens
+// identify nobody. Nothing runs between fetches, so a Verifier needs no
+// Close.
 //
 // # Trust model
 //
@@ -20,9 +34,10 @@
 //   - The algorithms are always an explicit list (WithAlgorithms, or those
 //     the configured keys are for), passed to the parser with
 //     jwt.WithValidMethods, and each algorithm is only ever checked with
-//     keys of its own type: an HS256 token is never checked against an RSA
-//     public key, so the public key cannot be used as an HMAC secret. "none"
-//     is never accepted.
+//     keys of its own type (and of its JWK "alg", when a key has one): an
+//     HS256 token is never checked against an RSA public key, so the
+//     public key cannot be used as an HMAC secret. "none" is never
+//     accepted, and a fetched set never supplies an HMAC secret.
 //   - exp is required (WithoutExpiry drops that requirement), and exp, nbf
 //     and iat are checked against the clock with WithLeeway's tolerance;
 //     iss and aud are checked when configured.
@@ -47,9 +62,11 @@
 // expire, so a client sending the same token does not pay for a signature
 // verification on every request. Only tokens that verified are cached, by
 // their full text: a token that differs in any byte is verified afresh.
+// The cache is emptied when a fetched key set changes, so a retired key
+// stops vouching for the tokens it signed.
 //
 // # Guarantees
 //
 // A Verifier is safe for concurrent use. Identify never panics on request
-// data, and tokens longer than 8 KiB are rejected unread.
+// data, and tokens longer than 8 KiB are refused unread.
 package sluicejwt

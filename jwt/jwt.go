@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"slices"
@@ -16,40 +17,34 @@ import (
 	"github.com/sluicehq/sluice/core/identify"
 )
 
-// MaxTokenSize is the longest token read, in bytes; longer ones are
-// rejected without parsing.
-const MaxTokenSize = 8 << 10
+// maxTokenSize is the longest token read, in bytes; longer ones are
+// refused unread.
+const maxTokenSize = 8 << 10
 
 // noExpiryTTL is how long a token without exp stays cached (WithoutExpiry).
 const noExpiryTTL = 5 * time.Minute
 
-// Errors Verify wraps, for tests and logs. A token that fails to verify for
-// any reason identifies nobody.
-var (
-	// ErrNoToken: the request carries no token.
-	ErrNoToken = errors.New("sluicejwt: no token")
-	// ErrTokenTooLarge: the token is longer than MaxTokenSize.
-	ErrTokenTooLarge = errors.New("sluicejwt: token too large")
-	// ErrNoSubject: the token verified but its subject claim is missing,
-	// empty or not a string.
-	ErrNoSubject = errors.New("sluicejwt: no subject")
-)
+// errNoSubject: the token verified but its subject claim is missing, empty
+// or not a string.
+var errNoSubject = errors.New("sluicejwt: no subject")
 
 // Verifier identifies the users of requests by their verified JWT. It is an
 // identify.Source: pass it to identify.WithUser. Create one with [New].
 type Verifier struct {
-	cfg    config
-	parser *jwt.Parser
-	lax    *jwt.Parser // for WithUnverifiedSubject
-	algs   []string
-	cache  *cache
+	cfg     config
+	parser  *jwt.Parser
+	lax     *jwt.Parser // for WithUnverifiedSubject
+	algs    []string
+	cache   *cache
+	remotes []*remote
 }
 
 var _ identify.Source = (*Verifier)(nil)
 
-// New returns a Verifier configured by opts. At least one key is required,
-// unless WithUnverifiedSubject is set. It returns an error, joining every
-// problem found, if the options are invalid.
+// New returns a Verifier configured by opts. At least one key is required
+// (WithKeys), unless WithUnverifiedSubject is set. It returns an error,
+// joining every problem found, if the options are invalid. It does no
+// I/O: a JWKSURL is fetched when the first token needs it.
 func New(opts ...Option) (*Verifier, error) {
 	var c config
 	for _, o := range opts {
@@ -58,9 +53,10 @@ func New(opts ...Option) (*Verifier, error) {
 	if err := c.validate(); err != nil {
 		return nil, err
 	}
-	v := &Verifier{cfg: c, cache: newCache(c.cacheSize)}
+	v := &Verifier{cfg: c, cache: newCache(c.cacheSize), remotes: c.remotes}
 	// The valid methods: the requested ones, or every one a key can
-	// verify, and never one no key can verify.
+	// verify, and never one no key can verify. A fetched set may hold
+	// any public key.
 	for _, k := range c.keys {
 		for _, a := range k.algs {
 			if !slices.Contains(v.algs, a) && (len(c.algs) == 0 || slices.Contains(c.algs, a)) {
@@ -68,8 +64,21 @@ func New(opts ...Option) (*Verifier, error) {
 			}
 		}
 	}
-	if len(c.keys) > 0 && len(v.algs) == 0 {
+	if len(c.remotes) > 0 {
+		for _, a := range asymmetricAlgs {
+			if !slices.Contains(v.algs, a) && (len(c.algs) == 0 || slices.Contains(c.algs, a)) {
+				v.algs = append(v.algs, a)
+			}
+		}
+	}
+	if (len(c.keys) > 0 || len(c.remotes) > 0) && len(v.algs) == 0 {
 		return nil, fmt.Errorf("sluicejwt: no configured key can verify the algorithms %v", c.algs)
+	}
+	for _, r := range v.remotes {
+		r.clk, r.logger = c.clock, c.logger.With(slog.String("source", "sluicejwt"))
+		if v.cache != nil {
+			r.changed = v.cache.clear
+		}
 	}
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods(v.algs),
@@ -99,24 +108,27 @@ func New(opts ...Option) (*Verifier, error) {
 // the identifier's order (see package identify): anonymous, by IP address.
 // With WithUnverifiedSubject, a token that does not verify is keyed by its
 // subject as a core.KindUnverified identity instead.
-func (v *Verifier) Identify(_ context.Context, r core.Request) (core.Identity, bool) {
-	token := v.Token(r)
+//
+// With a JWKSURL, a token may wait for a fetch of the key set: the first
+// one, or one for a key ID the set lacks (see Keys). ctx bounds that wait.
+func (v *Verifier) Identify(ctx context.Context, r core.Request) (core.Identity, bool) {
+	token := v.token(r)
 	if token == "" {
 		return core.Identity{}, false
 	}
-	id, err := v.Verify(token)
+	id, err := v.verify(ctx, token)
 	if err == nil {
 		return id, true
 	}
-	if v.lax != nil && len(token) <= MaxTokenSize {
+	if v.lax != nil && len(token) <= maxTokenSize {
 		return v.unverifiedSubject(token)
 	}
 	return core.Identity{}, false
 }
 
-// Token returns the token r carries: the header's (WithHeader), or the
+// token returns the token r carries: the header's (WithHeader), or the
 // cookie's (WithCookie) when the header has none; "" when there is none.
-func (v *Verifier) Token(r core.Request) string {
+func (v *Verifier) token(r core.Request) string {
 	if r.Header == nil {
 		return ""
 	}
@@ -153,16 +165,13 @@ func headerToken(v string, bearerOnly bool) string {
 	return v
 }
 
-// Verify checks a token's signature and claims and returns its user. The
+// verify checks a token's signature and claims and returns its user. The
 // error says why a token was refused; Identify discards it.
-func (v *Verifier) Verify(token string) (core.Identity, error) {
-	if token == "" {
-		return core.Identity{}, ErrNoToken
+func (v *Verifier) verify(ctx context.Context, token string) (core.Identity, error) {
+	if len(token) > maxTokenSize {
+		return core.Identity{}, errors.New("sluicejwt: token too large")
 	}
-	if len(token) > MaxTokenSize {
-		return core.Identity{}, ErrTokenTooLarge
-	}
-	if len(v.cfg.keys) == 0 {
+	if len(v.cfg.keys) == 0 && len(v.remotes) == 0 {
 		return core.Identity{}, errors.New("sluicejwt: no key configured")
 	}
 	now := v.cfg.clock.Now()
@@ -172,12 +181,13 @@ func (v *Verifier) Verify(token string) (core.Identity, error) {
 		}
 	}
 	claims := jwt.MapClaims{}
-	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFor); err != nil {
+	keyFor := func(t *jwt.Token) (any, error) { return v.keyFor(ctx, t) }
+	if _, err := v.parser.ParseWithClaims(token, claims, keyFor); err != nil {
 		return core.Identity{}, fmt.Errorf("sluicejwt: %w", err)
 	}
 	sub, ok := claimString(claims[v.cfg.subject])
 	if !ok {
-		return core.Identity{}, ErrNoSubject
+		return core.Identity{}, errNoSubject
 	}
 	tier, _ := claimString(claims[v.cfg.tier])
 	id := core.Identity{Kind: core.KindUser, Value: sub, Tier: tier}
@@ -193,12 +203,26 @@ func (v *Verifier) Verify(token string) (core.Identity, error) {
 
 // keyFor returns the keys that may verify a token: those whose type the
 // token's algorithm is for (so an HMAC algorithm never sees a public key),
-// narrowed by the token's "kid" when some key has that ID.
-func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
+// narrowed by the token's "kid" when some key has that ID. A kid that no
+// key has makes the fetched sets refresh first (see remote.refresh).
+func (v *Verifier) keyFor(ctx context.Context, t *jwt.Token) (any, error) {
 	alg := t.Method.Alg()
 	kid, _ := t.Header["kid"].(string)
+	keys := v.cfg.keys
+	if len(v.remotes) > 0 {
+		fetched := make([][]key, len(v.remotes))
+		for i, r := range v.remotes {
+			fetched[i] = r.current(ctx)
+		}
+		if kid != "" && !hasKID(keys, kid) && !slices.ContainsFunc(fetched, func(ks []key) bool { return hasKID(ks, kid) }) {
+			for i, r := range v.remotes {
+				fetched[i] = r.refresh(ctx)
+			}
+		}
+		keys = slices.Concat(append([][]key{keys}, fetched...)...)
+	}
 	var byKid, anyKid []jwt.VerificationKey
-	for _, k := range v.cfg.keys {
+	for _, k := range keys {
 		if !slices.Contains(k.algs, alg) {
 			continue
 		}
@@ -216,6 +240,10 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		return jwt.VerificationKeySet{Keys: anyKid}, nil
 	}
 	return nil, fmt.Errorf("no key for algorithm %q and key ID %q", alg, kid)
+}
+
+func hasKID(keys []key, kid string) bool {
+	return slices.ContainsFunc(keys, func(k key) bool { return k.kid == kid })
 }
 
 // unverifiedSubject reads the subject of a token without verifying it.

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -106,11 +107,11 @@ func bearer(token string) core.Request {
 func TestVerify(t *testing.T) {
 	k := keys()
 	rsaPEM := publicPEM(t, &k.rsa.PublicKey)
-	rsaOnly := newVerifier(t, sluicejwt.WithPublicKeyPEM(rsaPEM))
-	all := newVerifier(t, sluicejwt.WithPublicKeyPEM(rsaPEM), sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.ec.PublicKey)),
-		sluicejwt.WithPublicKeyPEM(publicPEM(t, k.ed.Public())), sluicejwt.WithHMACSecret(k.hmac))
-	strict := newVerifier(t, sluicejwt.WithPublicKeyPEM(rsaPEM), sluicejwt.WithIssuer("https://auth.example.com"), sluicejwt.WithAudience("api"))
-	lenient := newVerifier(t, sluicejwt.WithPublicKeyPEM(rsaPEM), sluicejwt.WithLeeway(time.Minute), sluicejwt.WithoutExpiry())
+	rsaOnly := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: rsaPEM}))
+	allPEM := slices.Concat(rsaPEM, publicPEM(t, &k.ec.PublicKey), publicPEM(t, k.ed.Public()))
+	all := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: allPEM, HMACSecret: k.hmac}))
+	strict := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: rsaPEM}), sluicejwt.WithIssuer("https://auth.example.com"), sluicejwt.WithAudience("api"))
+	lenient := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: rsaPEM}), sluicejwt.WithLeeway(time.Minute), sluicejwt.WithoutExpiry())
 	noneTok := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, claims())
 	valid := sign(t, jwt.SigningMethodRS256, k.rsa, claims())
 	parts := strings.Split(valid, ".")
@@ -154,7 +155,7 @@ func TestVerify(t *testing.T) {
 		{"three garbage parts", rsaOnly, "a.b.c", core.Identity{}},
 		{"bad base64", rsaOnly, "!!!.???.***", core.Identity{}},
 		{"json array header", rsaOnly, base64.RawURLEncoding.EncodeToString([]byte("[]")) + "." + parts[1] + "." + parts[2], core.Identity{}},
-		{"too large", rsaOnly, valid + strings.Repeat("A", sluicejwt.MaxTokenSize), core.Identity{}},
+		{"too large", rsaOnly, valid + strings.Repeat("A", 8<<10), core.Identity{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for round := range 2 { // the second round may be served by the cache
@@ -170,7 +171,7 @@ func TestVerify(t *testing.T) {
 func TestTokenSources(t *testing.T) {
 	k := keys()
 	tok := sign(t, jwt.SigningMethodRS256, k.rsa, claims())
-	pemKey := sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey))
+	pemKey := sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(t, &k.rsa.PublicKey)})
 	def := newVerifier(t, pemKey)
 	custom := newVerifier(t, pemKey, sluicejwt.WithHeader("X-Access-Token"), sluicejwt.WithCookie("session"))
 	for _, tc := range []struct {
@@ -219,7 +220,7 @@ func TestJWKS(t *testing.T) {
 	if err := os.WriteFile(path, set, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	v := newVerifier(t, sluicejwt.WithJWKSFile(path))
+	v := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{JWKSFile: path}))
 	for _, tc := range []struct {
 		name  string
 		token string
@@ -252,16 +253,16 @@ func TestNewValidation(t *testing.T) {
 		want string
 	}{
 		{"no key", nil, "no key"},
-		{"short secret", []sluicejwt.Option{sluicejwt.WithHMACSecret([]byte("short"))}, "at least 32 bytes"},
-		{"private key", []sluicejwt.Option{sluicejwt.WithPublicKeyPEM(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))}, "never a private key"},
-		{"not PEM", []sluicejwt.Option{sluicejwt.WithPublicKeyPEM([]byte("hello"))}, "no PEM public key"},
-		{"small RSA key", []sluicejwt.Option{sluicejwt.WithPublicKeyPEM(publicPEM(t, &small.PublicKey))}, "2048 bits"},
-		{"alg none", []sluicejwt.Option{sluicejwt.WithHMACSecret(k.hmac), sluicejwt.WithAlgorithms("none")}, `"none"`},
-		{"algorithms no key verifies", []sluicejwt.Option{sluicejwt.WithHMACSecret(k.hmac), sluicejwt.WithAlgorithms("RS256")}, "no configured key"},
-		{"bad JWKS", []sluicejwt.Option{sluicejwt.WithJWKS([]byte(`{"keys":[{"kty":"RSA"}]}`))}, "JWKS key 0"},
-		{"JWKS x5u", []sluicejwt.Option{sluicejwt.WithJWKS([]byte(`{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY","x5u":"https://example.com/x"}]}`))}, "x5u"},
-		{"missing JWKS file", []sluicejwt.Option{sluicejwt.WithJWKSFile(filepath.Join(t.TempDir(), "nope.json"))}, "JWKS file"},
-		{"negative cache", []sluicejwt.Option{sluicejwt.WithHMACSecret(k.hmac), sluicejwt.WithCacheSize(-1)}, "cache size"},
+		{"short secret", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{HMACSecret: []byte("short")})}, "at least 32 bytes"},
+		{"private key", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{PEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER})})}, "never a private key"},
+		{"not PEM", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{PEM: []byte("hello")})}, "no PEM public key"},
+		{"small RSA key", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(t, &small.PublicKey)})}, "2048 bits"},
+		{"alg none", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{HMACSecret: k.hmac}), sluicejwt.WithAlgorithms("none")}, `"none"`},
+		{"algorithms no key verifies", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{HMACSecret: k.hmac}), sluicejwt.WithAlgorithms("RS256")}, "no configured key"},
+		{"bad JWKS", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{JWKS: []byte(`{"keys":[{"kty":"RSA"}]}`)})}, "JWKS key 0"},
+		{"JWKS x5u", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{JWKS: []byte(`{"keys":[{"kty":"oct","k":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY","x5u":"https://example.com/x"}]}`)})}, "x5u"},
+		{"missing JWKS file", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{JWKSFile: filepath.Join(t.TempDir(), "nope.json")})}, "JWKS file"},
+		{"negative cache", []sluicejwt.Option{sluicejwt.WithKeys(sluicejwt.Keys{HMACSecret: k.hmac}), sluicejwt.WithCacheSize(-1)}, "cache size"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sluicejwt.New(tc.opts...)
@@ -277,7 +278,7 @@ func TestNewValidation(t *testing.T) {
 func TestCacheUntilExpiry(t *testing.T) {
 	k := keys()
 	clk := clock.NewFake(epoch)
-	v, err := sluicejwt.New(sluicejwt.WithClock(clk), sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey)))
+	v, err := sluicejwt.New(sluicejwt.WithClock(clk), sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(t, &k.rsa.PublicKey)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +312,7 @@ func TestCacheUntilExpiry(t *testing.T) {
 
 func TestUnverifiedSubject(t *testing.T) {
 	k := keys()
-	v := newVerifier(t, sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey)), sluicejwt.WithUnverifiedSubject())
+	v := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(t, &k.rsa.PublicKey)}), sluicejwt.WithUnverifiedSubject())
 	forged := sign(t, jwt.SigningMethodRS256, k.rsa2, claims(func(c jwt.MapClaims) { c["sub"] = "mallory"; c["tier"] = "premium" }))
 	if got, ok := v.Identify(t.Context(), bearer(forged)); !ok || got != (core.Identity{Kind: core.KindUnverified, Value: "mallory", Tier: "anonymous"}) {
 		t.Errorf("forged token: %v (tier %q), %v; want unverified mallory, anonymous", got, got.Tier, ok)
@@ -333,14 +334,14 @@ func TestUnverifiedSubject(t *testing.T) {
 // tier or a user's exemption.
 func TestLimiterNeverTrustsAnInvalidToken(t *testing.T) {
 	k := keys()
-	v := newVerifier(t, sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey)))
-	id, err := identify.New(identify.WithUser(v))
+	v := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(t, &k.rsa.PublicKey)}))
+	id, err := identify.New(identify.WithUser(v), identify.WithExemptUsers("ops"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	lim, err := core.New(core.WithClock(clock.NewFake(epoch)), core.WithIdentifier(id),
-		core.WithDefault(core.PerMinute(1)), core.WithTierDefault("premium", core.PerMinute(100)),
-		core.WithExemptUsers("ops"))
+		core.WithDefault(core.PerMinute(1)),
+		core.WithRules(core.Rule{Name: "premium", Tiers: []string{"premium"}, Limits: []core.Limit{core.PerMinute(100)}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +358,7 @@ func TestLimiterNeverTrustsAnInvalidToken(t *testing.T) {
 		{forge("alice"), core.KindIP, "anonymous", core.Allowed},
 		{forge("alice"), core.KindIP, "anonymous", core.Denied},
 		{sign(t, jwt.SigningMethodRS256, k.rsa, claims()), core.KindUser, "premium", core.Allowed}, // alice's counter is untouched
-		{forge("ops"), core.KindIP, "anonymous", core.Denied},                               // no exemption
+		{forge("ops"), core.KindIP, "anonymous", core.Denied},                                      // no exemption
 		{sign(t, jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { c["sub"] = "ops" })), core.KindUser, "premium", core.Exempt},
 	} {
 		d, err := lim.Decide(t.Context(), core.Request{Method: "GET", Path: "/", RemoteAddr: "203.0.113.7:1", Header: bearer(tc.token).Header})
@@ -371,7 +372,7 @@ func TestLimiterNeverTrustsAnInvalidToken(t *testing.T) {
 // goroutines (run under -race).
 func TestConcurrentIdentify(t *testing.T) {
 	k := keys()
-	v := newVerifier(t, sluicejwt.WithPublicKeyPEM(publicPEM(t, &k.rsa.PublicKey)), sluicejwt.WithCacheSize(4))
+	v := newVerifier(t, sluicejwt.WithKeys(sluicejwt.Keys{PEM: publicPEM(t, &k.rsa.PublicKey)}), sluicejwt.WithCacheSize(4))
 	var toks []string
 	for i := range 8 {
 		toks = append(toks, sign(t, jwt.SigningMethodRS256, k.rsa, claims(func(c jwt.MapClaims) { c["sub"] = string(rune('a' + i)) })))

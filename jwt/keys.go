@@ -27,6 +27,9 @@ var (
 	hmacAlgs  = []string{"HS256", "HS384", "HS512"}
 	rsaAlgs   = []string{"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}
 	eddsaAlgs = []string{"EdDSA"}
+	// asymmetricAlgs are the algorithms of public keys: those a key set
+	// fetched from a URL can verify.
+	asymmetricAlgs = slices.Concat(rsaAlgs, []string{"ES256", "ES384", "ES512"}, eddsaAlgs)
 )
 
 // minHMACSecret is the shortest HMAC secret accepted: 256 bits, as RFC 7518
@@ -115,42 +118,63 @@ func parsePEM(data []byte) ([]any, error) {
 // EC and OKP (Ed25519) keys, and symmetric ("oct") keys for HMAC. Keys for
 // encryption ("use": "enc") are skipped; a key's "alg" restricts it. No key
 // may make the parser fetch anything ("x5u").
-func parseJWKS(data []byte) ([]key, error) {
+//
+// A set from a file is all or nothing: any invalid key is an error. A set
+// fetched from a URL (remote) keeps its usable keys and skips the others,
+// symmetric keys included (a shared secret published at a URL is no
+// secret), and is an error only when no usable key is left.
+func parseJWKS(data []byte, remote bool) ([]key, error) {
 	var set jwkset.JWKSMarshal
 	if err := json.Unmarshal(data, &set); err != nil {
 		return nil, fmt.Errorf("JWKS: %w", err)
 	}
 	var keys []key
+	var skipped error
 	for i, m := range set.Keys {
-		if m.USE == jwkset.UseEnc {
-			continue
-		}
-		if m.X5U != "" {
-			return nil, fmt.Errorf("JWKS key %d: x5u is not supported: keys are never fetched", i)
-		}
-		j, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{
-			GetX5U: func(*url.URL) ([]*x509.Certificate, error) { return nil, errors.New("x5u is not supported") },
-		})
-		if err != nil {
+		k, err := jwkKey(m, remote)
+		switch {
+		case err == nil && k.pub != nil:
+			keys = append(keys, k)
+		case err != nil && !remote:
 			return nil, fmt.Errorf("JWKS key %d: %w", i, err)
+		case err != nil && skipped == nil:
+			skipped = fmt.Errorf("key %d: %w", i, err)
 		}
-		pub := j.Key()
-		switch k := pub.(type) {
-		case *rsa.PrivateKey:
-			pub = &k.PublicKey
-		case *ecdsa.PrivateKey:
-			pub = &k.PublicKey
-		case ed25519.PrivateKey:
-			pub = k.Public()
-		}
-		k, err := newKey(m.KID, string(m.ALG), pub)
-		if err != nil {
-			return nil, fmt.Errorf("JWKS key %d: %w", i, err)
-		}
-		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
+		if skipped != nil {
+			return nil, fmt.Errorf("JWKS: no usable signature verification key (%w)", skipped)
+		}
 		return nil, errors.New("JWKS: no signature verification key")
 	}
 	return keys, nil
+}
+
+// jwkKey returns the key of one JWK; a key to skip has a nil pub.
+func jwkKey(m jwkset.JWKMarshal, remote bool) (key, error) {
+	if m.USE == jwkset.UseEnc {
+		return key{}, nil
+	}
+	if m.X5U != "" {
+		return key{}, errors.New("x5u is not supported: keys are never fetched")
+	}
+	if remote && m.KTY == jwkset.KtyOct {
+		return key{}, errors.New(`a symmetric ("oct") key from a URL is no secret`)
+	}
+	j, err := jwkset.NewJWKFromMarshal(m, jwkset.JWKMarshalOptions{Private: true}, jwkset.JWKValidateOptions{
+		GetX5U: func(*url.URL) ([]*x509.Certificate, error) { return nil, errors.New("x5u is not supported") },
+	})
+	if err != nil {
+		return key{}, err
+	}
+	pub := j.Key()
+	switch k := pub.(type) {
+	case *rsa.PrivateKey:
+		pub = &k.PublicKey
+	case *ecdsa.PrivateKey:
+		pub = &k.PublicKey
+	case ed25519.PrivateKey:
+		pub = k.Public()
+	}
+	return newKey(m.KID, string(m.ALG), pub)
 }

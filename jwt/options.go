@@ -3,6 +3,8 @@ package sluicejwt
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"net/textproto"
 	"os"
 	"slices"
@@ -20,6 +22,7 @@ func (f optionFunc) apply(c *config) { f(c) }
 
 type config struct {
 	keys         []key
+	remotes      []*remote
 	algs         []string
 	issuer       string
 	audience     []string
@@ -33,6 +36,7 @@ type config struct {
 	cacheSize    int
 	cacheSizeSet bool
 	clock        clock.Clock
+	logger       *slog.Logger
 	errs         []error
 }
 
@@ -40,70 +44,126 @@ func (c *config) fail(format string, args ...any) {
 	c.errs = append(c.errs, fmt.Errorf("sluicejwt: "+format, args...))
 }
 
-// WithHMACSecret adds a secret for HS256, HS384 and HS512 tokens. It must be
-// at least 32 bytes.
-func WithHMACSecret(secret []byte) Option {
+// Keys are the keys a Verifier checks signatures with, from any of the
+// sources below; set one or several. Every key is restricted to the
+// algorithms of its type (and to its JWK "alg", when it has one), so that
+// no key ever verifies a token of another algorithm family.
+type Keys struct {
+	// HMACSecret verifies HS256, HS384 and HS512 tokens. It must be at
+	// least 32 bytes.
+	HMACSecret []byte
+
+	// PEM holds public keys in PEM: "PUBLIC KEY", "RSA PUBLIC KEY" or
+	// "CERTIFICATE" blocks. RSA keys verify RS* and PS* tokens and must
+	// have at least 2048 bits, ECDSA keys the ES* algorithm of their
+	// curve, Ed25519 keys EdDSA tokens. Private keys are refused.
+	PEM []byte
+
+	// JWKS is a JSON Web Key Set (RFC 7517). A key's "kid" selects it for
+	// tokens with that key ID, and its "alg" restricts it to that
+	// algorithm. Encryption keys ("use": "enc") are skipped; a key with
+	// an "x5u" is refused, since keys are never fetched from a key set.
+	JWKS []byte
+
+	// JWKSFile is a file holding a JSON Web Key Set, read once by New.
+	JWKSFile string
+
+	// JWKSURL is the address of an identity provider's JSON Web Key Set,
+	// such as https://example.eu.auth0.com/.well-known/jwks.json. It must
+	// be https, or http to a loopback address: anyone who could change the
+	// set could sign tokens. The set is fetched when the first token needs
+	// it, then again every JWKSRefresh, and at once (at most every
+	// JWKSMinRefresh) when a token names a key ID the set lacks, as
+	// providers do when they rotate keys. A fetch that fails (the
+	// provider is down, answers an error, or sends anything but a key set
+	// with a usable key) keeps the last good set. Symmetric ("oct") keys
+	// in it are skipped: a shared secret is never public.
+	JWKSURL string
+
+	// JWKSRefresh is how often the JWKSURL set is fetched again. The
+	// default is one hour.
+	JWKSRefresh time.Duration
+
+	// JWKSMinRefresh is the least time between two fetches of the JWKSURL
+	// set: it paces retries while the provider fails and fetches for
+	// unknown key IDs, so that tokens with made-up key IDs cannot make
+	// the Verifier hammer the provider. The default is one minute.
+	JWKSMinRefresh time.Duration
+
+	// HTTPClient fetches JWKSURL. The default is a client with a
+	// 10-second timeout.
+	HTTPClient *http.Client
+}
+
+// WithKeys adds the keys of k to those signatures are checked with. It may
+// be given several times; every key of every source counts. There is no
+// default: a Verifier needs at least one key, unless WithUnverifiedSubject
+// is set.
+func WithKeys(k Keys) Option {
 	return optionFunc(func(c *config) {
-		k, err := newKey("", "", slices.Clone(secret))
+		if k.HMACSecret != nil {
+			key, err := newKey("", "", slices.Clone(k.HMACSecret))
+			if err != nil {
+				c.fail("HMAC secret: %v", err)
+			} else {
+				c.keys = append(c.keys, key)
+			}
+		}
+		if k.PEM != nil {
+			c.addPEM(k.PEM)
+		}
+		if k.JWKS != nil {
+			c.addJWKS(k.JWKS)
+		}
+		if k.JWKSFile != "" {
+			data, err := os.ReadFile(k.JWKSFile)
+			if err != nil {
+				c.fail("JWKS file: %v", err)
+			} else {
+				c.addJWKS(data)
+			}
+		}
+		if k.JWKSURL != "" {
+			r, err := newRemote(k)
+			if err != nil {
+				c.fail("%v", err)
+			} else {
+				c.remotes = append(c.remotes, r)
+			}
+		}
+	})
+}
+
+func (c *config) addPEM(data []byte) {
+	pubs, err := parsePEM(data)
+	if err != nil {
+		c.fail("%v", err)
+		return
+	}
+	for _, p := range pubs {
+		k, err := newKey("", "", p)
 		if err != nil {
-			c.fail("HMAC secret: %v", err)
-			return
+			c.fail("PEM: %v", err)
+			continue
 		}
 		c.keys = append(c.keys, k)
-	})
+	}
 }
 
-// WithPublicKeyPEM adds the public keys in PEM data ("PUBLIC KEY", "RSA
-// PUBLIC KEY" or "CERTIFICATE" blocks): RSA keys verify RS* and PS* tokens,
-// ECDSA keys the ES* algorithm of their curve, Ed25519 keys EdDSA tokens.
-// RSA keys must have at least 2048 bits. Private keys are refused.
-func WithPublicKeyPEM(data []byte) Option {
-	return optionFunc(func(c *config) {
-		pubs, err := parsePEM(data)
-		if err != nil {
-			c.fail("%v", err)
-			return
-		}
-		for _, p := range pubs {
-			k, err := newKey("", "", p)
-			if err != nil {
-				c.fail("PEM: %v", err)
-				continue
-			}
-			c.keys = append(c.keys, k)
-		}
-	})
-}
-
-// WithJWKS adds the keys of a JSON Web Key Set. A key's "kid" selects it for
-// tokens with that key ID and its "alg" restricts it to that algorithm.
-func WithJWKS(data []byte) Option {
-	return optionFunc(func(c *config) {
-		keys, err := parseJWKS(data)
-		if err != nil {
-			c.fail("%v", err)
-			return
-		}
-		c.keys = append(c.keys, keys...)
-	})
-}
-
-// WithJWKSFile adds the keys of the JSON Web Key Set in a file, read once
-// by New (see WithJWKS).
-func WithJWKSFile(path string) Option {
-	return optionFunc(func(c *config) {
-		data, err := os.ReadFile(path)
-		if err != nil {
-			c.fail("JWKS file: %v", err)
-			return
-		}
-		WithJWKS(data).apply(c)
-	})
+func (c *config) addJWKS(data []byte) {
+	keys, err := parseJWKS(data, false)
+	if err != nil {
+		c.fail("%v", err)
+		return
+	}
+	c.keys = append(c.keys, keys...)
 }
 
 // WithAlgorithms restricts the accepted signature algorithms ("RS256",
 // "ES256", "EdDSA", "HS256", ...). The default is every algorithm the
-// configured keys can verify. "none" is never accepted.
+// configured keys can verify (with a JWKSURL, every asymmetric algorithm,
+// each still checked only with keys of its type). "none" is never
+// accepted.
 func WithAlgorithms(algs ...string) Option {
 	return optionFunc(func(c *config) { c.algs = append(c.algs, algs...) })
 }
@@ -128,8 +188,8 @@ func WithLeeway(d time.Duration) Option { return optionFunc(func(c *config) { c.
 func WithoutExpiry() Option { return optionFunc(func(c *config) { c.noExpiry = true }) }
 
 // WithHeader reads the token from the named header instead of
-// Authorization. A value of the form "Bearer <token>" is accepted in any
-// header; other headers may also carry the bare token.
+// Authorization, the default. A value of the form "Bearer <token>" is
+// accepted in any header; other headers may also carry the bare token.
 func WithHeader(name string) Option {
 	return optionFunc(func(c *config) { c.header = textproto.CanonicalMIMEHeaderKey(name) })
 }
@@ -139,7 +199,7 @@ func WithHeader(name string) Option {
 func WithCookie(name string) Option { return optionFunc(func(c *config) { c.cookie = name }) }
 
 // WithSubjectClaim names the claim that identifies the user. The default is
-// "sub". Its value must be a non-empty string.
+// "sub". Its value must be a non-empty string (or a whole number).
 func WithSubjectClaim(name string) Option { return optionFunc(func(c *config) { c.subject = name }) }
 
 // WithTierClaim names the claim that gives the user's tier. The default is
@@ -149,9 +209,9 @@ func WithTierClaim(name string) Option { return optionFunc(func(c *config) { c.t
 
 // WithUnverifiedSubject keys requests whose token does not verify (or all
 // of them, when no key is configured) by the token's unverified subject,
-// as a core.KindUnverified identity in the anonymous tier. It is for
-// services that only a gateway which verified the token can reach; see the
-// package documentation for what it trusts.
+// as a core.KindUnverified identity in the anonymous tier. It is off by
+// default, and for services that only a gateway which verified the token
+// can reach; see the package documentation for what it trusts.
 func WithUnverifiedSubject() Option { return optionFunc(func(c *config) { c.unverified = true }) }
 
 // WithCacheSize bounds the number of verified tokens kept. The default is
@@ -160,19 +220,23 @@ func WithCacheSize(n int) Option {
 	return optionFunc(func(c *config) { c.cacheSize, c.cacheSizeSet = n, true })
 }
 
-// WithClock sets the clock exp, nbf and iat are checked against and cache
-// entries expire by. The default is clock.Real.
+// WithClock sets the clock exp, nbf and iat are checked against, cache
+// entries expire by, and JWKS refreshes are timed by. The default is
+// clock.Real.
 func WithClock(clk clock.Clock) Option { return optionFunc(func(c *config) { c.clock = clk }) }
+
+// WithLogger logs what no caller sees: a JWKSURL fetch that failed, at
+// Warn, with the age of the set still in use. The default logs nothing.
+func WithLogger(l *slog.Logger) Option { return optionFunc(func(c *config) { c.logger = l }) }
 
 const defaultCacheSize = 10_000
 
 func (c *config) validate() error {
-	if len(c.keys) == 0 && !c.unverified && len(c.errs) == 0 {
-		c.fail("no key: use WithHMACSecret, WithPublicKeyPEM or WithJWKS (or opt in to WithUnverifiedSubject)")
+	if len(c.keys) == 0 && len(c.remotes) == 0 && !c.unverified && len(c.errs) == 0 {
+		c.fail("no key: use WithKeys (or opt in to WithUnverifiedSubject)")
 	}
 	for _, a := range c.algs {
-		if !slices.Contains(hmacAlgs, a) && !slices.Contains(rsaAlgs, a) && !slices.Contains(eddsaAlgs, a) &&
-			a != "ES256" && a != "ES384" && a != "ES512" {
+		if !slices.Contains(hmacAlgs, a) && !slices.Contains(asymmetricAlgs, a) {
 			c.fail("algorithm %q: not a supported signature algorithm", a)
 		}
 	}
@@ -196,6 +260,9 @@ func (c *config) validate() error {
 	}
 	if c.clock == nil {
 		c.clock = clock.Real
+	}
+	if c.logger == nil {
+		c.logger = slog.New(slog.DiscardHandler)
 	}
 	return errors.Join(c.errs...)
 }
