@@ -100,3 +100,12 @@ func (c *denyCache) put(namespace, key string, now, until time.Time, cost int64,
 	}
 	sh.m[k] = &denyEntry{until: until.UnixNano(), at: t, cost: cost, windows: res.Windows}
 }
+
+// drop forgets the cached denial of (namespace, key), if any.
+func (c *denyCache) drop(namespace, key string) {
+	k := denyKey{namespace, key}
+	sh := c.shard(k)
+	sh.mu.Lock()
+	delete(sh.m, k)
+	sh.mu.Unlock()
+}

@@ -29,8 +29,8 @@ func ExampleNew() {
 		fmt.Println(r.Name, r.Algorithm, r.Limits)
 	}
 	// Output:
-	// default token_bucket [100/m]
 	// login sliding_log [5/m 20/h]
+	// default token_bucket [100/m]
 }
 
 func ExampleLimiter_Decide() {

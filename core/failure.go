@@ -58,8 +58,9 @@ type Failure struct {
 	// that client's requests of the same or larger cost locally until T,
 	// without a backend call, so a client flooding a limit costs about one
 	// backend call per retry period. It never admits a request: it can only
-	// deny one the backend would also deny (or, after an operator's Reset
-	// or a raised limit, one it would now admit, until T). backend.Concurrency and
+	// deny one the backend would also deny (or, after a raised limit or
+	// an operator's Reset through another Limiter, one it would now admit,
+	// until T; a Reset through this Limiter drops its entry). backend.Concurrency and
 	// shadow rules bypass it.
 	NoDenyCache bool
 }

@@ -318,3 +318,26 @@ func TestFailureModeErrors(t *testing.T) {
 	_, err = core.New(core.WithRules(core.Rule{Limits: []core.Limit{core.PerMinute(1)}, Failure: "sideways"}))
 	expectConfigErrors(t, err, []string{"rules[0].failure"})
 }
+
+// TestResetDropsCachedDenial: a client the deny cache holds is decided
+// afresh, and admitted, right after a Reset through the same Limiter.
+func TestResetDropsCachedDenial(t *testing.T) {
+	f := newFlaky(t)
+	lim, _ := newLimiter(t, core.WithBackend(f), core.WithDefault(core.PerMinute(1)))
+	req := get("/", "192.0.2.1:1")
+	decide(t, lim, req)
+	decide(t, lim, req) // denied by the backend, and cached
+	if d := decide(t, lim, req); !d.Cached {
+		t.Fatalf("third request: Cached = false, want a denial from the deny cache")
+	}
+	if err := lim.Reset(t.Context(), req); err != nil {
+		t.Fatal(err)
+	}
+	calls := f.calls.Load()
+	if d := decide(t, lim, req); d.Outcome != core.Allowed || d.Cached {
+		t.Errorf("after Reset: %v (cached %v), want allowed by the backend", d.Outcome, d.Cached)
+	}
+	if got := f.calls.Load() - calls; got != 1 {
+		t.Errorf("after Reset: %d backend calls, want 1", got)
+	}
+}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -259,7 +260,11 @@ func (l *Limiter) Peek(ctx context.Context, r Request) (d Decision, err error) {
 }
 
 // Reset forgets the usage that r's client has of the rule r matches (of its
-// group, if the rule has one). It does nothing for an exempt request.
+// group, if the rule has one), its penalty state (so a Reset lifts a
+// block), and this Limiter's cached denial of it (see Failure.NoDenyCache),
+// so that its next request here is decided afresh. Other Limiters sharing
+// the backend keep denying from their own deny caches until the denial they
+// cached ends. It does nothing for an exempt request.
 func (l *Limiter) Reset(ctx context.Context, r Request) error {
 	if l.closed.Load() {
 		return ErrClosed
@@ -271,10 +276,14 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 	}
 	start := time.Now()
 	k, _ := kindIndex(id.Kind)
-	err = l.backend.Reset(ctx, rule.ns[k], clientKey(id.Value))
+	ns, key := rule.ns[k], clientKey(id.Value)
+	err = l.backend.Reset(ctx, ns, key)
 	l.observeBackend(l.backendName(), "reset", start, err)
 	if err != nil {
 		return fmt.Errorf("%w: reset: %w", ErrBackendUnavailable, err)
+	}
+	if l.denies != nil {
+		l.denies.drop(ns, key)
 	}
 	return nil
 }
@@ -295,9 +304,25 @@ func (l *Limiter) SetRules(rules ...Rule) error {
 	return nil
 }
 
-// Rules returns a copy of the active rules, with defaults filled in.
+// Rules returns a copy of the active rules, with defaults filled in, in
+// precedence order: a request gets the first rule of the list that matches
+// it (see [Limiter]), default rules come after every rule with a Path, and
+// NameOnly rules, which no request matches, come last in the order
+// declared. (Of two rules that no request matches both, the order means
+// nothing.) Passing the list to SetRules keeps every decision the same.
 func (l *Limiter) Rules() []Rule {
-	rs := l.rules.Load().rules
+	rs := slices.Clone(l.rules.Load().rules)
+	slices.SortStableFunc(rs, func(a, b *compiledRule) int {
+		switch {
+		case a.NameOnly != b.NameOnly && a.NameOnly:
+			return 1
+		case a.NameOnly != b.NameOnly:
+			return -1
+		case a.NameOnly:
+			return 0
+		}
+		return cmp.Compare(a.rank, b.rank)
+	})
 	out := make([]Rule, len(rs))
 	for i, r := range rs {
 		out[i] = r.Rule
@@ -462,11 +487,15 @@ func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, 
 	}
 	d.fill(rule.Limits, &res)
 	l.outcome(d, rule, &res, &req)
+	retry := d.RetryAfter // the limit's own, before a block the denial may start
 	if penalized && !peek && d.Outcome == Denied {
 		l.recordDenial(ctx, d, rule, &req)
 	}
+	// The deny cache holds the limit's denial, never a block: a block is
+	// checked in the backend before every decision anyway, and a cached
+	// block would outlive an unblock made through another instance.
 	if cacheable && d.Outcome == Denied {
-		if until := now.Add(d.RetryAfter - rule.MaxDelay); until.After(now) {
+		if until := now.Add(retry - rule.MaxDelay); until.After(now) {
 			l.denies.put(req.Namespace, req.Key, now, until, req.Cost, &res)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,9 +38,16 @@ type Observer interface {
 }
 
 // WithObserver sends the Limiter's decisions, backend calls and breaker
-// state changes to o. The default is none.
+// state changes to o. Observers add up: give WithObserver once per
+// observer (Prometheus metrics, OpenTelemetry metrics, an admin API's
+// recent denials) and each sees every call, in the order given. A nil o
+// adds nothing. The default is none.
 func WithObserver(o Observer) Option {
-	return optionFunc(func(c *config) { c.observer = o })
+	return optionFunc(func(c *config) {
+		if o != nil {
+			c.observers = append(c.observers, o)
+		}
+	})
 }
 
 // WithLogger logs what the Limiter does to logger: denials at Warn and
@@ -79,13 +87,39 @@ func (nopObserver) ObserveDecision(Request, Decision)                   {}
 func (nopObserver) ObserveBackend(string, string, time.Duration, error) {}
 func (nopObserver) ObserveBreaker(string, string)                       {}
 
+// observers is several Observers given to one Limiter, called in order.
+type observers []Observer
+
+func (os observers) ObserveDecision(r Request, d Decision) {
+	for _, o := range os {
+		o.ObserveDecision(r, d)
+	}
+}
+
+func (os observers) ObserveBackend(backend, op string, took time.Duration, err error) {
+	for _, o := range os {
+		o.ObserveBackend(backend, op, took, err)
+	}
+}
+
+func (os observers) ObserveBreaker(backend, state string) {
+	for _, o := range os {
+		o.ObserveBreaker(backend, state)
+	}
+}
+
 func newWatcher(cfg *config, b backend.Backend) *watcher {
-	if cfg.observer == nil && cfg.logger == nil {
+	if len(cfg.observers) == 0 && cfg.logger == nil {
 		return nil
 	}
-	w := &watcher{obs: cfg.observer, log: cfg.logger, name: backendName(b)}
-	if w.obs == nil {
+	w := &watcher{log: cfg.logger, name: backendName(b)}
+	switch len(cfg.observers) {
+	case 0:
 		w.obs = nopObserver{}
+	case 1:
+		w.obs = cfg.observers[0] // no loop on the request path for the usual case
+	default:
+		w.obs = observers(slices.Clone(cfg.observers))
 	}
 	if w.log != nil {
 		w.denials = newDenyCache(defaultDenySize)

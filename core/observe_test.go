@@ -273,3 +273,37 @@ type identifierFunc func(ctx context.Context, r core.Request) (core.Identity, er
 func (f identifierFunc) Identify(ctx context.Context, r core.Request) (core.Identity, error) {
 	return f(ctx, r)
 }
+
+// TestObserversAddUp: each WithObserver adds an observer, and every one of
+// them sees every decision, backend call and breaker change; a nil one adds
+// nothing.
+func TestObserversAddUp(t *testing.T) {
+	a, b := &recorder{}, &recorder{}
+	f := newFlaky(t)
+	lim, _ := newLimiter(t, core.WithObserver(a), core.WithObserver(nil), core.WithObserver(b), core.WithBackend(f),
+		core.WithDefault(core.PerMinute(1)), core.WithFailure(core.Failure{BreakerFailures: 1, NoDenyCache: true}))
+	decide(t, lim, get("/", "192.0.2.1:1"))
+	decide(t, lim, get("/", "192.0.2.1:1"))
+	f.down.Store(true)
+	decide(t, lim, get("/", "192.0.2.1:1"))
+	want := []event{{Rule: "default", Outcome: core.Allowed}, {Rule: "default", Outcome: core.Denied}, {Rule: "default", Outcome: core.FailedOpen}}
+	for name, rec := range map[string]*recorder{"first": a, "second": b} {
+		rec.mu.Lock()
+		if got := len(rec.events); got != len(want) {
+			t.Errorf("%s observer: %d decisions %+v, want %+v", name, got, rec.events, want)
+		} else {
+			for i := range want {
+				if rec.events[i] != want[i] {
+					t.Errorf("%s observer: decision %d = %+v, want %+v", name, i, rec.events[i], want[i])
+				}
+			}
+		}
+		if got, want := strings.Join(rec.backends, " "), "flaky/apply/ok flaky/apply/ok flaky/apply/err"; got != want {
+			t.Errorf("%s observer: backend calls %q, want %q", name, got, want)
+		}
+		if got, want := strings.Join(rec.breaker, " "), "flaky/closed flaky/open"; got != want {
+			t.Errorf("%s observer: breaker states %q, want %q", name, got, want)
+		}
+		rec.mu.Unlock()
+	}
+}

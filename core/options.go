@@ -15,7 +15,7 @@ type config struct {
 	failure     Failure
 	tiers       []string
 	defaultTier string
-	observer    Observer
+	observers   []Observer
 	logger      *slog.Logger
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
+	"github.com/sluicehq/sluice/core/memory"
 )
 
 // penaltyRule allows 2 requests per second; 3 denials within a minute block
@@ -231,5 +232,41 @@ func TestPenaltyBackendFailureUsesTheFailureMode(t *testing.T) {
 	d := decide(t, lim, get("/", "192.0.2.1:1"))
 	if d.Outcome != core.FailedClosed || !errors.Is(d.Err, boom) {
 		t.Errorf("Outcome %v, Err %v; want fail_closed wrapping the backend error", d.Outcome, d.Err)
+	}
+}
+
+// remoteMemory is a memory backend that says it is remote, so that a
+// Limiter keeps a deny cache for it.
+type remoteMemory struct{ *memory.Backend }
+
+func (remoteMemory) Name() string               { return "shared" }
+func (remoteMemory) Ping(context.Context) error { return nil }
+
+// TestUnblockElsewhereLiftsTheBlock: a block lifted through another
+// Limiter (Reset, as sluiceadmin's unblock does) ends the block here too,
+// once the limit's own denial has passed: the deny cache never holds the
+// block itself.
+func TestUnblockElsewhereLiftsTheBlock(t *testing.T) {
+	shared := remoteMemory{memory.New(memory.WithSweepInterval(0))}
+	t.Cleanup(func() { shared.Close() })
+	rule := core.Rule{Name: "login", Limits: []core.Limit{core.PerMinute(1)},
+		Penalty: &core.Penalty{Threshold: 1, Window: time.Minute, Base: time.Hour}}
+	server, clk := newLimiter(t, core.WithBackend(shared), core.WithRules(rule))
+	admin, err := core.New(core.WithClock(clk), core.WithBackend(shared), core.WithRules(rule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	req := get("/login", "192.0.2.1:1")
+	decide(t, server, req)
+	if d := decide(t, server, req); !d.Blocked || d.RetryAfter != time.Hour {
+		t.Fatalf("second request: %+v, want blocked for an hour", d)
+	}
+	if err := admin.Reset(t.Context(), core.Request{Rule: "login", Identity: core.Identity{Kind: core.KindIP, Value: "192.0.2.1"}}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(time.Minute) // the limit's denial has passed; the block would have 59 minutes left
+	if d := decide(t, server, req); d.Outcome != core.Allowed {
+		t.Errorf("a minute after an unblock elsewhere: %v (blocked %v, cached %v), want allowed", d.Outcome, d.Blocked, d.Cached)
 	}
 }

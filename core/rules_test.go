@@ -333,3 +333,51 @@ func TestDecisionClientRoundTrips(t *testing.T) {
 		}
 	}
 }
+
+// TestRulesInPrecedenceOrder: Rules lists the rules in the order a request
+// tries them, whatever order they were declared in, and giving the list
+// back to SetRules changes no decision.
+func TestRulesInPrecedenceOrder(t *testing.T) {
+	one := []core.Limit{core.PerMinute(1)}
+	lim, _ := newLimiter(t, core.WithRules(
+		core.Rule{Name: "default", Limits: one},
+		core.Rule{Name: "api-any", Path: "/api/**", Limits: one},
+		core.Rule{Name: "jobs", NameOnly: true, Limits: one},
+		core.Rule{Name: "users", Path: "/api/users/{id}", Limits: one},
+		core.Rule{Name: "users-post", Path: "/api/users/{id}", Methods: []string{"POST"}, Limits: one},
+		core.Rule{Name: "login", Path: "/login", Limits: one},
+	))
+	names := func() string {
+		var out []string
+		for _, r := range lim.Rules() {
+			out = append(out, r.Name)
+		}
+		return strings.Join(out, " ")
+	}
+	if got, want := names(), "users-post users api-any login default jobs"; got != want {
+		t.Errorf("Rules() = %s, want %s", got, want)
+	}
+	reqs := []core.Request{
+		{Method: "POST", Path: "/api/users/7", RemoteAddr: "192.0.2.1:1"},
+		{Method: "GET", Path: "/api/users/7", RemoteAddr: "192.0.2.1:1"},
+		{Method: "GET", Path: "/api/items", RemoteAddr: "192.0.2.1:1"},
+		{Method: "GET", Path: "/login", RemoteAddr: "192.0.2.1:1"},
+		{Method: "GET", Path: "/", RemoteAddr: "192.0.2.1:1"},
+	}
+	var before []string
+	for _, r := range reqs {
+		d, _ := lim.Peek(t.Context(), r)
+		before = append(before, d.Rule)
+	}
+	if err := lim.SetRules(lim.Rules()...); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs {
+		if d, _ := lim.Peek(t.Context(), r); d.Rule != before[i] {
+			t.Errorf("%s %s: rule %q after SetRules(Rules()...), %q before", r.Method, r.Path, d.Rule, before[i])
+		}
+	}
+	if got, want := strings.Join(before, " "), "users-post users api-any login default"; got != want {
+		t.Errorf("rules chosen: %s, want %s", got, want)
+	}
+}

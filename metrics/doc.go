@@ -5,17 +5,19 @@
 //
 //	import sluiceprom "github.com/sluicehq/sluice/metrics"
 //
-// and pass it to the Limiter (and the breaker, and the config loader):
+// and give it to the Limiter as an observer:
 //
 //	m, err := sluiceprom.New(prometheus.DefaultRegisterer)
-//	br := breaker.New(breaker.WithOnStateChange(m.BreakerStateChanged("redis")))
-//	lim, err := core.New(core.WithObserver(m), core.WithBreaker(br), ...)
+//	lim, err := core.New(core.WithObserver(m), ...)
+//
+// Observers add up, so package sluiceotel's OpenTelemetry metrics can run
+// beside these: core.New(core.WithObserver(m), core.WithObserver(otm), ...).
 //
 // The metrics, with bounded labels only (never a client, IP or user):
 //
 //	sluice_decisions_total{rule, outcome}                    counter
 //	sluice_backend_request_duration_seconds{backend, op}     histogram
-//	sluice_backend_errors_total{backend, kind}               counter (kind: timeout, breaker_open, canceled, error)
+//	sluice_backend_errors_total{backend, kind}               counter (kind: timeout, canceled, error)
 //	sluice_circuit_breaker_state{backend}                    gauge (0 closed, 1 half-open, 2 open)
 //	sluice_local_deny_cache_hits_total                       counter
 //	sluice_config_reloads_total{result}                      counter (result: success, failure)
