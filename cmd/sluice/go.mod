@@ -3,10 +3,10 @@ module github.com/sluicehq/sluice/cmd/sluice
 go 1.25.0
 
 require (
-	github.com/sluicehq/sluice/admin v0.0.0
-	github.com/sluicehq/sluice/config v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/admin v0.9.0
+	github.com/sluicehq/sluice/config v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 	github.com/spf13/cobra v1.10.2
 )
 
@@ -26,9 +26,9 @@ require (
 	github.com/prometheus/procfs v0.21.1 // indirect
 	github.com/redis/go-redis/v9 v9.22.0 // indirect
 	github.com/sagikazarmark/locafero v0.11.0 // indirect
-	github.com/sluicehq/sluice/backends/redis v0.0.0 // indirect
-	github.com/sluicehq/sluice/jwt v0.0.0 // indirect
-	github.com/sluicehq/sluice/metrics v0.0.0 // indirect
+	github.com/sluicehq/sluice/backends/redis v0.9.0 // indirect
+	github.com/sluicehq/sluice/jwt v0.9.0 // indirect
+	github.com/sluicehq/sluice/metrics v0.9.0 // indirect
 	github.com/sourcegraph/conc v0.3.1-0.20240121214520-5f936abd7ae8 // indirect
 	github.com/spf13/afero v1.15.0 // indirect
 	github.com/spf13/cast v1.10.0 // indirect

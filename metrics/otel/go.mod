@@ -4,8 +4,8 @@ go 1.26.0
 
 require (
 	github.com/prometheus/client_golang v1.24.1
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/metrics v0.0.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/metrics v0.9.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/metric v1.47.0
 	go.opentelemetry.io/otel/sdk/metric v1.47.0
