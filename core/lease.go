@@ -39,8 +39,9 @@ import (
 //
 // Sizing: a key's first decision, and every decision of a key whose rate
 // is below one unit per Prefetch, is an ordinary backend call. A batch is
-// the key's recent local rate (units asked since the last backend charge
-// over the time since) times Prefetch, at most twice the previous charge
+// the key's recent local rate (the units of the last backend charge that
+// were spent, over the time since it) times Prefetch, at most twice the
+// previous charge
 // (batches start small and grow on demand, and shrink as soon as a batch
 // goes mostly unused), and at most 1/prefetchDivisor of the smallest
 // window's capacity.
@@ -266,9 +267,10 @@ func (l *Limiter) chargeBatch(ctx context.Context, rule *compiledRule, req *back
 }
 
 // batchSize returns the number of units to lease for a request of cost at
-// now: the key's rate since its last backend charge times the rule's
-// Prefetch, at most twice that charge and a fraction of the smallest
-// window's capacity. The caller holds e.mu.
+// now: the key's rate since its last backend charge (the units of that
+// charge that were spent, over the time since) times the rule's Prefetch,
+// at most twice that charge and a fraction of the smallest window's
+// capacity. The caller holds e.mu.
 func batchSize(rule *compiledRule, e *batchEntry, now time.Time, cost int64) int64 {
 	capa := int64(math.MaxInt64)
 	for _, w := range rule.windows {
@@ -282,7 +284,7 @@ func batchSize(rule *compiledRule, e *batchEntry, now time.Time, cost int64) int
 	if dt <= 0 {
 		return most
 	}
-	rate := float64(e.used+cost) / float64(dt)
+	rate := float64(e.used) / float64(dt)
 	if n := math.Ceil(rate * float64(rule.Prefetch)); n < float64(most) {
 		return int64(n)
 	}
