@@ -49,7 +49,10 @@ func (h *harness) instances(n int, clk clock.Clock, prefetch time.Duration) ([]*
 	for i := range lims {
 		calls[i] = new(apiCalls)
 		rule := core.Rule{Name: "hot", NameOnly: true, Algorithm: h.alg, Limits: []core.Limit{prefetchLimit}, Prefetch: prefetch, Failure: "closed"}
-		lim, err := core.New(core.WithBackend(h.b), core.WithClock(clk), core.WithRules(rule), core.WithObserver(calls[i]))
+		// No breaker and a long timeout: a loaded machine's slow call must
+		// not pass for a backend failure.
+		lim, err := core.New(core.WithBackend(h.b), core.WithClock(clk), core.WithRules(rule), core.WithObserver(calls[i]),
+			core.WithFailure(core.Failure{Timeout: 10 * time.Second, BreakerFailures: -1}))
 		if err != nil {
 			h.t.Fatalf("core.New: %v", err)
 		}
