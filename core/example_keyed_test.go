@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
 	"github.com/sluicehq/sluice/core/clock"
+	"github.com/sluicehq/sluice/core/memory"
 )
 
 // A job worker that slows down rather than fails: each tenant may start 2
@@ -117,4 +119,57 @@ func ExampleDecision_Settle() {
 	// Output:
 	// reserved 4000, left: 6000
 	// settled at 1250, left: 8750
+}
+
+// One tenant's whole API is one key, decided by three instances: each
+// leases the key's units in batches from the shared backend (Redis, in
+// production) and spends them locally, instead of one backend call per
+// request. Together they admit the limit exactly.
+func ExampleRule_prefetch() {
+	clk := clock.NewFake(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	shared := memory.New() // sluiceredis.New(client) in production
+	defer shared.Close()
+	var calls atomic.Int64
+	counted := countingApply{shared, &calls}
+	rule :=
+		// snippet:prefetch
+		core.Rule{Name: "tenant-api", NameOnly: true, Algorithm: backend.FixedWindow, Limits: []core.Limit{core.PerSecond(50_000)}, Prefetch: 100 * time.Millisecond}
+		// end snippet:prefetch
+	var instances [3]*core.Limiter
+	for i := range instances {
+		lim, err := core.New(core.WithBackend(counted), core.WithClock(clk), core.WithRules(rule))
+		if err != nil {
+			panic(err)
+		}
+		defer lim.Close()
+		instances[i] = lim
+	}
+	admitted := 0
+	for i := range 60_000 {
+		d, err := instances[i%3].Take(context.Background(), "tenant-api", "acme", 1)
+		if err != nil {
+			panic(err)
+		}
+		if d.Outcome == core.Allowed {
+			admitted++
+		}
+		if i == 49_999 {
+			fmt.Println("backend calls for 50,000 decisions:", calls.Load())
+		}
+	}
+	fmt.Println("admitted in all:", admitted)
+	// Output:
+	// backend calls for 50,000 decisions: 195
+	// admitted in all: 50000
+}
+
+// countingApply counts a backend's Apply calls.
+type countingApply struct {
+	backend.Backend
+	n *atomic.Int64
+}
+
+func (c countingApply) Apply(ctx context.Context, req backend.Request) (backend.Result, error) {
+	c.n.Add(1)
+	return c.Backend.Apply(ctx, req)
 }

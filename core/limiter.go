@@ -91,6 +91,8 @@ type Limiter struct {
 	leases    atomic.Uint64
 	closed    atomic.Bool
 	closeOnce sync.Once
+
+	batches *batchTable // Rule.Prefetch (lease.go)
 }
 
 // New returns a Limiter with the given options. It returns an error, joining
@@ -143,7 +145,9 @@ func New(opts ...Option) (*Limiter, error) {
 		l.local = memory.New(memory.WithClock(l.clock))
 	}
 	l.leases.Store(rand.Uint64())
+	l.batches = newBatchTable()
 	l.rules.Store(newRuleSet(rules))
+	l.setBatchRules(rules) // lease.go
 	return l, nil
 }
 
@@ -285,6 +289,7 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 	if l.denies != nil {
 		l.denies.drop(ns, key)
 	}
+	l.dropBatch(ns, key) // lease.go
 	return nil
 }
 
@@ -301,6 +306,7 @@ func (l *Limiter) SetRules(rules ...Rule) error {
 		return err
 	}
 	l.rules.Store(newRuleSet(compiled))
+	l.setBatchRules(compiled) // returns the batches leased under the old rules (lease.go)
 	return nil
 }
 
@@ -345,6 +351,7 @@ func (l *Limiter) Close() error {
 	var err error
 	l.closeOnce.Do(func() {
 		l.closed.Store(true)
+		l.closeBatches() // lease.go
 		if l.owned != nil {
 			err = l.owned.Close()
 		}
@@ -481,6 +488,11 @@ func (l *Limiter) charge(ctx context.Context, rule *compiledRule, id *Identity, 
 			return nil
 		}
 	}
+	if rule.Prefetch > 0 && !peek {
+		if done, err := l.chargeBatch(ctx, rule, &req, d); done { // lease.go
+			return err
+		}
+	}
 	res, err := l.apply(ctx, req)
 	if err != nil {
 		return l.failure(ctx, d, rule, req, err)
@@ -528,6 +540,9 @@ func (l *Limiter) outcome(d *Decision, rule *compiledRule, res *backend.Result, 
 
 // settle corrects the charge r holds, of the decision d, to cost.
 func (l *Limiter) settle(ctx context.Context, r releaser, d *Decision, cost int64) error {
+	if r.rule.Prefetch > 0 && r.rule.Algorithm == backend.TokenBucket && cost < r.charged {
+		return nil // a refund would move the slots of other instances' batches (lease.go)
+	}
 	b, name, windows := l.backend, l.backendName(), r.rule.windows
 	if r.local {
 		b, name = l.local, "local"

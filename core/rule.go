@@ -70,6 +70,39 @@ type Rule struct {
 	// (say, the process crashed). The default is 30s.
 	Lease time.Duration
 
+	// Prefetch turns on token leasing, for a key so hot that one backend
+	// call per decision is too many (one key beyond one Redis shard): each
+	// Limiter takes a batch of units for the key from the backend in one
+	// call, about Prefetch's worth of the key's recent rate, and spends it
+	// locally, so the key costs the backend a call per batch. No limit is
+	// ever exceeded: every unit is charged before it is spent, and spent
+	// only while a charge made then would count it the same way (within
+	// the fixed window it was charged in; for a token bucket, before the
+	// bucket would have refilled past it). A batch lives at most Prefetch;
+	// what is left of it goes back to the backend when it expires, on
+	// SetRules and on Close. A key slower than one unit per Prefetch takes
+	// no batch.
+	//
+	// What a Limiter holds unspent is at most one batch per key, and a
+	// batch is at most 1/16 of the smallest window's capacity: n instances
+	// hold back at most n/16 of a key's limit, and an instance that
+	// crashes loses at most that (under-admission, never over-admission).
+	// Decisions from a batch are Allowed; their Remaining is what the
+	// backend reported when the batch was leased plus the batch's unspent
+	// units.
+	//
+	// Fixed and sliding windows lease at any rate. A token bucket can
+	// lend only units the bucket would not have refilled before they are
+	// spent, which is many only while the key is at its limit (the bucket
+	// has a backlog): below it, its decisions are mostly ordinary calls.
+	// Its unspent units are not refunded (a refund would move the units
+	// other instances hold) but count until the bucket is next full, and
+	// Settle on a token-bucket rule that prefetches charges extra cost but
+	// refunds nothing. 0, the default, turns leasing off. It needs the
+	// TokenBucket, FixedWindow or SlidingWindow algorithm, and no MaxDelay
+	// or Penalty. See docs/redis.md.
+	Prefetch time.Duration
+
 	// Group makes rules with the same Group share one set of counters per
 	// client. Rules in a group must have identical Algorithm and Limits.
 	Group string
@@ -223,6 +256,7 @@ func compileRules(rules []Rule, pol *policy) ([]*compiledRule, error) {
 		if c.Lease < 0 || c.Lease > maxPeriod {
 			bad(at+".lease", r.Lease, "must be between 0 and %v", maxPeriod)
 		}
+		compilePrefetch(c, at, bad) // lease.go
 		if !r.Exempt {
 			compileLimits(c, at, bad)
 		}

@@ -54,7 +54,9 @@ var allAlgorithms = []backend.Algorithm{
 // admit/deny sequence on a fake clock, multi-window atomicity, cost, peek,
 // reset, key isolation, expiry and concurrent exactness, and, for a backend
 // that implements backend.Penalizer, the progressive-penalty subtests
-// ("penalty/...", skipped otherwise). newBackend is called
+// ("penalty/...", skipped otherwise), and token leasing
+// (core.Rule.Prefetch) through several Limiters racing on one key
+// ("<algorithm>/prefetch/..."). newBackend is called
 // once per subtest; it may return a fresh backend or a shared one (every
 // subtest uses its own namespace), and should register its cleanup with
 // t.Cleanup.
@@ -127,6 +129,13 @@ func RunBackendSuite(t *testing.T, newBackend func(t *testing.T) backend.Backend
 	}
 	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow} {
 		run(t, alg.String()+"/keyed/settle", alg, testKeyedSettle)
+	}
+	for _, alg := range []backend.Algorithm{backend.TokenBucket, backend.FixedWindow, backend.SlidingWindow} {
+		name := alg.String() + "/prefetch/"
+		run(t, name+"race", alg, testPrefetchRace)
+		run(t, name+"crash", alg, testPrefetchCrash)
+		run(t, name+"return", alg, testPrefetchReturn)
+		run(t, name+"cold-key", alg, testPrefetchColdKey)
 	}
 	run(t, "token_bucket/settle/out-of-order", backend.TokenBucket, testSettleOutOfOrder)
 	run(t, "sliding_log/settle/refund-keeps-estimate", backend.SlidingLog, testSettleLog)

@@ -1,0 +1,5 @@
+//go:build race
+
+package sluiceredis
+
+const raceEnabled = true
