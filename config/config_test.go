@@ -1118,3 +1118,16 @@ func TestJWTSources(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefetchRule checks that rules[].prefetch reaches the rule, and that
+// a rule core refuses to prefetch is an error with the key's path.
+func TestPrefetchRule(t *testing.T) {
+	svc := newService(t, "[[rules]]\nname = \"api\"\nalgorithm = \"fixed_window\"\nwindows = [\"100/s\"]\nprefetch = \"100ms\"\n")
+	if got := svc.Limiter.Rules()[0].Prefetch; got != 100*time.Millisecond {
+		t.Errorf("prefetch = %v, want 100ms", got)
+	}
+	_, err := New(write(t, t.TempDir(), "sluice.toml", "[[rules]]\nname = \"log\"\nalgorithm = \"sliding_log\"\nwindows = [\"100/s\"]\nprefetch = \"100ms\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "rules[0].prefetch") {
+		t.Errorf("prefetch on a sliding log: %v, want an error at rules[0].prefetch", err)
+	}
+}

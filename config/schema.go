@@ -134,6 +134,7 @@ type ruleConfig struct {
 	Cost      int64          `mapstructure:"cost"`
 	MaxDelay  string         `mapstructure:"max_delay"`
 	Lease     string         `mapstructure:"lease"`
+	Prefetch  string         `mapstructure:"prefetch"`
 	Group     string         `mapstructure:"group"`
 	Failure   string         `mapstructure:"failure"`
 	Shadow    bool           `mapstructure:"shadow"`

@@ -172,6 +172,7 @@ func (c *Config) coreRules(p *problems) []core.Rule {
 		cr.Failure = r.Failure
 		cr.MaxDelay = p.duration(at+".max_delay", r.MaxDelay)
 		cr.Lease = p.duration(at+".lease", r.Lease)
+		cr.Prefetch = p.duration(at+".prefetch", r.Prefetch)
 		if pe := r.Penalty; pe != nil {
 			cr.Penalty = &core.Penalty{
 				Threshold: pe.Threshold, Multiplier: pe.Multiplier,
