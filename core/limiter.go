@@ -51,9 +51,10 @@ import (
 // declared first. The path is cleaned first, and the route template, when
 // the framework provides one, is matched too: the more specific match wins.
 // A request no rule matches gets a default rule (empty Path), or is Exempt
-// when there is none. Exempt endpoints (the health endpoints by default, see
-// WithHealthEndpoints) and exempt clients (WithExemptIPs, WithExemptUsers,
-// WithExemptAPIKeys) are Exempt whatever the rules say. See docs/rules.md.
+// when there is none. The health endpoints (/health, /healthz, /livez,
+// /readyz) are Exempt unless a rule names one as its exact Path; exempt
+// clients (identify.WithExemptIPs, WithExemptUsers, WithExemptAPIKeys) are
+// Exempt whatever the rules say. See docs/rules.md.
 //
 // # Clients
 //

@@ -6,12 +6,14 @@
 //
 // and wrap a whole server, or one handler:
 //
-//	http.ListenAndServe(":8080", sluicehttp.Middleware(lim, httpcontract.WithServeMux(mux))(mux))
+//	http.ListenAndServe(":8080", sluicehttp.Middleware(lim)(mux))
 //	mux.Handle("GET /users/{id}", sluicehttp.Handler(lim, usersHandler))
 //
 // A handler wrapped on its own knows its ServeMux pattern, so every path of
-// "/users/{id}" shares that rule's counters. Middleware wrapping a whole mux
-// learns patterns from httpcontract.WithServeMux; without it, rules match
-// the request path. Responses follow the contract of package httpcontract,
+// "/users/{id}" shares that rule's counters. Middleware wrapping a whole
+// *http.ServeMux (or any handler with its Handler(*http.Request) method)
+// asks it which pattern a request matches before the mux runs, so route
+// rules match there too; around another handler, rules match the request
+// path. Responses follow the contract of package httpcontract,
 // whose options every adapter shares.
 package sluicehttp

@@ -43,10 +43,9 @@
 //     nothing sends the request on to the next identifier, and in the end to
 //     the IP address: an invalid token makes an anonymous client, never a
 //     user's counter or tier.
-//   - An API key counts only when its lookup (WithAPIKey) accepts it, so a
+//   - An API key counts only when its lookup (WithAPIKeys) accepts it, so a
 //     client cannot escape its limit by inventing keys. Keys are kept and
-//     counted as digests (core.APIKeyIdentity), never in clear.
-//   - A key function's keys (WithKeyFunc) are in the anonymous tier.
+//     counted as digests, never in clear.
 //
 // # Guarantees
 //
