@@ -36,9 +36,11 @@ func (r *redisConfig) backend() (*sluiceredis.Backend, []io.Closer, error) {
 
 // client returns a go-redis client for the connection fields. Every one
 // has ContextTimeoutEnabled, so that the Limiter's timeout bounds each
-// round trip, and a Cluster client reloads its slot map every second, as
-// sluiceredis.NewFromURL's does: the scripts are never retried, so only
-// that reload finds the replica promoted in place of a dead primary.
+// round trip, one dial attempt (DialerRetries: 1; the Limiter's breaker
+// retries, see sluiceredis.New), and a Cluster client reloads its slot map
+// every second, as sluiceredis.NewFromURL's does: the scripts are never
+// retried, so only that reload finds the replica promoted in place of a
+// dead primary.
 func (r *redisConfig) client() redis.UniversalClient {
 	dur := func(s string) time.Duration { d, _ := time.ParseDuration(s); return d }
 	var tlsConf *tls.Config
@@ -53,18 +55,20 @@ func (r *redisConfig) client() redis.UniversalClient {
 			Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
 			PoolSize: r.PoolSize, DialTimeout: dur(r.DialTimeout), ReadTimeout: dur(r.ReadTimeout),
 			WriteTimeout: dur(r.WriteTimeout), PoolTimeout: dur(r.PoolTimeout), ContextTimeoutEnabled: true,
+			DialerRetries: 1,
 		})
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf,
 			PoolSize: r.PoolSize, DialTimeout: dur(r.DialTimeout), ReadTimeout: dur(r.ReadTimeout),
 			WriteTimeout: dur(r.WriteTimeout), PoolTimeout: dur(r.PoolTimeout), ContextTimeoutEnabled: true,
-			ClusterStateReloadInterval: time.Second,
+			ClusterStateReloadInterval: time.Second, DialerRetries: 1,
 		})
 	}
 	return redis.NewClient(&redis.Options{
 		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
 		PoolSize: r.PoolSize, DialTimeout: dur(r.DialTimeout), ReadTimeout: dur(r.ReadTimeout),
 		WriteTimeout: dur(r.WriteTimeout), PoolTimeout: dur(r.PoolTimeout), ContextTimeoutEnabled: true,
+		DialerRetries: 1,
 	})
 }

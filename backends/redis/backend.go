@@ -33,7 +33,7 @@ const defaultPrefix = "sluice:"
 // Requests whose limits, bursts or costs exceed 2^53-1 (the integers Lua's
 // numbers hold exactly), or, with [WithCallerClock], whose time is before
 // the Unix epoch, are refused with an error wrapping
-// backend.backend.ErrInvalidRequest.
+// backend.ErrInvalidRequest.
 type Backend struct {
 	client Client
 	closer io.Closer // the client, when the backend created it
@@ -50,10 +50,17 @@ type Backend struct {
 // Every decision is one Lua script, which the backend marks as never to be
 // retried, so the client's MaxRetries cannot make a script run, and charge,
 // twice. The scripts of concurrent decisions share pipelined round trips
-// when the client has a Pipeline method (see [WithBatching]). Set ContextTimeoutEnabled on the client's options: without it
-// go-redis ignores context deadlines on the socket, and a slow Redis
-// holds a decision for the client's ReadTimeout (3s by default) rather than
-// the Limiter's timeout.
+// when the client has a Pipeline method (see [WithBatching]).
+//
+// Two settings of the client's options matter when Redis fails, and
+// NewFromURL sets both. ContextTimeoutEnabled: without it go-redis
+// ignores context deadlines on the socket, and a slow Redis holds a
+// decision for the client's ReadTimeout (3s by default) rather than the
+// Limiter's timeout. DialerRetries: 1: go-redis otherwise retries a
+// refused dial 5 times, 100ms apart, so every decision waits its whole
+// timeout while Redis is down instead of failing at once, and the
+// Limiter's circuit breaker, which opens on the first refused connection,
+// sees only timeouts and opens after 5 of them.
 func New(client Client, opts ...Option) *Backend {
 	if client == nil {
 		panic("sluiceredis: New with a nil client")

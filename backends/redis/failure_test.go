@@ -762,3 +762,74 @@ type breakerWatch struct{ state atomic.Value }
 func (*breakerWatch) ObserveDecision(core.Request, core.Decision)         {}
 func (*breakerWatch) ObserveBackend(string, string, time.Duration, error) {}
 func (b *breakerWatch) ObserveBreaker(_, state string)                    { b.state.Store(state) }
+
+// applyFailures counts failed apply calls and breaker openings.
+type applyFailures struct {
+	mu             sync.Mutex
+	failed, opened int
+}
+
+func (*applyFailures) ObserveDecision(core.Request, core.Decision) {}
+
+func (a *applyFailures) ObserveBackend(_, op string, _ time.Duration, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if op == "apply" && err != nil {
+		a.failed++
+	}
+}
+
+func (a *applyFailures) ObserveBreaker(_, state string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if state == "open" {
+		a.opened++
+	}
+}
+
+// TestFailureRefusedOpensAtOnce checks the default setup (NewFromURL, the
+// default failure handling, batching on) against a Redis that refuses
+// connections: the first decision after the kill fails open and opens the
+// breaker, so the next ones reach no backend. go-redis's default dial
+// retries (5, 100ms apart) would make that decision wait its whole
+// timeout and reach the breaker as a timeout, which opens it only after 5.
+func TestFailureRefusedOpensAtOnce(t *testing.T) {
+	awaitRedialers(t)
+	srv := redistest.Start(t)
+	b, err := NewFromURL("redis://" + srv.Addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	obs := &applyFailures{}
+	lim, err := core.New(core.WithBackend(b), tokenBucket, core.WithObserver(obs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	// The first scripts on a new connection may outlast the timeout.
+	waitFor(t, 5*time.Second, "an exact decision", func() bool { return exact(lim.Decide(t.Context(), failReq(freshClient()))) })
+	obs.mu.Lock()
+	obs.failed, obs.opened = 0, 0
+	obs.mu.Unlock()
+	req := failReq(freshClient())
+	srv.Kill()
+	start := time.Now()
+	for i := range 5 {
+		d, err := lim.Decide(t.Context(), req)
+		if err != nil || d.Outcome != core.FailedOpen {
+			t.Fatalf("decision %d after the kill: %v, %v; want fail_open", i+1, d.Outcome, err)
+		}
+	}
+	took := time.Since(start)
+	obs.mu.Lock()
+	defer obs.mu.Unlock()
+	// After the breaker's first backoff (50ms) one probe may go through.
+	want := 1
+	if took > 50*time.Millisecond {
+		want = 2
+	}
+	if obs.opened == 0 || obs.failed > want {
+		t.Errorf("5 decisions in %v after the kill: %d backend calls failed, the breaker opened %d times; want it open after the first failure (at most %d calls)", took, obs.failed, obs.opened, want)
+	}
+}
