@@ -103,7 +103,7 @@ func (b *Backend) Apply(_ context.Context, req backend.Request) (backend.Result,
 	if err := req.Validate(); err != nil {
 		return backend.Result{}, err
 	}
-	k := b.digest(req.Namespace, req.Key)
+	k := b.digestFor(req.Namespace, req.Key, req.Algorithm)
 	sh := b.shard(k)
 	now := req.Now.UnixNano()
 	if req.Algorithm == backend.TokenBucket && len(req.Windows) == 1 {
@@ -149,18 +149,22 @@ func (b *Backend) Reset(_ context.Context, namespace, key string) error {
 	k := b.digest(namespace, key)
 	sh := b.shard(k)
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	for i := range backend.MaxWindows {
 		wk := k.window(i)
-		sh.tb.del(wk)
 		sh.fw.del(wk)
 		sh.sw.del(wk)
 		sh.sl.del(wk)
 	}
 	sh.cc.del(k.window(0))
 	sh.pn.del(k)
+	sh.mu.Unlock()
+	tk := b.tbDigest(namespace, key)
+	sh = b.shard(tk)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
 	for i := range backend.MaxWindows {
-		sh.rf.del(gcraID(k.window(i)))
+		sh.tb.del(tk.window(i))
+		sh.rf.del(gcraID(tk.window(i)))
 	}
 	return nil
 }
@@ -235,6 +239,36 @@ func (b *Backend) digest(namespace, key string) dkey {
 		k.b = 1 // the zero dkey marks empty table slots
 	}
 	return k
+}
+
+// tbDigest is the digest of a token-bucket key: one hash, and a second
+// word derived from it by a bijection. A token-bucket slot keeps 64 bits
+// of a key (see gcraSlot), so a second hash would add nothing but its
+// cost. A key's token-bucket state may thus live in another shard than its
+// other state; Reset looks in both.
+func (b *Backend) tbDigest(namespace, key string) dkey {
+	h := maphash.Comparable(b.seeds[0], pair{namespace, key})
+	k := dkey{h, splitmix(h)}
+	if k.b == 0 {
+		k.b = 1 // the zero dkey marks empty table slots
+	}
+	return k
+}
+
+// digestFor returns the digest of (namespace, key) for alg.
+func (b *Backend) digestFor(namespace, key string, alg backend.Algorithm) dkey {
+	if alg == backend.TokenBucket {
+		return b.tbDigest(namespace, key)
+	}
+	return b.digest(namespace, key)
+}
+
+// splitmix is the finalizer of SplitMix64: a bijection of 64-bit words
+// that spreads every input bit over every output bit.
+func splitmix(x uint64) uint64 {
+	x = (x ^ x>>30) * 0xbf58476d1ce4e5b9
+	x = (x ^ x>>27) * 0x94d049bb133111eb
+	return x ^ x>>31
 }
 
 // pair is hashed field by field, each string with its length, so no two

@@ -16,7 +16,7 @@ func (b *Backend) Settle(_ context.Context, s backend.Settlement) error {
 	if s.Algorithm == backend.Concurrency || s.Cost == s.Charged {
 		return nil
 	}
-	k := b.digest(s.Namespace, s.Key)
+	k := b.digestFor(s.Namespace, s.Key, s.Algorithm)
 	sh := b.shard(k)
 	now := s.Now.UnixNano()
 	sh.mu.Lock()
