@@ -59,14 +59,15 @@ func (m *Middleware) writeHeaders(h http.Header, d *core.Decision) {
 	}
 	failed := d.Outcome == core.FailedOpen
 	denied := d.Outcome == core.Denied || d.Outcome == core.ShadowDenied
-	// Every value is formatted into one buffer, and the buffer and the
-	// value slices the header map keeps are one allocation for all fields.
+	// Every value is formatted into one buffer on the stack, then copied,
+	// with the value slices the header map keeps, into one allocation
+	// sized to what this response sends (none when it sends nothing).
 	var (
-		blk  = new(headerBlock)
-		b    = blk.buf[:0]
-		ends [maxHeaderSlots - 1]int
-		keys [maxHeaderSlots]string
-		n    int
+		stack [160]byte
+		b     = stack[:0]
+		ends  [maxHeaderSlots - 1]int
+		keys  [maxHeaderSlots]string
+		n     int
 	)
 	field := func(k string) { keys[n], ends[n] = k, len(b); n++ }
 	trio := func(limit, remaining, reset string, unix bool) {
@@ -105,18 +106,37 @@ func (m *Middleware) writeHeaders(h http.Header, d *core.Decision) {
 		b = strconv.AppendInt(b, retryAfter(d), 10)
 		field(keyRetryAfter)
 	}
-	// The bytes are never written again, so the string may share them (as
-	// strings.Builder does); long window names may have moved b off blk.buf
-	// to a slice of its own, which is shared the same way.
-	all := unsafe.String(unsafe.SliceData(b), len(b))
-	vals := blk.vals[:]
+	policy := cfg.headers&HeadersDraft10 != 0 && len(d.Windows()) > 0
+	if n == 0 && !policy {
+		return
+	}
+	var (
+		vals []string
+		buf  []byte
+	)
+	if n < len(smallHeaderBlock{}.vals) && len(b) <= len(smallHeaderBlock{}.buf) {
+		blk := new(smallHeaderBlock)
+		vals, buf = blk.vals[:], blk.buf[:len(b)]
+	} else {
+		blk := new(headerBlock)
+		vals, buf = blk.vals[:], blk.buf[:]
+		if len(b) <= len(buf) {
+			buf = buf[:len(b)]
+		} else {
+			buf = make([]byte, len(b)) // long window names, several profiles
+		}
+	}
+	copy(buf, b)
+	// The bytes are never written again, so the strings may share them
+	// (as strings.Builder does).
+	all := unsafe.String(unsafe.SliceData(buf), len(buf))
 	from := 0
 	for i := range n {
 		vals[i] = all[from:ends[i]]
 		h[keys[i]] = vals[i : i+1 : i+1]
 		from = ends[i]
 	}
-	if cfg.headers&HeadersDraft10 != 0 && len(d.Windows()) > 0 {
+	if policy {
 		vals[n] = m.policy(d)
 		h[keyPolicy] = vals[n : n+1 : n+1]
 	}
@@ -126,10 +146,19 @@ func (m *Middleware) writeHeaders(h http.Header, d *core.Decision) {
 // value slices the header map holds (the formatted fields and the cached
 // policy) and the bytes the formatted values share. 160 bytes hold every
 // field of a rule whose window names are short, in one profile; longer
-// names and more profiles spill into a slice of their own.
+// names and more profiles take a slice of their own.
 type headerBlock struct {
 	vals [maxHeaderSlots]string
 	buf  [160]byte
+}
+
+// smallHeaderBlock is a headerBlock for the default profile's fields
+// (RateLimit, RateLimit-Policy and, on a denial, Retry-After) of short
+// names: a third of the size, so the common response allocates and its
+// garbage costs less.
+type smallHeaderBlock struct {
+	vals [3]string
+	buf  [64]byte
 }
 
 // appendRateLimit appends the RateLimit field: every window of an admitted
@@ -165,12 +194,17 @@ func appendRateLimit(b []byte, d *core.Decision, denied bool) []byte {
 // since it only changes when the rule does.
 func (m *Middleware) policy(d *core.Decision) string {
 	ws := d.Windows()
-	if v, ok := m.policies.Load(d.Rule); ok {
-		if p := v.(*policyEntry); p.matches(d.Algorithm, ws) {
-			return p.value
+	cached := m.policies.Load()
+	if cached != nil {
+		// Rules are few, and a scan comparing names is quicker than a
+		// hash map's lookup.
+		for _, p := range *cached {
+			if p.rule == d.Rule && p.matches(d.Algorithm, ws) {
+				return p.value
+			}
 		}
 	}
-	p := &policyEntry{alg: d.Algorithm, n: len(ws)}
+	p := &policyEntry{rule: d.Rule, alg: d.Algorithm, n: len(ws)}
 	var b []byte
 	for i, w := range ws {
 		p.limits[i] = w.Limit
@@ -186,11 +220,28 @@ func (m *Middleware) policy(d *core.Decision) string {
 		}
 	}
 	p.value = string(b)
-	m.policies.Store(d.Rule, p)
+	// Copy on write; the entry for a rule whose limits changed replaces
+	// the old one, and a set that outgrows maxPolicies starts over, so the
+	// cache stays a short scan whatever reloads do.
+	var next []*policyEntry
+	if cached != nil && len(*cached) < maxPolicies {
+		for _, q := range *cached {
+			if q.rule != p.rule {
+				next = append(next, q)
+			}
+		}
+	}
+	next = append(next, p)
+	m.policies.CompareAndSwap(cached, &next) // a lost race only costs a rebuild
 	return p.value
 }
 
+// maxPolicies bounds the policy cache: beyond it, rules are many, and the
+// fields are rebuilt as they come.
+const maxPolicies = 64
+
 type policyEntry struct {
+	rule string // the rule's name
 	// alg is part of the key: a concurrency limit and a window can have
 	// equal Limits (N, and Per set to the lease) but different fields.
 	alg    backend.Algorithm

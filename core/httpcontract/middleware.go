@@ -17,7 +17,7 @@ import (
 type Middleware struct {
 	lim      *core.Limiter
 	cfg      config
-	policies sync.Map // rule name -> *policyEntry
+	policies atomic.Pointer[[]*policyEntry] // the RateLimit-Policy field per rule (headers.go)
 
 }
 
