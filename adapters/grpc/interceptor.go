@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -117,14 +119,29 @@ func StreamServerInterceptor(lim *core.Limiter, opts ...Option) grpc.StreamServe
 func (i *interceptor) request(ctx context.Context, method string) core.Request {
 	r := core.Request{Method: httpMethod, Path: method, Header: &incomingHeader{ctx}}
 	if p, ok := peer.FromContext(ctx); ok {
-		if p.Addr != nil {
-			r.RemoteAddr = p.Addr.String()
-		}
+		r.RemoteAddr = addrString(p.Addr)
 		if i.cfg.clientCert {
 			r.Identity = certIdentity(p)
 		}
 	}
 	return r
+}
+
+// addrString returns a peer's address as net/http writes
+// http.Request.RemoteAddr ("192.0.2.7:51234", "[2001:db8::1]:443"). A TCP
+// address, the common case, is formatted in one allocation instead of the
+// three of its String method; any other address is its String.
+func addrString(a net.Addr) string {
+	switch a := a.(type) {
+	case nil:
+		return ""
+	case *net.TCPAddr:
+		if ip, ok := netip.AddrFromSlice(a.IP); ok && a.Zone == "" {
+			var buf [64]byte
+			return string(netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)).AppendTo(buf[:0]))
+		}
+	}
+	return a.String()
 }
 
 // certIdentity returns the identity of a peer's verified client
