@@ -176,4 +176,3 @@ func TestMatchMethod(t *testing.T) {
 		}
 	}
 }
-
