@@ -2,11 +2,17 @@ package sluicegrpc_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	sluicegrpc "github.com/sluicehq/sluice/adapters/grpc"
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/testkit/grpctest"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
 
 // suiteOptions turns the suite's configuration into options.
@@ -30,4 +36,42 @@ func TestInterceptors(t *testing.T) {
 			Stream: sluicegrpc.StreamServerInterceptor(lim, opts...),
 		}
 	})
+}
+
+func TestWithHeaderMetadata(t *testing.T) {
+	t.Parallel()
+	lim, err := core.New(core.WithDefault(core.PerMinute(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	cc := serveBufconn(t, []grpc.ServerOption{grpc.ChainUnaryInterceptor(sluicegrpc.UnaryServerInterceptor(lim, sluicegrpc.WithHeaderMetadata(false)))})
+	var hdr metadata.MD
+	if err := say(t.Context(), cc, grpc.Header(&hdr)); err != nil {
+		t.Fatal(err)
+	}
+	if v := hdr.Get(sluicegrpc.MetadataRateLimit); len(v) > 0 {
+		t.Errorf("an admitted call carries ratelimit %q with WithHeaderMetadata(false)", v)
+	}
+	var trailer metadata.MD
+	err = say(t.Context(), cc, grpc.Trailer(&trailer))
+	if status.Code(err) != codes.ResourceExhausted || len(trailer.Get(sluicegrpc.MetadataRateLimit)) == 0 {
+		t.Errorf("the denial: %v with trailers %v, want RESOURCE_EXHAUSTED with ratelimit whatever WithHeaderMetadata says", err, trailer)
+	}
+}
+
+func TestNilLimiterPanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"unary":  func() { sluicegrpc.UnaryServerInterceptor(nil) },
+		"stream": func() { sluicegrpc.StreamServerInterceptor(nil) },
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil || !strings.HasPrefix(fmt.Sprint(p), "sluicegrpc: ") {
+					t.Errorf("%s: recovered %v, want a sluicegrpc panic", name, p)
+				}
+			}()
+			f()
+		}()
+	}
 }
