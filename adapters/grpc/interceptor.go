@@ -130,7 +130,9 @@ func (i *interceptor) request(ctx context.Context, method string) core.Request {
 // addrString returns a peer's address as net/http writes
 // http.Request.RemoteAddr ("192.0.2.7:51234", "[2001:db8::1]:443"). A TCP
 // address, the common case, is formatted in one allocation instead of the
-// three of its String method; any other address is its String.
+// three of its String method. Any other address is its String, or, when
+// that is empty (the peer of a Unix socket), its network ("unix"), so
+// that such a call still has a client.
 func addrString(a net.Addr) string {
 	switch a := a.(type) {
 	case nil:
@@ -141,7 +143,10 @@ func addrString(a net.Addr) string {
 			return string(netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)).AppendTo(buf[:0]))
 		}
 	}
-	return a.String()
+	if s := a.String(); s != "" {
+		return s
+	}
+	return a.Network()
 }
 
 // certIdentity returns the identity of a peer's verified client

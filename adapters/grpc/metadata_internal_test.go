@@ -134,6 +134,9 @@ func TestAddrString(t *testing.T) {
 	if got := addrString(nil); got != "" {
 		t.Errorf("addrString(nil) = %q, want \"\"", got)
 	}
+	if got := addrString(&net.UnixAddr{Net: "unix"}); got != "unix" {
+		t.Errorf("addrString of an unnamed Unix peer = %q, want \"unix\"", got)
+	}
 }
 
 func TestRounding(t *testing.T) {
