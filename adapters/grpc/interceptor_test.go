@@ -8,7 +8,9 @@ import (
 
 	sluicegrpc "github.com/sluicehq/sluice/adapters/grpc"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/identify"
 	"github.com/sluicehq/sluice/testkit/grpctest"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -73,5 +75,59 @@ func TestNilLimiterPanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// tokenSource is an identify.Source standing for a token verifier such as
+// sluicejwt's: it reads the Authorization header, which the interceptor
+// serves from the authorization metadata.
+type tokenSource map[string]string // token -> user
+
+func (s tokenSource) Identify(_ context.Context, r core.Request) (core.Identity, bool) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if user, known := s[token]; ok && known {
+		return core.Identity{Kind: core.KindUser, Value: user}, true
+	}
+	return core.Identity{}, false
+}
+
+func TestUserFromAuthorizationMetadata(t *testing.T) {
+	t.Parallel()
+	id, err := identify.New(identify.WithUser(tokenSource{"t-alice": "alice", "t-bob": "bob"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lim, err := core.New(core.WithIdentifier(id), core.WithDefault(core.PerMinute(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	cc := serveBufconn(t, []grpc.ServerOption{grpc.ChainUnaryInterceptor(sluicegrpc.UnaryServerInterceptor(lim))})
+	as := func(token string) (codes.Code, string) {
+		ctx := t.Context()
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		err := say(ctx, cc)
+		for _, d := range status.Convert(err).Details() {
+			if qf, ok := d.(*errdetails.QuotaFailure); ok && len(qf.GetViolations()) > 0 {
+				return status.Code(err), qf.GetViolations()[0].GetSubject()
+			}
+		}
+		return status.Code(err), ""
+	}
+	for _, step := range []struct {
+		token, want string
+		code        codes.Code
+	}{
+		{"t-alice", "", codes.OK},
+		{"t-alice", "user:alice", codes.ResourceExhausted},
+		{"t-bob", "", codes.OK},
+		{"", "", codes.OK},                                  // the peer's address
+		{"t-forged", "ip:bufconn", codes.ResourceExhausted}, // an unknown token: the peer again
+	} {
+		if code, subject := as(step.token); code != step.code || subject != step.want {
+			t.Errorf("token %q: %v counted as %q, want %v and %q", step.token, code, subject, step.code, step.want)
+		}
 	}
 }

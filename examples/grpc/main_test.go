@@ -278,29 +278,82 @@ func TestExample(t *testing.T) {
 	})
 }
 
-// TestExampleRedis runs two instances on one Redis: they share the default
-// rule's 5 calls per 10 seconds.
+// TestExampleRedis runs two instances on one Redis, standalone and
+// Cluster: between them they admit exactly the default rule's 5 calls per
+// 10 seconds, whichever instance each call reaches, and exactly 2 open
+// chats per client.
 func TestExampleRedis(t *testing.T) {
-	addr := redistest.Start(t).Addr
 	bin := build(t)
-	var clients []greeterv1.GreeterClient
-	for range 2 {
-		s := start(t, bin, "REDIS_URL=redis://"+addr+"/0")
-		clients = append(clients, greeterv1.NewGreeterClient(s.dial(t)))
-	}
-	allowed := 0
-	for i := range 10 {
-		err := sayHello(t, clients[i%2])
-		switch status.Code(err) {
-		case codes.OK:
-			allowed++
-		case codes.ResourceExhausted:
-		default:
-			t.Fatalf("call %d: %v", i+1, err)
-		}
-	}
-	if allowed != 5 {
-		t.Errorf("the two instances allowed %d calls between them, want 5", allowed)
+	for _, tc := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"standalone", func(t *testing.T) string { return "redis://" + redistest.Start(t).Addr + "/0" }},
+		{"cluster", func(t *testing.T) string {
+			return "redis+cluster://" + strings.Join(redistest.StartCluster(t).Addrs(), ",")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			url := tc.url(t)
+			var clients []greeterv1.GreeterClient
+			for range 2 {
+				s := start(t, bin, "REDIS_URL="+url)
+				clients = append(clients, greeterv1.NewGreeterClient(s.dial(t)))
+			}
+			// The chats open and close first, so that both instances have
+			// their connections to every node before the count.
+			for i := range 2 {
+				st, err := clients[i].Chat(t.Context())
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.CloseSend()
+				if _, err := st.Recv(); !errors.Is(err, io.EOF) {
+					t.Fatalf("a first chat: %v", err)
+				}
+			}
+			allowed := 0
+			start := time.Now()
+			for i := range 10 {
+				err := sayHello(t, clients[i%2])
+				switch status.Code(err) {
+				case codes.OK:
+					allowed++
+				case codes.ResourceExhausted:
+				default:
+					t.Fatalf("call %d: %v", i+1, err)
+				}
+			}
+			// One more call is admitted every 2s: exactly 5 unless the
+			// calls took that long.
+			took := time.Since(start)
+			if refills := int(took / (2 * time.Second)); allowed < 5 || allowed > 5+refills {
+				t.Errorf("the two instances allowed %d calls between them in %v, want 5 (and %d more refilled)", allowed, took, refills)
+			}
+			open := 0
+			for i := range 4 {
+				st, err := clients[i%2].Chat(t.Context())
+				if err == nil {
+					if err = st.Send(&greeterv1.HelloRequest{Name: "chat"}); errors.Is(err, io.EOF) {
+						err = nil
+					}
+				}
+				if err == nil {
+					_, err = st.Recv()
+				}
+				switch status.Code(err) {
+				case codes.OK:
+					open++
+				case codes.ResourceExhausted:
+				default:
+					t.Fatalf("chat %d: %v", i+1, err)
+				}
+			}
+			if open != 2 {
+				t.Errorf("the two instances held %d chats open between them, want 2", open)
+			}
+		})
 	}
 }
 
