@@ -245,6 +245,11 @@ func (i *interceptor) denied(d *core.Decision) (metadata.MD, error) {
 			QuotaValue:  w.Limit.N,
 		})
 	}
+	if len(violations) == 0 { // a denial no window explains, such as a penalty's block
+		violations = append(violations, &errdetails.QuotaFailure_Violation{
+			Subject: subject, Description: fmt.Sprintf("rule %q denied the call", d.Rule), QuotaId: d.Rule,
+		})
+	}
 	msg := fmt.Sprintf("rate limit exceeded; retry after %v", time.Duration(millis(d.RetryAfter))*time.Millisecond)
 	return md, withDetails(codes.ResourceExhausted, msg, d.RetryAfter, &errdetails.QuotaFailure{Violations: violations})
 }

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	sluicegrpc "github.com/sluicehq/sluice/adapters/grpc"
 	"github.com/sluicehq/sluice/core"
+	"github.com/sluicehq/sluice/core/clock"
 	"github.com/sluicehq/sluice/core/identify"
 	"github.com/sluicehq/sluice/testkit/grpctest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -129,5 +131,39 @@ func TestUserFromAuthorizationMetadata(t *testing.T) {
 		if code, subject := as(step.token); code != step.code || subject != step.want {
 			t.Errorf("token %q: %v counted as %q, want %v and %q", step.token, code, subject, step.code, step.want)
 		}
+	}
+}
+
+// TestPenaltyBlock checks the denial of a client blocked by a progressive
+// penalty: RESOURCE_EXHAUSTED, with the block's time left to wait.
+func TestPenaltyBlock(t *testing.T) {
+	t.Parallel()
+	lim, err := core.New(core.WithClock(clock.NewFake(epoch)), core.WithRules(core.Rule{
+		Limits:  []core.Limit{core.PerMinute(1)},
+		Penalty: &core.Penalty{Threshold: 1, Window: time.Minute, Base: 5 * time.Minute},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lim.Close() })
+	cc := serveBufconn(t, []grpc.ServerOption{grpc.ChainUnaryInterceptor(sluicegrpc.UnaryServerInterceptor(lim))})
+	say(t.Context(), cc)
+	say(t.Context(), cc) // denied: the penalty's threshold
+	var trailer metadata.MD
+	err = say(t.Context(), cc, grpc.Trailer(&trailer))
+	if status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("blocked call: %v, want RESOURCE_EXHAUSTED", err)
+	}
+	if got := trailer.Get(sluicegrpc.MetadataRetryPushback); len(got) != 1 || got[0] != "300000" {
+		t.Errorf("blocked call: pushback %q, want the block's 300000ms", got)
+	}
+	var qf *errdetails.QuotaFailure
+	for _, d := range status.Convert(err).Details() {
+		if q, ok := d.(*errdetails.QuotaFailure); ok {
+			qf = q
+		}
+	}
+	if len(qf.GetViolations()) == 0 {
+		t.Errorf("blocked call: QuotaFailure %v, want a violation", qf)
 	}
 }
