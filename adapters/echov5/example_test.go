@@ -24,6 +24,6 @@ func ExampleMiddleware() {
 	}
 	// Output:
 	// 200 "users";r=1;t=30
-	// 200 "users";r=0;t=60
+	// 200 "users";r=0;t=30
 	// 429 "users";r=0;t=30
 }
