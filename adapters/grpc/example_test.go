@@ -60,7 +60,7 @@ func ExampleUnaryServerInterceptor() {
 	}
 	// Output:
 	// OK ["echo";r=1;t=30]
-	// OK ["echo";r=0;t=60]
+	// OK ["echo";r=0;t=30]
 	// ResourceExhausted ["echo";r=0;t=30] pushback [30000]
 }
 

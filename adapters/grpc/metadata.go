@@ -15,7 +15,7 @@ import (
 const (
 	// MetadataRateLimit carries the draft-10 RateLimit value: every window
 	// of an admitted call with its remaining quota and the seconds until it
-	// resets (`"api-s";r=7;t=1`), or, for a denial, the violated windows
+	// has more (`"api-s";r=7;t=1`), or, for a denial, the violated windows
 	// with the seconds until they admit the call.
 	MetadataRateLimit = "ratelimit"
 	// MetadataRateLimitPolicy carries the draft-10 RateLimit-Policy value:
@@ -61,13 +61,14 @@ func limited(d *core.Decision) bool { return !d.Shadow && len(d.Windows()) > 0 }
 
 // appendRateLimit appends the RateLimit value of d, as package
 // httpcontract writes the RateLimit field: every window of an admitted
-// call with its remaining quota and the seconds until it resets, or, for a
-// denial, the violated windows with the seconds until they admit the
+// call with its remaining quota and t, the seconds until the window has
+// more quota (draft-10's t, not the time until all of it is back), or, for
+// a denial, the violated windows with the seconds until they admit the
 // call.
 func appendRateLimit(b []byte, d *core.Decision, denied bool) []byte {
 	first := true
 	for _, w := range d.Windows() {
-		t := w.ResetAfter
+		t := w.NextAfter
 		if denied {
 			if w.RetryAfter <= 0 {
 				continue

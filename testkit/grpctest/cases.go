@@ -32,7 +32,8 @@ var cases = []struct {
 }{
 	{"allow-then-deny", func(h *harness) {
 		cc := h.serve([]core.Option{defaultRule(core.PerMinute(3))}, Config{})
-		for i, want := range []struct{ remaining, t string }{{"2", "20"}, {"1", "40"}, {"0", "60"}} {
+		// t is when more quota comes: the next token, every 20s.
+		for i, want := range []struct{ remaining, t string }{{"2", "20"}, {"1", "20"}, {"0", "20"}} {
 			h.expect(msgf("call %d", i+1), h.say(cc), codes.OK, map[string]string{
 				"ratelimit-policy": `"default";q=3;w=60`,
 				"ratelimit":        `"default";r=` + want.remaining + `;t=` + want.t,
@@ -48,7 +49,28 @@ var cases = []struct {
 			h.t.Errorf("handler ran %d times, want 3: a denied call reached it", got)
 		}
 		h.clock.Advance(20 * time.Second)
-		h.expect("after the pushback", h.say(cc), codes.OK, map[string]string{"ratelimit": `"default";r=0;t=60`}, nil)
+		h.expect("after the pushback", h.say(cc), codes.OK, map[string]string{"ratelimit": `"default";r=0;t=20`}, nil)
+	}},
+	{"t-per-algorithm", func(h *harness) {
+		// draft-10's t is the seconds until more quota is available, not
+		// until all of it is, as for HTTP: 4 per minute, two calls, then a
+		// third 10 seconds later.
+		for _, tc := range []struct {
+			alg        backend.Algorithm
+			first, now string // ratelimit after the second call, and 10s later
+		}{
+			{backend.TokenBucket, `"default";r=2;t=15`, `"default";r=1;t=5`},
+			{backend.FixedWindow, `"default";r=2;t=60`, `"default";r=1;t=50`},
+			{backend.SlidingLog, `"default";r=2;t=60`, `"default";r=1;t=50`},
+			{backend.SlidingWindow, `"default";r=2;t=90`, `"default";r=1;t=70`},
+		} {
+			cc := h.serve([]core.Option{rules(core.Rule{Algorithm: tc.alg, Limits: []core.Limit{core.PerMinute(4)}})}, Config{})
+			h.say(cc)
+			h.expect(tc.alg.String()+" second call", h.say(cc), codes.OK, map[string]string{"ratelimit": tc.first}, nil)
+			h.clock.Advance(10 * time.Second)
+			h.expect(tc.alg.String()+" 10s later", h.say(cc), codes.OK, map[string]string{"ratelimit": tc.now}, nil)
+			h.clock.Advance(-10 * time.Second)
+		}
 	}},
 	{"deny-details", func(h *harness) {
 		cc := h.serve([]core.Option{defaultRule(core.PerMinute(3))}, Config{})
@@ -159,7 +181,7 @@ var cases = []struct {
 		cc := h.serve([]core.Option{rules(core.Rule{Limits: []core.Limit{core.PerSecond(2)}, MaxDelay: time.Second})}, Config{Wait: h.recordWait})
 		h.say(cc)
 		h.say(cc)
-		h.expect("delayed", h.say(cc), codes.OK, map[string]string{"ratelimit": `"default";r=0;t=2`}, nil)
+		h.expect("delayed", h.say(cc), codes.OK, map[string]string{"ratelimit": `"default";r=0;t=1`}, nil)
 		if w := h.recordedWaits(); len(w) != 1 || w[0] != 500*time.Millisecond {
 			h.t.Errorf("waits = %v, want one of 500ms", w)
 		}
@@ -408,7 +430,7 @@ var cases = []struct {
 	}},
 	{"stream-open-limit", func(h *harness) {
 		cc := h.serve([]core.Option{defaultRule(core.PerMinute(2))}, Config{})
-		for i, want := range []string{`"default";r=1;t=30`, `"default";r=0;t=60`} {
+		for i, want := range []string{`"default";r=1;t=30`, `"default";r=0;t=30`} {
 			s := h.chat(h.t.Context(), cc, methodChat)
 			if err := s.send("m"); err != nil {
 				h.t.Fatalf("stream %d: %v", i+1, err)

@@ -228,7 +228,7 @@ func secondsUp(d time.Duration) int64 { return int64((max(0, d) + time.Second - 
 func rateLimit(d *core.Decision, denied bool) string {
 	var parts []string
 	for _, w := range d.Windows() {
-		t := w.ResetAfter
+		t := w.NextAfter
 		if denied {
 			if w.RetryAfter <= 0 {
 				continue
