@@ -2,7 +2,6 @@ package sluicegrpc
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -95,21 +94,23 @@ func StreamServerInterceptor(lim *core.Limiter, opts ...Option) grpc.StreamServe
 			return err
 		}
 		defer d.Release()
-		if i.cfg.headerMD && limited(&d) {
-			ss.SetHeader(i.policies.headerMD(&d))
-		}
+		var key string
 		if i.cfg.messageRule != "" {
-			key, ok, err := i.messageKey(ctx, info.FullMethod, &d)
-			if err != nil {
+			// Before any header metadata, so that a failure here is still
+			// a trailers-only answer.
+			if key, err = i.messageKey(ctx, info.FullMethod, &d); err != nil {
 				md, err := i.failed(ctx, info.FullMethod, err)
 				if md != nil {
 					ss.SetTrailer(md)
 				}
 				return err
 			}
-			if ok {
-				ss = &limitedStream{ServerStream: ss, i: i, method: info.FullMethod, key: key}
-			}
+		}
+		if i.cfg.headerMD && limited(&d) {
+			ss.SetHeader(i.policies.headerMD(&d))
+		}
+		if key != "" {
+			ss = &limitedStream{ServerStream: ss, i: i, method: info.FullMethod, key: key}
 		}
 		return handler(srv, ss)
 	}
@@ -156,10 +157,8 @@ func certIdentity(p *peer.Peer) core.Identity {
 	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.PeerCertificates) == 0 {
 		return core.Identity{}
 	}
-	return core.Identity{Kind: core.KindUser, Value: subject(ti.State.PeerCertificates[0])}
+	return core.Identity{Kind: core.KindUser, Value: ti.State.PeerCertificates[0].Subject.String()}
 }
-
-func subject(c *x509.Certificate) string { return c.Subject.String() }
 
 // admit decides on a call, or on the opening of a stream, and waits out a
 // Delayed decision. When the call must not proceed it returns the status
@@ -307,32 +306,32 @@ func withDetails(c codes.Code, msg string, retry time.Duration, qf *errdetails.Q
 
 // messageKey returns the key a stream's messages are counted by: the
 // client its opening was decided for, identified now if that decision did
-// not need to. It reports false when the stream's messages are not
-// limited: its rule or its client is exempt. An error means the client
-// could not be identified.
-func (i *interceptor) messageKey(ctx context.Context, method string, d *core.Decision) (string, bool, error) {
+// not need to. It returns "" when the stream's messages are not limited:
+// its rule or its client is exempt. An error means the client could not
+// be identified.
+func (i *interceptor) messageKey(ctx context.Context, method string, d *core.Decision) (string, error) {
 	id := d.Client
 	if d.Outcome == core.Exempt {
 		if d.Rule != "" || id.Exempt { // an exempt rule or client
-			return "", false, nil
+			return "", nil
 		}
 		if id.Kind == "" { // no rule matched: identify the client for the message rule
 			r := i.request(ctx, method)
 			r.Rule = i.cfg.messageRule
 			pd, err := i.lim.Peek(ctx, r)
 			if err != nil {
-				return "", false, err
+				return "", err
 			}
 			if pd.Client.Exempt || pd.Outcome == core.Exempt {
-				return "", false, nil
+				return "", nil
 			}
 			id = pd.Client
 		}
 	}
 	if id.Kind == "" || id.Value == "" {
-		return "", false, nil
+		return "", nil
 	}
-	return id.String(), true, nil
+	return id.String(), nil
 }
 
 // limitedStream charges every message a stream receives to the message
