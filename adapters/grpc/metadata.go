@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/backend"
@@ -160,9 +161,22 @@ func (ps *policies) policy(d *core.Decision) string {
 // headerMD returns the header metadata of an admitted call: its RateLimit
 // and RateLimit-Policy values.
 func (ps *policies) headerMD(d *core.Decision) metadata.MD {
-	var buf [96]byte
-	vals := [2]string{string(appendRateLimit(buf[:0], d, false)), ps.policy(d)}
-	return metadata.MD{MetadataRateLimit: vals[0:1:1], MetadataRateLimitPolicy: vals[1:2:2]}
+	// The RateLimit value and the two value slices are one allocation:
+	// the bytes are never written again once formatted, so the string may
+	// share them (as strings.Builder does); a value too long for buf moves
+	// to a slice of its own, shared the same way.
+	blk := new(mdBlock)
+	b := appendRateLimit(blk.buf[:0], d, false)
+	blk.vals = [2]string{unsafe.String(unsafe.SliceData(b), len(b)), ps.policy(d)}
+	return metadata.MD{MetadataRateLimit: blk.vals[0:1:1], MetadataRateLimitPolicy: blk.vals[1:2:2]}
+}
+
+// mdBlock is the memory behind an admitted call's header metadata: the
+// value slices and the bytes of the RateLimit value, which 64 bytes hold
+// for a rule whose window names are short.
+type mdBlock struct {
+	vals [2]string
+	buf  [64]byte
 }
 
 // incomingHeader is a core.Header over a call's incoming metadata, so that

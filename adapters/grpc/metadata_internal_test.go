@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,8 @@ func TestSameValuesAsHTTP(t *testing.T) {
 			Limits: []core.Limit{core.PerSecond(2), {N: 1000, Per: 24 * time.Hour, Name: "daily"}}}}, []time.Duration{0, 0, 0, 300 * time.Millisecond, time.Second}},
 		{"sliding log with an odd name", []core.Rule{{Name: `a"b\c` + "\u00e9", Algorithm: backend.SlidingLog,
 			Limits: []core.Limit{{N: 2, Per: 90 * time.Second}}}}, []time.Duration{0, 0, 0, 45 * time.Second}},
+		{"a name longer than the metadata block", []core.Rule{{Name: strings.Repeat("long-name-", 10),
+			Limits: []core.Limit{core.PerMinute(3), core.PerHour(100)}}}, []time.Duration{0, time.Second}},
 		{"concurrency", []core.Rule{{Name: "conc", Limits: []core.Limit{core.Concurrent(2)}}}, []time.Duration{0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
