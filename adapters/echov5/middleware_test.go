@@ -8,32 +8,7 @@ import (
 	"github.com/labstack/echo/v5"
 	sluiceechov5 "github.com/sluicehq/sluice/adapters/echov5"
 	"github.com/sluicehq/sluice/core"
-	"github.com/sluicehq/sluice/core/httpcontract"
-	"github.com/sluicehq/sluice/testkit"
 )
-
-func TestMiddleware(t *testing.T) {
-	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
-		e := echo.New()
-		e.Use(sluiceechov5.Middleware(lim, opts...))
-		for _, rt := range routes {
-			e.Add(rt.Method, testkit.ColonParams(rt.Pattern), echo.WrapHandler(rt.Handler))
-		}
-		return e
-	})
-}
-
-// TestMiddlewarePerRoute installs the middleware on each route.
-func TestMiddlewarePerRoute(t *testing.T) {
-	testkit.RunAdapterSuite(t, func(t *testing.T, lim *core.Limiter, routes []testkit.Route, opts ...httpcontract.Option) http.Handler {
-		e := echo.New()
-		mw := sluiceechov5.Middleware(lim, opts...)
-		for _, rt := range routes {
-			e.Add(rt.Method, testkit.ColonParams(rt.Pattern), echo.WrapHandler(rt.Handler), mw)
-		}
-		return e
-	})
-}
 
 // TestHandlerError checks that an error the handler returns reaches echo's
 // error handler, and that the response keeps the rate-limit fields set

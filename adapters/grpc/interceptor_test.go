@@ -11,36 +11,12 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/clock"
 	"github.com/sluicehq/sluice/core/identify"
-	"github.com/sluicehq/sluice/testkit/grpctest"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
-
-// suiteOptions turns the suite's configuration into options.
-func suiteOptions(cfg grpctest.Config) []sluicegrpc.Option {
-	opts := []sluicegrpc.Option{
-		sluicegrpc.WithWait(cfg.Wait),
-		sluicegrpc.WithErrorHandler(func(_ context.Context, _ string, err error) { cfg.OnError(err) }),
-		sluicegrpc.WithMessageRule(cfg.MessageRule),
-	}
-	if cfg.ExemptMethods != nil {
-		opts = append(opts, sluicegrpc.WithExemptMethods(cfg.ExemptMethods...))
-	}
-	return opts
-}
-
-func TestInterceptors(t *testing.T) {
-	grpctest.RunInterceptorSuite(t, func(t *testing.T, lim *core.Limiter, cfg grpctest.Config) grpctest.Interceptors {
-		opts := suiteOptions(cfg)
-		return grpctest.Interceptors{
-			Unary:  sluicegrpc.UnaryServerInterceptor(lim, opts...),
-			Stream: sluicegrpc.StreamServerInterceptor(lim, opts...),
-		}
-	})
-}
 
 func TestWithHeaderMetadata(t *testing.T) {
 	t.Parallel()
