@@ -11,7 +11,7 @@ BENCHCOUNT ?= 6
 BENCH      ?= .
 COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare run docs tools clean e2e
+.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare run docs generate tools clean e2e
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
@@ -29,6 +29,7 @@ help:
 	@echo "               E2E_BREAK=<mutation> breaks one property on purpose; the report is in e2e/out/report.md"
 	@echo "make run      the example server on the in-memory backend (:8080)"
 	@echo "make docs     refresh the docs' Go snippets from their compiled sources and the pictures in docs/img"
+	@echo "make generate regenerate the Go code of the .proto files (examples/grpc) with buf and the pinned plugins"
 
 test: vet test-workspace test-gowork-off test-tools
 
@@ -159,6 +160,14 @@ run:
 # block or docs/img is stale.
 docs:
 	cd docs/gen && go run .
+
+# The Go code of examples/grpc's .proto files, committed: buf (pinned in
+# tools/buf/go.mod, a module of its own so that its dependencies never move
+# staticcheck's) runs protoc-gen-go and protoc-gen-go-grpc (pinned in
+# tools/go.mod) as Go tools, so nothing is installed and the output is the
+# same on every machine.
+generate:
+	cd examples/grpc && GOWORK=off go tool -modfile=../../tools/buf/go.mod buf generate
 
 clean:
 	rm -rf $(BIN) bench/out

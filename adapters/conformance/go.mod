@@ -1,17 +1,21 @@
 module github.com/sluicehq/sluice/adapters/conformance
 
-go 1.25.0
+go 1.26.0
 
 require (
 	github.com/gin-gonic/gin v1.12.0
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/labstack/echo/v4 v4.16.0
+	github.com/labstack/echo/v5 v5.4.6
 	github.com/sluicehq/sluice/adapters/chi v0.9.0
 	github.com/sluicehq/sluice/adapters/echo v0.9.0
+	github.com/sluicehq/sluice/adapters/echov5 v0.9.0
 	github.com/sluicehq/sluice/adapters/gin v0.9.0
+	github.com/sluicehq/sluice/adapters/grpc v0.9.0
 	github.com/sluicehq/sluice/adapters/nethttp v0.9.0
 	github.com/sluicehq/sluice/core v0.9.0
 	github.com/sluicehq/sluice/testkit v0.9.0
+	github.com/sluicehq/sluice/testkit/grpctest v0.9.0
 )
 
 require (
@@ -44,18 +48,23 @@ require (
 	github.com/valyala/fasttemplate v1.2.2 // indirect
 	go.mongodb.org/mongo-driver/v2 v2.5.0 // indirect
 	golang.org/x/arch v0.22.0 // indirect
-	golang.org/x/crypto v0.53.0 // indirect
-	golang.org/x/net v0.56.0 // indirect
-	golang.org/x/sys v0.46.0 // indirect
-	golang.org/x/text v0.40.0 // indirect
-	google.golang.org/protobuf v1.36.10 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/net v0.60.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect
+	google.golang.org/grpc v1.85.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (
 	github.com/sluicehq/sluice/adapters/chi => ../chi
 	github.com/sluicehq/sluice/adapters/echo => ../echo
+	github.com/sluicehq/sluice/adapters/echov5 => ../echov5
 	github.com/sluicehq/sluice/adapters/gin => ../gin
+	github.com/sluicehq/sluice/adapters/grpc => ../grpc
 	github.com/sluicehq/sluice/adapters/nethttp => ../nethttp
 	github.com/sluicehq/sluice/core => ../../core
 	github.com/sluicehq/sluice/testkit => ../../testkit
+	github.com/sluicehq/sluice/testkit/grpctest => ../../testkit/grpctest
 )

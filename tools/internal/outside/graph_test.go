@@ -41,6 +41,12 @@ github.com/sluicehq/sluice/testkit@v0.9.0 github.com/sluicehq/sluice/core@v0.9.0
 	chiWithRedis = chiGraph + `github.com/sluicehq/sluice/adapters/chi@v0.9.0 github.com/redis/go-redis/v9@v9.22.0
 github.com/redis/go-redis/v9@v9.22.0 github.com/cespare/xxhash/v2@v2.3.0
 `
+	// A framework whose own go.mod requires a module another Sluice module
+	// requires too, as grpc requires OpenTelemetry: every user of the
+	// framework has it, Sluice or not.
+	chiFrameworkRedis = chiGraph + `github.com/go-chi/chi/v5@v5.5.0 github.com/redis/go-redis/v9@v9.22.0
+github.com/redis/go-redis/v9@v9.22.0 github.com/cespare/xxhash/v2@v2.3.0
+`
 )
 
 func TestCheckGraph(t *testing.T) {
@@ -53,6 +59,7 @@ func TestCheckGraph(t *testing.T) {
 		{"adapter alone", chiGraph, nil},
 		{"adapter requiring testkit", chiWithTestkit, []string{"github.com/sluicehq/sluice/testkit@v0.9.0"}},
 		{"adapter bringing go-redis", chiWithRedis, []string{"github.com/redis/go-redis/v9@v9.22.0"}},
+		{"the framework's own requirements", chiFrameworkRedis, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,7 +96,7 @@ func TestForbidden(t *testing.T) {
 			}
 		}
 	}
-	if got := len(Adapters(v)); got != 4 {
-		t.Errorf("%d published adapters, want 4", got)
+	if got := len(Adapters(v)); got != 6 {
+		t.Errorf("%d published adapters, want 6 (net/http, chi, gin, echo v4 and v5, gRPC)", got)
 	}
 }

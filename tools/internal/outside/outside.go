@@ -70,11 +70,18 @@ func Forbidden(r *modset.Repo, v *modset.Versions, adapter string) []string {
 
 // CheckGraph reads the output of go mod graph and returns, sorted, every
 // module in it that forbidden names (exactly, or by a prefix ending in a
-// slash).
+// slash) and that the user's module or a Sluice module brings. What a
+// third-party module requires (gRPC's OpenTelemetry, for one) is not
+// checked: the adapter's framework brings it to every one of its users,
+// with Sluice or without.
 func CheckGraph(graph string, forbidden []string) []string {
 	var bad []string
 	for _, line := range strings.Split(graph, "\n") {
-		for _, node := range strings.Fields(line) {
+		nodes := strings.Fields(line)
+		if len(nodes) == 0 || !bySluiceOrUser(nodes[0]) {
+			continue
+		}
+		for _, node := range nodes {
 			path, _, _ := strings.Cut(node, "@")
 			if matches(path, forbidden) {
 				bad = append(bad, node)
@@ -83,6 +90,13 @@ func CheckGraph(graph string, forbidden []string) []string {
 	}
 	slices.Sort(bad)
 	return slices.Compact(bad)
+}
+
+// bySluiceOrUser reports whether a node of go mod graph is the main module
+// (the user's, which has no version) or a Sluice module.
+func bySluiceOrUser(node string) bool {
+	path, _, versioned := strings.Cut(node, "@")
+	return !versioned || strings.HasPrefix(path, "github.com/sluicehq/")
 }
 
 func matches(path string, forbidden []string) bool {

@@ -158,8 +158,8 @@ func (w *world) version(modPath string) string {
 func TestAdapterGraphs(t *testing.T) {
 	w := setup(t)
 	adapters := Adapters(w.versions)
-	if len(adapters) < 4 {
-		t.Fatalf("published adapters %v; want net/http, chi, gin and echo", adapters)
+	if len(adapters) < 6 {
+		t.Fatalf("published adapters %v; want net/http, chi, gin, echo v4 and v5, and gRPC", adapters)
 	}
 	for _, a := range adapters {
 		t.Run(filepath.Base(a), func(t *testing.T) {
@@ -245,7 +245,7 @@ func TestOutside(t *testing.T) {
 
 	bin := filepath.Join(t.TempDir(), "server")
 	w.goCmd(t, user, "build", "-o", bin, ".")
-	for _, fw := range []string{"nethttp", "chi", "gin", "echo"} {
+	for _, fw := range []string{"nethttp", "chi", "gin", "echo", "echov5"} {
 		t.Run(fw, func(t *testing.T) {
 			addr := startServer(t, bin, fw)
 			for i, want := range []int{http.StatusOK, http.StatusTooManyRequests} {

@@ -2,7 +2,7 @@
 // each limited by one line of registration, built from the modules as
 // go get downloads them. The outside test runs it.
 //
-//	server <nethttp|chi|gin|echo>
+//	server <nethttp|chi|gin|echo|echov5>
 //
 // It listens on a free loopback port, prints "listening on ADDR", and
 // limits every client to 1 request a minute.
@@ -19,8 +19,10 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/go-chi/chi/v5"
 	"github.com/labstack/echo/v4"
+	echov5 "github.com/labstack/echo/v5"
 	sluicechi "github.com/sluicehq/sluice/adapters/chi"
 	sluiceecho "github.com/sluicehq/sluice/adapters/echo"
+	sluiceechov5 "github.com/sluicehq/sluice/adapters/echov5"
 	sluicegin "github.com/sluicehq/sluice/adapters/gin"
 	sluicehttp "github.com/sluicehq/sluice/adapters/nethttp"
 	"github.com/sluicehq/sluice/core"
@@ -28,7 +30,7 @@ import (
 
 func main() {
 	if len(os.Args) != 2 {
-		log.Fatal("usage: server <nethttp|chi|gin|echo>")
+		log.Fatal("usage: server <nethttp|chi|gin|echo|echov5>")
 	}
 	lim, err := core.New(core.WithDefault(core.PerMinute(1)))
 	if err != nil {
@@ -58,6 +60,11 @@ func main() {
 		e := echo.New()
 		e.Use(sluiceecho.Middleware(lim))
 		e.GET("/hello", echo.WrapHandler(http.HandlerFunc(hello)))
+		h = e
+	case "echov5":
+		e := echov5.New()
+		e.Use(sluiceechov5.Middleware(lim))
+		e.GET("/hello", echov5.WrapHandler(http.HandlerFunc(hello)))
 		h = e
 	default:
 		log.Fatalf("unknown framework %q", os.Args[1])
