@@ -57,6 +57,7 @@ var palette = []color.Color{
 	color.RGBA{86, 180, 233, 255},  // sky blue
 	color.RGBA{0, 0, 0, 255},       // black
 	color.RGBA{240, 228, 66, 255},  // yellow
+	color.RGBA{136, 136, 136, 255}, // grey
 }
 
 // headroom leaves room above the highest value for the legend.
@@ -82,7 +83,7 @@ func axisMax(top float64) float64 {
 // workloads list them, so each keeps one colour in every panel.
 func allLimiters(res *Results) []string {
 	var out []string
-	for _, w := range []string{wHotSerial, wHotParallel, wManyKeys, wBytesPerKey, wAccuracy, wRedis, wRedisAccuracy} {
+	for _, w := range []string{wHotSerial, wHotParallel, wManyKeys, wInOrder, wBytesPerKey, wAccuracy, wRedis, wRedisAccuracy} {
 		for _, l := range res.Limiters(w) {
 			if !slices.Contains(out, l) {
 				out = append(out, l)
@@ -167,8 +168,8 @@ func libraryBars(p *plot.Plot, libs []string, colour func(string) color.Color, v
 
 func nsPanel(res *Results, colour func(string) color.Color) *plot.Plot {
 	p := newPlot("In memory: time per decision (median, lower is better)", "ns per decision")
-	workloads := []string{wHotSerial, wHotParallel, wManyKeys}
-	groups := []string{"hot key, serial", "hot key, parallel", fmt.Sprintf("%dk keys, parallel", bench.ManyKeys/1000)}
+	workloads := []string{wHotSerial, wHotParallel, wManyKeys, wInOrder}
+	groups := []string{"hot key, serial", "hot key, parallel", fmt.Sprintf("%dk keys, parallel", bench.ManyKeys/1000), "in creation order"}
 	var libs []string
 	for _, w := range workloads {
 		for _, l := range res.Limiters(w) {
