@@ -20,10 +20,13 @@ type Shape struct {
 	// What says what the variant changes from the old shape.
 	What string
 	// UserKeys passes keys "user-<n>" as a custom identity
-	// (core.Request{Identity: {Kind: KindCustom}}), as the new workloads
-	// do, instead of IPv4 addresses "10.x.y.z" as an IP identity of a
-	// request with a method and a path (GET /).
+	// (Identity{Kind: KindCustom}), as the new workloads do, instead of
+	// IPv4 addresses "10.x.y.z" as an IP identity.
 	UserKeys bool
+	// Bare makes Sluice's request carry only the identity, as the new
+	// workloads' does, instead of also a method and a path (GET /).
+	// x/time/rate has no request.
+	Bare bool
 	// UserLimit limits each key to 100 per second, burst 100, instead of
 	// 10^8 per hour.
 	UserLimit bool
@@ -39,10 +42,11 @@ type Shape struct {
 // change alone, and all of them together, which is the new shape
 // (Benchmark100kKeysParallel).
 var Shapes = []Shape{
-	{Name: "old", What: "IPv4 keys as an IP identity of `GET /`, 10^8 per hour, x/time/rate in a mutex map, keys asked in the order they were created"},
-	{Name: "user-keys", What: "keys `user-<n>` as a custom identity, with no method or path", UserKeys: true},
+	{Name: "old", What: "IPv4 keys as an IP identity of a `GET /` request, 10^8 per hour, x/time/rate in a mutex map, keys asked in the order they were created"},
+	{Name: "user-keys", What: "keys `user-<n>` as a custom identity", UserKeys: true},
+	{Name: "bare", What: "Sluice's request carries only the identity, no method or path", Bare: true},
 	{Name: "user-limit", What: "100 per second, burst 100", UserLimit: true},
 	{Name: "sync-map", What: "x/time/rate in a sync.Map", SyncMap: true},
 	{Name: "shuffled", What: "keys asked in a random order, not the order they were created in", Shuffled: true},
-	{Name: "new", What: "all four changes", UserKeys: true, UserLimit: true, SyncMap: true, Shuffled: true},
+	{Name: "new", What: "all of these changes", UserKeys: true, Bare: true, UserLimit: true, SyncMap: true, Shuffled: true},
 }

@@ -12,40 +12,52 @@ import (
 // oldName returns the i-th client key of the old shape, an IPv4 address.
 func oldName(i int) string { return fmt.Sprintf("10.%d.%d.%d", (i>>16)&255, (i>>8)&255, i&255) }
 
-// sluiceIP decides a request from an IP address as the old shape did.
-type sluiceIP struct{ sluiceLimiter }
-
-func (s sluiceIP) Allow(ctx context.Context, key string) (bool, error) {
-	return allowed(s.lim.Decide(ctx, core.Request{Method: http.MethodGet, Path: "/", Identity: core.Identity{Kind: core.KindIP, Value: key}}))
+// sluiceShaped decides as a shape says: a request with a method and a
+// path (GET /) unless bare, and the key as an IP identity or a custom one.
+type sluiceShaped struct {
+	sluiceLimiter
+	kind core.IdentityKind
+	bare bool
 }
 
-func newSluiceIP(c Config) (Limiter, error) {
-	lim, err := core.New(core.WithDefault(sluiceLimit(c)))
-	if err != nil {
-		return nil, err
+func (s sluiceShaped) Allow(ctx context.Context, key string) (bool, error) {
+	r := core.Request{Identity: core.Identity{Kind: s.kind, Value: key}}
+	if !s.bare {
+		r.Method, r.Path = http.MethodGet, "/"
 	}
-	return sluiceIP{sluiceLimiter{lim: lim}}, nil
+	return allowed(s.lim.Decide(ctx, r))
 }
 
 // shapeContender returns the limiter of library ("sluice" or
 // "x-time-rate") as shape s calls it, and false when s changes nothing
-// for it from the old shape (the sync.Map, for Sluice).
+// for it from the old shape (the store for Sluice, the request for
+// x/time/rate).
 func shapeContender(library string, s Shape) (Contender, bool) {
 	c := Contender{Name: library}
-	switch library {
-	case "sluice":
-		if s.SyncMap && !s.UserKeys && !s.UserLimit && !s.Shuffled {
+	changed := s.UserKeys || s.Bare || s.UserLimit || s.SyncMap || s.Shuffled
+	if library == "sluice" {
+		if changed && !s.UserKeys && !s.Bare && !s.UserLimit && !s.Shuffled {
 			return c, false
 		}
-		c.New = newSluiceIP
+		kind := core.KindIP
 		if s.UserKeys {
-			c.New = newSluiceDecide
+			kind = core.KindCustom
 		}
-	default:
-		c.New = newXRateMutexMap
-		if s.SyncMap {
-			c.New = newXRateSyncMap
+		c.New = func(cfg Config) (Limiter, error) {
+			lim, err := core.New(core.WithDefault(sluiceLimit(cfg)))
+			if err != nil {
+				return nil, err
+			}
+			return sluiceShaped{sluiceLimiter{lim: lim}, kind, s.Bare}, nil
 		}
+		return c, true
+	}
+	if changed && !s.UserKeys && !s.SyncMap && !s.UserLimit && !s.Shuffled {
+		return c, false
+	}
+	c.New = newXRateMutexMap
+	if s.SyncMap {
+		c.New = newXRateSyncMap
 	}
 	return c, true
 }
