@@ -106,7 +106,8 @@ func Markdown(res *Results, m Meta) []byte {
 	p("## In memory: time per decision\n\n")
 	p("Each key is limited to %s, the limit a service sets: a token bucket for Sluice, x/time/rate and throttled, ", userLimit())
 	p("%d per %s per window for the libraries that count windows. ", bench.UserLimit, period(bench.UserPeriod))
-	p("Every library reads the real clock on every decision, itself, as it does for its users (`time.Now`; Sluice's Limiter reads its default clock, the real one): none gets a fake or a cached clock. ")
+	p("Every library reads the clock on every decision, itself, as it does for its users: `time.Now()` (Sluice's Limiter through its default clock, the real one), ")
+	p("except go-limiter, which reads the wall clock alone through a `//go:linkname` to `time.now`, skipping the monotonic reading `time.Now()` also takes; none gets a fake or a cached clock. ")
 	p("A hot key asks far more often than %d times a second, so after its first burst nearly every decision on it is a denial, ", bench.UserLimit)
 	p("as it is for a user's hot key over its limit: the workloads count every decision, whatever it decides, and the admitted column gives the share admitted. ")
 	p("Errors are decisions a library could not make. ")
@@ -400,7 +401,7 @@ func shapes(p printer, res *Results, benchtime string) {
 	p("The old shape: keys `10.x.y.z` passed to Sluice as an IP identity of a `GET /` request, a limit of %s per %s that never denies, ", itoa(bench.OldLimit), period(bench.OldPeriod))
 	p("x/time/rate's limiters in a map behind one mutex, and keys walked in the order they were created. ")
 	p("A change is ~ when benchstat's test (Mann-Whitney U, α = 0.05) finds no difference from the old shape. ")
-	p("Sluice does not run in a shape that changes nothing for it (the sync.Map); the ratio there takes its old-shape time.\n\n")
+	p("A library does not run in a shape that changes nothing for it (the store for Sluice, the request for x/time/rate); the ratio there takes its old-shape time.\n\n")
 	shapeNames := res.Shapes(wShape)
 	if len(shapeNames) == 0 {
 		noResults(p, wShape)
@@ -420,8 +421,9 @@ func shapes(p printer, res *Results, benchtime string) {
 	p("What each change does to each library:\n\n")
 	p("- **Keys and their kind.** Core counts a client by its identity value verbatim when the value is short and made of safe bytes (`clientKey` in core/key.go), ")
 	p("which both `10.x.y.z` and `user-<n>` are: neither shape computes a SHA-256 digest, and the memory backend hashes the (namespace, key) pair with maphash on every call in both. ")
-	p("An IP identity and a custom one differ only in the tier lookup, which an IP skips, and a request with no path costs one path cleaning more than `GET /`. ")
-	p("x/time/rate only sees a map key of about the same length.\n")
+	p("An IP identity and a custom one differ only in the tier lookup, which an IP skips. x/time/rate only sees a map key of about the same length.\n")
+	p("- **The request.** A request that carries only its client, as a keyed caller's does, takes the rule the Limiter matched once when the rules were set; ")
+	p("a `GET /` request has its path cleaned, checked against the health endpoints and matched on every decision.\n")
 	p("- **The limit.** Each key is asked once per %s decisions, so in a run of %s it is asked fewer times than its burst of %d, or not many more: ", itoa(bench.ManyKeys), orDefault(benchtime, "a fraction of a second"), bench.UserBurst)
 	p("under either limit nearly every decision in this workload is an admission (see the admitted column above), and every library takes the same path in both.\n")
 	p("- **The store.** A map behind one mutex makes every decision on every key take one lock, whose cache line moves between the cores that take it; ")
@@ -432,14 +434,17 @@ func shapes(p printer, res *Results, benchtime string) {
 }
 
 // shapeRatio returns Sluice's median in unit divided by x/time/rate's, in
-// one shape; a shape that changes nothing for Sluice takes Sluice's old
-// one.
+// one shape; a shape that changes nothing for a library takes that
+// library's old one.
 func shapeRatio(res *Results, shape, unit string) (float64, bool) {
-	s, ok1 := res.ShapeStat(wShape, "sluice", shape, unit)
-	if !ok1 {
-		s, ok1 = res.ShapeStat(wShape, "sluice", "old", unit)
+	stat := func(limiter string) (Stat, bool) {
+		if st, ok := res.ShapeStat(wShape, limiter, shape, unit); ok {
+			return st, true
+		}
+		return res.ShapeStat(wShape, limiter, "old", unit) // a shape that changes nothing for it
 	}
-	x, ok2 := res.ShapeStat(wShape, "x-time-rate", shape, unit)
+	s, ok1 := stat("sluice")
+	x, ok2 := stat("x-time-rate")
 	if !ok1 || !ok2 || x.Median == 0 {
 		return 0, false
 	}
