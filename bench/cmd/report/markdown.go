@@ -111,9 +111,10 @@ func Markdown(res *Results, m Meta) []byte {
 	p("A hot key asks far more often than %d times a second, so after its first burst nearly every decision on it is a denial, ", bench.UserLimit)
 	p("as it is for a user's hot key over its limit: the workloads count every decision, whatever it decides, and the admitted column gives the share admitted. ")
 	p("Errors are decisions a library could not make. ")
-	p("Lower is better. The interval is the median's 95%% confidence interval; the last column divides ns/op by the median of `sluice`. ")
+	p("Lower is better. Each interval is the median's 95%% confidence interval, and each ratio divides by the median of `sluice`. ")
 	p("CPU ns/op is the CPU time the benchmark's process used per decision, in all its threads: on a busy machine, time spent waiting for a core inflates ns/op but not CPU ns/op, ")
-	p("which makes it the steadier measure of what a decision costs; in the parallel workloads it adds up the goroutines' time, so with cores to spare it is about GOMAXPROCS times ns/op.\n\n")
+	p("which makes it the steadier measure of what a decision costs; in the parallel workloads it adds up the goroutines' time, so with cores to spare it is about GOMAXPROCS times ns/op, ")
+	p("and a decision that waits on a lock costs time but little CPU.\n\n")
 	throughput(p, res, wHotSerial, "Hot key, serial", fmt.Sprintf("One goroutine, one key (`%s`).", "user-42"))
 	throughput(p, res, wHotParallel, "Hot key, parallel", "GOMAXPROCS goroutines, one key: the most contention there can be.")
 	throughput(p, res, wManyKeys, fmt.Sprintf("%s keys, parallel", itoa(bench.ManyKeys)),
@@ -208,25 +209,34 @@ func throughput(p printer, res *Results, workload, title, what string) {
 		return
 	}
 	base, hasBase := res.Stat(workload, "sluice", 0, "ns/op")
+	cpuBase, hasCPUBase := res.Stat(workload, "sluice", 0, "cpu-ns/op")
 	withErrors := anyNonZero(res, workload, libs, 0, "errors/op")
-	p("| Library | ns/op | 95%% CI | CPU ns/op | B/op | allocs/op | admitted |")
+	p("| Library | ns/op | 95%% CI | ÷ Sluice | CPU ns/op | 95%% CI | ÷ Sluice | B/op | allocs/op | admitted |")
 	if withErrors {
 		p(" errors/op |")
 	}
-	p(" ÷ Sluice |\n|---|---:|---:|---:|---:|---:|---:|")
+	p("\n|---|%s", strings.Repeat("---:|", 9))
 	if withErrors {
 		p("---:|")
 	}
-	p("---:|\n")
+	p("\n")
+	ratio := func(v Stat, base Stat, ok bool) string {
+		if !ok || base.Median <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", v.Median/base.Median)
+	}
 	for _, l := range libs {
 		ns, _ := res.Stat(workload, l, 0, "ns/op")
+		p("| %s | %s | %s | %s |", l, num(ns.Median), ci(ns), ratio(ns, base, hasBase))
+		if c, ok := res.Stat(workload, l, 0, "cpu-ns/op"); ok {
+			p(" %s | %s | %s |", num(c.Median), ci(c), ratio(c, cpuBase, hasCPUBase))
+		} else {
+			p(" – | – | – |")
+		}
 		bop, _ := res.Stat(workload, l, 0, "B/op")
 		aop, _ := res.Stat(workload, l, 0, "allocs/op")
-		cpu := "–"
-		if c, ok := res.Stat(workload, l, 0, "cpu-ns/op"); ok {
-			cpu = num(c.Median)
-		}
-		p("| %s | %s | %s | %s | %s | %s |", l, num(ns.Median), ci(ns), cpu, num(bop.Median), num(aop.Median))
+		p(" %s | %s |", num(bop.Median), num(aop.Median))
 		if a, ok := res.Stat(workload, l, 0, "admitted/op"); ok {
 			p(" %s |", pct(a.Median))
 		} else {
@@ -236,11 +246,7 @@ func throughput(p printer, res *Results, workload, title, what string) {
 			e, _ := res.Stat(workload, l, 0, "errors/op")
 			p(" %s |", pct(e.Median))
 		}
-		ratio := "–"
-		if hasBase && base.Median > 0 {
-			ratio = fmt.Sprintf("%.2f", ns.Median/base.Median)
-		}
-		p(" %s |\n", ratio)
+		p("\n")
 	}
 	p("\n")
 }
@@ -337,7 +343,10 @@ func redis(p printer, res *Results) {
 			}
 		}
 	}
-	if seen {
+	switch {
+	case seen && pct(lo) == pct(hi):
+		p("Admitted: %s of the decisions (medians per library and number of callers).\n\n", pct(lo))
+	case seen:
 		p("Admitted: %s to %s of the decisions (medians per library and number of callers).\n\n", pct(lo), pct(hi))
 	}
 }
@@ -416,8 +425,27 @@ func shapes(p printer, res *Results, benchtime string) {
 		p("| %s | %s |\n", sh, orDash(what[sh]))
 	}
 	p("\n")
-	shapeTable(p, res, shapeNames, "ns/op", "Time per decision, ns/op")
-	shapeTable(p, res, shapeNames, "cpu-ns/op", "CPU time per decision, CPU ns/op")
+	p("CPU time is the measure to read here: on a busy machine, wall time also moves with the load, ")
+	p("and among this many comparisons at α = 0.05 one may look significant by chance.\n\n")
+	shapeTable(p, res, shapeNames, "cpu-ns/op", "CPU time per decision, CPU ns/op", true)
+	shapeTable(p, res, shapeNames, "ns/op", "Time per decision, ns/op", false)
+	cpuOld, ok1 := shapeRatio(res, "old", "cpu-ns/op")
+	nsOld, ok2 := shapeRatio(res, "old", "ns/op")
+	switch {
+	case ok1 && ok2 && cpuOld > 1 && nsOld > 1:
+		p("In this run, the old shape does not put Sluice ahead either, in time or in CPU time. ")
+		p("On a busy machine the two goroutines seldom run at the same moment, so x/time/rate's one mutex is seldom contended; ")
+		p("on a quiet one, every decision of the mutex map waits for the other core's, which costs time and not CPU time (see the store, below): ")
+		p("most likely how the old shape ranked Sluice first there.\n\n")
+	case ok1 && ok2 && cpuOld > 1:
+		p("In this run, the old shape puts Sluice ahead in time but not in CPU time: x/time/rate's decisions wait for its one mutex, which costs time and not CPU time (see the store, below).\n\n")
+	}
+	random, ok1 := ratioTo(res, wManyKeys, "cpu-ns/op")
+	ordered, ok2 := ratioTo(res, wInOrder, "cpu-ns/op")
+	if ok1 && ok2 {
+		p("With x/time/rate in a sync.Map, the order decides the ranking at %s keys: in the two %s-keys tables above, Sluice's CPU time is %.2f times x/time/rate's with the keys in a random order and %.2f times in creation order.\n\n",
+			itoa(bench.ManyKeys), itoa(bench.ManyKeys), random, ordered)
+	}
 	p("What each change does to each library:\n\n")
 	p("- **Keys and their kind.** Core counts a client by its identity value verbatim when the value is short and made of safe bytes (`clientKey` in core/key.go), ")
 	p("which both `10.x.y.z` and `user-<n>` are: neither shape computes a SHA-256 digest, and the memory backend hashes the (namespace, key) pair with maphash on every call in both. ")
@@ -452,9 +480,9 @@ func shapeRatio(res *Results, shape, unit string) (float64, bool) {
 }
 
 // shapeTable renders the shapes' medians in unit, their changes from the
-// old shape, and Sluice's ratio to x/time/rate, then says which change
-// moves that ratio most.
-func shapeTable(p printer, res *Results, shapeNames []string, unit, title string) {
+// old shape, and Sluice's ratio to x/time/rate, then, if conclude, says
+// which change moves that ratio most.
+func shapeTable(p printer, res *Results, shapeNames []string, unit, title string, conclude bool) {
 	libs := res.Limiters(wShape)
 	p("### %s\n\n| Shape |", title)
 	for _, l := range libs {
@@ -480,13 +508,13 @@ func shapeTable(p printer, res *Results, shapeNames []string, unit, title string
 	p("\n")
 	rOld, ok1 := shapeRatio(res, "old", unit)
 	rNew, ok2 := shapeRatio(res, "new", unit)
-	if !ok1 || !ok2 {
+	if !conclude || !ok1 || !ok2 {
 		return
 	}
-	p("In %s, Sluice went from %.2f times x/time/rate's in the old shape to %.2f times in the new. ", unit, rOld, rNew)
+	p("In %s, Sluice's time went from %.2f times x/time/rate's in the old shape to %.2f times in the new. ", unit, rOld, rNew)
 	best, bestMove := "", 0.0
 	for _, sh := range shapeNames {
-		if sh == "old" || sh == "new" {
+		if sh == "old" || sh == "new" || !shapeSignificant(res, sh, unit) {
 			continue
 		}
 		if r, ok := shapeRatio(res, sh, unit); ok && math.Abs(math.Log(r/rOld)) > bestMove {
@@ -495,9 +523,33 @@ func shapeTable(p printer, res *Results, shapeNames []string, unit, title string
 	}
 	if best != "" {
 		r, _ := shapeRatio(res, best, unit)
-		p("Alone, the change that moves that ratio most is %s: %.2f.", best, r)
+		p("Of the changes alone that benchstat finds move either library, the one that moves that ratio most is %s: %.2f.", best, r)
+	} else {
+		p("No change alone moves either library by a difference benchstat finds.")
 	}
 	p("\n\n")
+}
+
+// ratioTo returns Sluice's median in unit divided by x/time/rate's in a
+// workload without shapes.
+func ratioTo(res *Results, workload, unit string) (float64, bool) {
+	s, ok1 := res.Stat(workload, "sluice", 0, unit)
+	x, ok2 := res.Stat(workload, "x-time-rate", 0, unit)
+	if !ok1 || !ok2 || x.Median == 0 {
+		return 0, false
+	}
+	return s.Median / x.Median, true
+}
+
+// shapeSignificant reports whether benchstat's test finds that shape
+// moves either library from the old shape, in unit.
+func shapeSignificant(res *Results, shape, unit string) bool {
+	for _, l := range res.Limiters(wShape) {
+		if _, sig := res.ShapeDiffers(wShape, l, "old", shape, unit); sig {
+			return true
+		}
+	}
+	return false
 }
 
 // shapeChange formats how a limiter's median in unit in shape differs from
