@@ -23,8 +23,8 @@ help:
 	@echo "make outside  go get of each adapter from a module proxy, from a fresh module outside the repository"
 	@echo "make fuzz     every fuzz target for FUZZTIME (default $(FUZZTIME))"
 	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
-	@echo "make bench-compare  Sluice against the other Go limiters (bench/), BENCHCOUNT runs of COMPARE_BENCHTIME"
-	@echo "               (default $(COMPARE_BENCHTIME)), medians by benchstat, into docs/performance.md and .png"
+	@echo "make bench-compare  Sluice against the other Go limiters (bench/), BENCHCOUNT interleaved runs of"
+	@echo "               COMPARE_BENCHTIME (default $(COMPARE_BENCHTIME)), medians by benchstat, into docs/performance.md and .png"
 	@echo "make e2e      end to end: Redis Cluster + standalone, 6 example servers, load, faults, clients (e2e/)"
 	@echo "               E2E_BREAK=<mutation> breaks one property on purpose; the report is in e2e/out/report.md"
 	@echo "make run      the example server on the in-memory backend (:8080)"
@@ -135,16 +135,24 @@ bench: tools
 
 # The comparison with the other Go rate limiters (module bench/): the
 # throughput workloads for COMPARE_BENCHTIME each, the memory and accuracy
-# workloads once per run (each iteration is a whole measurement), BENCHCOUNT
-# runs of everything; benchstat's summary goes to bench/out/compare.benchstat.txt
-# and cmd/report writes docs/performance.md and docs/performance.png.
+# workloads once per run (each iteration is a whole measurement). The test
+# binary is built once and run BENCHCOUNT times, each run running every
+# benchmark once, so that load from other work on a shared machine falls on
+# every library alike rather than on the runs of one; benchstat's summary
+# goes to bench/out/compare.benchstat.txt and cmd/report writes
+# docs/performance.md and docs/performance.png.
 bench-compare: tools
 	@mkdir -p bench/out
 	@start=$$(date +%s); cd bench; \
-	go test -run '^$$' -timeout 60m -bench '^Benchmark(HotKeySerial|HotKeyParallel|100kKeysParallel|RedisDecisions)$$' \
-		-benchtime $(COMPARE_BENCHTIME) -count $(BENCHCOUNT) . | tee out/compare.txt; \
-	go test -run '^$$' -timeout 60m -bench '^Benchmark(BytesPerKey|Accuracy|RedisAccuracy)$$' \
-		-benchtime 1x -count $(BENCHCOUNT) . | tee -a out/compare.txt; \
+	go test -c -o out/bench.test .; \
+	: >out/compare.txt; \
+	for i in $$(seq $(BENCHCOUNT)); do \
+		echo "== run $$i of $(BENCHCOUNT)"; \
+		out/bench.test -test.run '^$$' -test.timeout 60m -test.bench '^Benchmark(HotKeySerial|HotKeyParallel|100kKeysParallel|100kKeysInOrder|Shape|RedisDecisions)$$' \
+			-test.benchtime $(COMPARE_BENCHTIME) -test.count 1 | tee -a out/compare.txt; \
+		out/bench.test -test.run '^$$' -test.timeout 60m -test.bench '^Benchmark(BytesPerKey|Accuracy|RedisAccuracy)$$' \
+			-test.benchtime 1x -test.count 1 | tee -a out/compare.txt; \
+	done; \
 	$(BIN)/benchstat out/compare.txt | tee out/compare.benchstat.txt; \
 	go run ./cmd/report -in out/compare.txt -md ../docs/performance.md -png ../docs/performance.png -started $$start -benchtime $(COMPARE_BENCHTIME); \
 	echo "== wrote docs/performance.md and docs/performance.png in $$(( $$(date +%s) - start ))s"

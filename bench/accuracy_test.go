@@ -3,10 +3,16 @@ package bench
 import (
 	"context"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
+
+// accuracyConfig is the limit of the accuracy races and of the exact
+// configuration checks: 100 per hour, a burst of 100.
+var accuracyConfig = Config{N: AccuracyLimit, Per: AccuracyPeriod, Burst: AccuracyLimit}
 
 // raceResult is what one race admitted.
 type raceResult struct {
@@ -65,7 +71,7 @@ func BenchmarkAccuracy(b *testing.B) {
 		b.Run(c.Name, func(b *testing.B) {
 			var races []raceResult
 			for i := 0; b.Loop(); i++ {
-				lim, err := c.New(AccuracyLimit, AccuracyPeriod)
+				lim, err := c.New(accuracyConfig)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -78,16 +84,17 @@ func BenchmarkAccuracy(b *testing.B) {
 }
 
 // TestAccuracy runs the accuracy race once per in-memory limiter and logs
-// what each admitted (go test -v shows it). Sluice must admit exactly the
-// limit; the others are reported, not judged.
+// what each admitted (go test -v shows it). Sluice, through each of its
+// calls, must admit exactly the limit; the others are reported, not
+// judged.
 func TestAccuracy(t *testing.T) {
 	for _, c := range Memory {
 		t.Run(c.Name, func(t *testing.T) {
-			lim := newLimiter(t, c, AccuracyLimit, AccuracyPeriod)
+			lim := newLimiter(t, c, accuracyConfig)
 			r := race(t.Context(), []Limiter{lim}, AccuracyRequests, "race")
 			t.Logf("%s admitted %d of %d racing requests under a limit of %d (%d errors)",
 				c.Name, r.admitted, AccuracyRequests, AccuracyLimit, r.failed)
-			if c.Name == "sluice" && (r.admitted != AccuracyLimit || r.failed != 0) {
+			if strings.HasPrefix(c.Name, "sluice") && (r.admitted != AccuracyLimit || r.failed != 0) {
 				t.Errorf("sluice admitted %d with %d errors, want exactly %d and no error", r.admitted, r.failed, AccuracyLimit)
 			}
 		})
@@ -102,7 +109,7 @@ func TestContendersAdmitTheLimit(t *testing.T) {
 	for _, c := range Memory {
 		t.Run(c.Name, func(t *testing.T) {
 			t.Parallel()
-			lim := newLimiter(t, c, AccuracyLimit, AccuracyPeriod)
+			lim := newLimiter(t, c, accuracyConfig)
 			admitted := 0
 			for range AccuracyLimit + 50 {
 				ok, err := lim.Allow(ctx, "serial")
@@ -115,6 +122,50 @@ func TestContendersAdmitTheLimit(t *testing.T) {
 			}
 			if got, want := admitted, AccuracyLimit; got != want {
 				t.Errorf("admitted %d of %d serial requests, want %d", got, AccuracyLimit+50, want)
+			}
+			if ok, err := lim.Allow(ctx, "other"); err != nil || !ok {
+				t.Errorf("another key: Allow = %v, %v; want true, nil", ok, err)
+			}
+		})
+	}
+}
+
+// TestContendersUnderTheUserLimit checks that every in-memory limiter,
+// configured as the throughput workloads configure it (100 per second,
+// burst 100) and on the real clock, admits and denies as that limit says:
+// one goroutine asking for one key as fast as it can for 900ms gets at
+// least 100 admissions (the burst, or the first window) and at most 200
+// (the burst and 90 refilled tokens for a token bucket; at most two
+// windows' worth for a fixed or sliding window), and is denied the rest;
+// another key is then admitted at once.
+func TestContendersUnderTheUserLimit(t *testing.T) {
+	const span = 900 * time.Millisecond
+	ctx := t.Context()
+	for _, c := range Memory {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			lim := newLimiter(t, c, userConfig)
+			var admitted, denied, failed int
+			for start := time.Now(); time.Since(start) < span; {
+				ok, err := lim.Allow(ctx, "hot")
+				switch {
+				case err != nil:
+					failed++
+				case ok:
+					admitted++
+				default:
+					denied++
+				}
+			}
+			t.Logf("%s: %d admitted, %d denied, %d errors in %v", c.Name, admitted, denied, failed, span)
+			if admitted < UserBurst || admitted > UserLimit+UserBurst {
+				t.Errorf("admitted %d in %v, want %d to %d", admitted, span, UserBurst, UserLimit+UserBurst)
+			}
+			if denied == 0 {
+				t.Errorf("denied nothing in %v of a hot key (%d admitted)", span, admitted)
+			}
+			if failed > 0 {
+				t.Errorf("%d decisions failed", failed)
 			}
 			if ok, err := lim.Allow(ctx, "other"); err != nil || !ok {
 				t.Errorf("another key: Allow = %v, %v; want true, nil", ok, err)

@@ -22,11 +22,11 @@ type RedisContender struct {
 	// Algorithm says, in a few words, what the library counts with and
 	// how it talks to Redis.
 	Algorithm string
-	// New returns a limiter that keeps its state in Redis through client,
-	// under keys starting with prefix, admitting limit requests per period
-	// for each key. Limiters made with the same prefix share their limits,
-	// as instances of one service do. The limiter does not close client.
-	New func(client *redis.Client, prefix string, limit int, per time.Duration) (Limiter, error)
+	// New returns a limiter for c that keeps its state in Redis through
+	// client, under keys starting with prefix. Limiters made with the same
+	// prefix share their limits, as instances of one service do. The
+	// limiter does not close client.
+	New func(client *redis.Client, prefix string, c Config) (Limiter, error)
 }
 
 // Redis lists the limiters that keep their state in Redis. All of them use
@@ -35,8 +35,8 @@ var Redis = []RedisContender{
 	{
 		Name:   "sluice",
 		Module: "github.com/sluicehq/sluice/backends/redis",
-		Algorithm: "token bucket (GCRA) in one Lua script on the server's clock (sluiceredis), under a whole Limiter.Decide; backend timeout " +
-			SluiceRedisTimeout.String() + " instead of the default " + core.DefaultBackendTimeout.String() + " (see bench.SluiceRedisTimeout)",
+		Algorithm: "token bucket (GCRA) in one Lua script on the server's clock (sluiceredis), under a whole Limiter.Decide of a custom identity; backend timeout " +
+			SluiceRedisTimeout.String() + " instead of the default " + SluiceDefaultTimeout.String() + " (see bench.SluiceRedisTimeout)",
 		New: newSluiceRedis,
 	},
 	{
@@ -68,16 +68,20 @@ var Redis = []RedisContender{
 // then count fail-open outcomes instead of decisions.
 const SluiceRedisTimeout = 3 * time.Second
 
-func newSluiceRedis(client *redis.Client, prefix string, limit int, per time.Duration) (Limiter, error) {
+// SluiceDefaultTimeout is what a Failure.Timeout of 0 means: core's
+// default bound on a backend call (see core.Failure).
+const SluiceDefaultTimeout = 50 * time.Millisecond
+
+func newSluiceRedis(client *redis.Client, prefix string, c Config) (Limiter, error) {
 	lim, err := core.New(
 		core.WithBackend(sluiceredis.New(client, sluiceredis.WithPrefix(prefix))),
-		core.WithDefault(core.Every(int64(limit), per)),
+		core.WithDefault(sluiceLimit(c)),
 		core.WithFailure(core.Failure{Timeout: SluiceRedisTimeout}),
 	)
 	if err != nil {
 		return nil, err
 	}
-	return sluiceLimiter{lim}, nil
+	return sluiceDecide{sluiceLimiter{lim: lim}}, nil
 }
 
 // redisRateLimiter adapts a redis_rate Limiter.
@@ -87,11 +91,11 @@ type redisRateLimiter struct {
 	limit  redis_rate.Limit
 }
 
-func newRedisRate(client *redis.Client, prefix string, limit int, per time.Duration) (Limiter, error) {
+func newRedisRate(client *redis.Client, prefix string, c Config) (Limiter, error) {
 	return redisRateLimiter{
 		lim:    redis_rate.NewLimiter(client),
 		prefix: prefix,
-		limit:  redis_rate.Limit{Rate: limit, Burst: limit, Period: per},
+		limit:  redis_rate.Limit{Rate: c.N, Burst: c.burst(), Period: c.Per},
 	}, nil
 }
 
@@ -107,18 +111,18 @@ func (r redisRateLimiter) Allow(ctx context.Context, key string) (bool, error) {
 
 func (r redisRateLimiter) Close() error { return nil }
 
-func newUluleRedis(client *redis.Client, prefix string, limit int, per time.Duration) (Limiter, error) {
+func newUluleRedis(client *redis.Client, prefix string, c Config) (Limiter, error) {
 	store, err := uluredis.NewStoreWithOptions(client, ulule.StoreOptions{Prefix: prefix})
 	if err != nil {
 		return nil, err
 	}
-	return ululeLimiter{ulule.New(store, ulule.Rate{Period: per, Limit: int64(limit)})}, nil
+	return ululeLimiter{ulule.New(store, ulule.Rate{Period: c.Per, Limit: int64(c.N)})}, nil
 }
 
-func newThrottledRedis(client *redis.Client, prefix string, limit int, per time.Duration) (Limiter, error) {
+func newThrottledRedis(client *redis.Client, prefix string, c Config) (Limiter, error) {
 	store, err := throttledredis.NewCtx(client, prefix)
 	if err != nil {
 		return nil, err
 	}
-	return newThrottledOn(store, limit, per)
+	return newThrottledOn(store, c)
 }

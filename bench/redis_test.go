@@ -22,9 +22,9 @@ func flush(tb testing.TB, c *redis.Client) {
 }
 
 // newRedisLimiter returns c's limiter on client, closed when tb ends.
-func newRedisLimiter(tb testing.TB, c RedisContender, client *redis.Client, prefix string, limit int, per time.Duration) Limiter {
+func newRedisLimiter(tb testing.TB, c RedisContender, client *redis.Client, prefix string, cfg Config) Limiter {
 	tb.Helper()
-	lim, err := c.New(client, prefix, limit, per)
+	lim, err := c.New(client, prefix, cfg)
 	if err != nil {
 		tb.Fatalf("%s: %v", c.Name, err)
 	}
@@ -34,10 +34,15 @@ func newRedisLimiter(tb testing.TB, c RedisContender, client *redis.Client, pref
 
 // BenchmarkRedisDecisions measures decisions through each library's Redis
 // store, on a redis-server of its own, with 1 to 256 concurrent callers
-// sharing one go-redis client, each decision on the next of 10,000 keys.
-// Beside ns/op it reports decisions per second, the p50 and p99 latency of
-// one decision, and the share of decisions that failed (an error, or for
-// Sluice a fail-open outcome after its 50ms backend timeout).
+// sharing one go-redis client, each decision on the next of 10,000 keys,
+// under the user-shaped limit of 100 per second, burst 100. With 10,000
+// keys in turn, a key is asked about once per 10,000 decisions: more
+// rarely than 100 times a second below a million decisions a second, far
+// above what one Redis serves, so nearly every decision is an admission
+// and the workload measures round trips. Beside ns/op it reports decisions
+// per second, the p50 and p99 latency of one decision, the share of
+// decisions admitted, and the share that failed (an error, or for Sluice a
+// fail-open outcome after its backend timeout).
 func BenchmarkRedisDecisions(b *testing.B) {
 	addr := startRedis(b)
 	keys := keyNames(RedisKeys)
@@ -47,7 +52,7 @@ func BenchmarkRedisDecisions(b *testing.B) {
 				b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 					client := newRedisClient(b, addr, callers)
 					flush(b, client)
-					lim := newRedisLimiter(b, c, client, "bench:", ThroughputLimit, ThroughputPeriod)
+					lim := newRedisLimiter(b, c, client, "bench:", userConfig)
 					redisCalls(b, lim, keys, callers)
 				})
 			}
@@ -62,7 +67,7 @@ func redisCalls(b *testing.B, lim Limiter, keys []string, callers int) {
 	warm(ctx, lim, callers)
 	var wg sync.WaitGroup
 	lat := make([][]time.Duration, callers)
-	var next, failed atomic.Int64
+	var next, failed, admitted atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	begin := time.Now()
@@ -80,9 +85,8 @@ func redisCalls(b *testing.B, lim Limiter, keys []string, callers int) {
 				switch {
 				case err != nil:
 					failed.Add(1)
-				case !ok:
-					b.Errorf("key %s denied under a limit no workload reaches", keys[i%len(keys)])
-					return
+				case ok:
+					admitted.Add(1)
 				}
 			}
 			lat[c] = l
@@ -102,6 +106,7 @@ func redisCalls(b *testing.B, lim Limiter, keys []string, callers int) {
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "decisions/s")
 	b.ReportMetric(pct(0.50), "p50-µs")
 	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(float64(admitted.Load())/float64(b.N), "admitted/op")
 	b.ReportMetric(float64(failed.Load())/float64(b.N), "errors/op")
 }
 
@@ -121,11 +126,11 @@ func warm(ctx context.Context, lim Limiter, n int) {
 // twoInstances returns two limiters of c, each on its own client of the
 // Redis at addr, sharing their limits as two instances of one service do,
 // and warmed up as a running service is.
-func twoInstances(tb testing.TB, c RedisContender, addr, prefix string, limit int, per time.Duration) []Limiter {
+func twoInstances(tb testing.TB, c RedisContender, addr, prefix string, cfg Config) []Limiter {
 	tb.Helper()
 	lims := []Limiter{
-		newRedisLimiter(tb, c, newRedisClient(tb, addr, InstancePool), prefix, limit, per),
-		newRedisLimiter(tb, c, newRedisClient(tb, addr, InstancePool), prefix, limit, per),
+		newRedisLimiter(tb, c, newRedisClient(tb, addr, InstancePool), prefix, cfg),
+		newRedisLimiter(tb, c, newRedisClient(tb, addr, InstancePool), prefix, cfg),
 	}
 	for _, l := range lims {
 		warm(context.Background(), l, InstancePool)
@@ -146,7 +151,7 @@ func BenchmarkRedisAccuracy(b *testing.B) {
 			var races []raceResult
 			for b.Loop() {
 				flush(b, admin)
-				lims := twoInstances(b, c, addr, "accuracy:", AccuracyLimit, AccuracyPeriod)
+				lims := twoInstances(b, c, addr, "accuracy:", accuracyConfig)
 				races = append(races, race(ctx, lims, AccuracyRequests, "race"))
 				for _, l := range lims {
 					l.Close()
@@ -166,7 +171,7 @@ func TestRedisContendersAdmitTheLimit(t *testing.T) {
 	ctx := t.Context()
 	for _, c := range Redis {
 		t.Run(c.Name, func(t *testing.T) {
-			lims := twoInstances(t, c, addr, "test-"+c.Name+":", AccuracyLimit, AccuracyPeriod)
+			lims := twoInstances(t, c, addr, "test-"+c.Name+":", accuracyConfig)
 			admitted := 0
 			for _, lim := range lims {
 				for range 75 {

@@ -1,30 +1,35 @@
 package bench
 
-import "time"
+import (
+	"strconv"
+	"time"
+)
 
 // The workloads' parameters. The benchmarks use them, and cmd/report
 // quotes them, so the report describes what actually ran.
 const (
-	// ThroughputLimit is the limit, per ThroughputPeriod, of the
-	// throughput workloads: high enough that no request in them is denied,
-	// so every library runs its admit path, the one most requests take.
-	// Every run makes far fewer decisions, on a limiter of its own.
-	ThroughputLimit = 100_000_000
-	// ThroughputPeriod is longer than any run, so that no library's window
-	// or refill tick passes during one. That matters for go-limiter: its
-	// memorystore refills interval/tokens tokens per tick (v0.7.1), so a
-	// bucket of 10^8 tokens per second would get 10 tokens back each
-	// second after the first, and deny.
-	ThroughputPeriod = time.Hour
+	// UserLimit, UserPeriod and UserBurst are the limit of the in-memory
+	// throughput workloads and of the Redis throughput workload, as a
+	// service would set it: a token bucket of 100 per second per key with
+	// a burst of 100 (for the libraries without a burst, 100 per second).
+	// A hot key asks far more often than that, so most of its decisions
+	// are denials, as a user's hot key over its limit gets: the workloads
+	// count decisions, whatever they decide.
+	UserLimit  = 100
+	UserPeriod = time.Second
+	UserBurst  = 100
 	// ManyKeys is the number of distinct keys of the many-keys workload.
 	ManyKeys = 100_000
 	// BytesPerKeyKeys is the number of distinct keys whose memory
 	// BenchmarkBytesPerKey measures.
 	BytesPerKeyKeys = 1_000_000
-	// BytesPerKeyLimit is the limit per hour of BenchmarkBytesPerKey: low
-	// enough to need state, over a period long enough that none expires
-	// during the measurement.
-	BytesPerKeyLimit = 10
+	// BytesPerKeyPeriod is the period of BenchmarkBytesPerKey's limit
+	// (UserLimit per BytesPerKeyPeriod, burst UserBurst): the state each
+	// library keeps for a key does not depend on the rate, but its expiry
+	// does, and at 100 per second a key's state expires, or its window
+	// turns, long before the millionth key arrives. Per hour, every key is
+	// live when the heap is measured.
+	BytesPerKeyPeriod = time.Hour
 	// AccuracyLimit is the limit, per AccuracyPeriod, of the accuracy
 	// races.
 	AccuracyLimit = 100
@@ -44,3 +49,10 @@ const (
 // RedisCallers are the numbers of concurrent callers of the Redis
 // throughput workload.
 var RedisCallers = []int{1, 16, 64, 256}
+
+// hotKey is the one client of the hot-key workloads.
+const hotKey = "user-42"
+
+// keyName returns the i-th distinct client key, "user-<i>", as a service
+// keys its users.
+func keyName(i int) string { return "user-" + strconv.Itoa(i) }

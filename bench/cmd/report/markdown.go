@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sluicehq/sluice/bench"
-	"github.com/sluicehq/sluice/core"
 )
 
 // Meta is what the page says about the run besides the results.
@@ -40,10 +39,12 @@ const (
 	wHotSerial     = "HotKeySerial"
 	wHotParallel   = "HotKeyParallel"
 	wManyKeys      = "100kKeysParallel"
+	wInOrder       = "100kKeysInOrder"
 	wBytesPerKey   = "BytesPerKey"
 	wAccuracy      = "Accuracy"
 	wRedis         = "RedisDecisions"
 	wRedisAccuracy = "RedisAccuracy"
+	wShape         = "Shape"
 )
 
 // Markdown renders the page.
@@ -59,8 +60,9 @@ func Markdown(res *Results, m Meta) []byte {
 	p("[`bench/`](../bench), a module of its own, so none of these libraries reaches a module you import; ")
 	p("`make bench-compare` runs them and regenerates this page and its chart.\n\n")
 	p("**How to read these numbers.** Every value is the median of %d runs (`-count %d`), as benchstat computes it, ", runs, runs)
-	p("measured on %s on a shared %d-core virtual machine. ", m.Date.Format("2006-01-02"), m.Cores)
-	p("Absolute numbers are noisy and would differ on your hardware; compare the libraries within one table.")
+	p("measured on %s on a %d-core virtual machine shared with other work, which was busy: ", m.Date.Format("2006-01-02"), m.Cores)
+	p("`make bench-compare` interleaves the runs (each of them runs every benchmark once), so that load that comes and goes falls on every library alike. ")
+	p("Absolute numbers are noisy and would differ on your hardware; compare the libraries within one table, and trust a difference when the confidence intervals do not overlap.")
 	if m.Benchtime != "" {
 		p(" Each run of a throughput workload lasted about %s (`-benchtime`); the memory and accuracy workloads make one measurement per run.", m.Benchtime)
 	}
@@ -81,8 +83,13 @@ func Markdown(res *Results, m Meta) []byte {
 	p("| Date | %s |\n\n", m.Date.Format("2006-01-02 15:04 MST"))
 
 	p("## Libraries\n\n")
-	p("The sub-benchmark name of each library is in the first column. A key is a client identity (an IP address) ")
-	p("that the caller has already extracted: no library parses a request here, so each one's middleware costs come on top.\n\n")
+	p("The sub-benchmark name of each library is in the first column. A key is a client identity, `user-<n>`, ")
+	p("that the caller already has: no library parses a request here, so each one's middleware costs come on top. ")
+	p("Sluice has three rows: `sluice` is the whole decision a user's code makes, ")
+	p("`lim.Decide(ctx, core.Request{Identity: core.Identity{Kind: core.KindCustom, Value: key}})`; ")
+	p("`sluice-take` is the keyed call, `lim.Take(ctx, rule, key, 1)` with a `NameOnly` rule; ")
+	p("`sluice-backend` is the in-memory backend those two decide with, called alone (`memory.Backend.Apply`), ")
+	p("so that the difference between it and the other two is what the Limiter adds.\n\n")
 	p("| Name | Module | Version | In memory | Redis |\n|---|---|---|---|---|\n")
 	for _, l := range m.Libraries {
 		module, version := "`"+l.Module+"`", l.Version
@@ -97,16 +104,38 @@ func Markdown(res *Results, m Meta) []byte {
 	p("\n")
 
 	p("## In memory: time per decision\n\n")
-	p("A limit of %s per %s per key, on a new limiter for each run, so that no request is denied and every library takes the path most requests take. ", itoa(bench.ThroughputLimit), period(bench.ThroughputPeriod))
-	p("Lower is better. The interval is the median's 95%% confidence interval; the last column divides by Sluice's median.\n\n")
-	throughput(p, res, wHotSerial, "Hot key, serial", "One goroutine, one key.")
+	p("Each key is limited to %s, the limit a service sets: a token bucket for Sluice, x/time/rate and throttled, ", userLimit())
+	p("%d per %s per window for the libraries that count windows. ", bench.UserLimit, period(bench.UserPeriod))
+	p("Every library reads the clock on every decision, itself, as it does for its users: `time.Now()` for most; ")
+	p("Sluice's Limiter its default clock, `clock.Real`, which reads the monotonic clock and adds it to a reading of both clocks at most a second old; ")
+	p("go-limiter the wall clock alone, through a `//go:linkname` to `time.now`. None gets a fake clock, or a time the benchmark read for it. ")
+	p("A hot key asks far more often than %d times a second, so after its first burst nearly every decision on it is a denial, ", bench.UserLimit)
+	p("as it is for a user's hot key over its limit: the workloads count every decision, whatever it decides, and the admitted column gives the share admitted. ")
+	p("Errors are decisions a library could not make. ")
+	p("Lower is better. Each interval is the median's 95%% confidence interval, and each ratio divides by the median of `sluice`. ")
+	p("CPU ns/op is the CPU time the benchmark's process used per decision, in all its threads: on a busy machine, time spent waiting for a core inflates ns/op but not CPU ns/op, ")
+	p("which makes it the steadier measure of what a decision costs; in the parallel workloads it adds up the goroutines' time, so with cores to spare it is about GOMAXPROCS times ns/op, ")
+	p("and a decision that waits on a lock costs time but little CPU.\n\n")
+	throughput(p, res, wHotSerial, "Hot key, serial", fmt.Sprintf("One goroutine, one key (`%s`).", "user-42"))
 	throughput(p, res, wHotParallel, "Hot key, parallel", "GOMAXPROCS goroutines, one key: the most contention there can be.")
 	throughput(p, res, wManyKeys, fmt.Sprintf("%s keys, parallel", itoa(bench.ManyKeys)),
-		fmt.Sprintf("GOMAXPROCS goroutines, each walking %s keys that already exist, from a random start.", itoa(bench.ManyKeys)))
+		fmt.Sprintf("GOMAXPROCS goroutines, each walking %s keys that already exist, in a random order (the same for every library), from a random start. "+
+			"Each key comes back once per %s decisions, so how often it is over its limit depends on the library's speed and on the run's length: "+
+			"at %s decisions a second a key is asked %d times a second. "+
+			"The key strings the workload passes are laid out in the order it asks for them, as a key a request has just brought would be at hand; "+
+			"the state each library keeps for a key is wherever it put it when the key first came.", itoa(bench.ManyKeys), itoa(bench.ManyKeys), itoa(bench.ManyKeys*bench.UserLimit), bench.UserLimit))
+	throughput(p, res, wInOrder, fmt.Sprintf("%s keys, parallel, in creation order", itoa(bench.ManyKeys)),
+		"The same keys asked in the order they were first asked about, which is the order in which a store that allocates per key laid their state out in memory: "+
+			"walking it, the processor fetches the next key's state before it is needed. "+
+			"That is every such store's best case, which a service's traffic does not give it; the difference from the table above is what each library owes to that locality.")
 
 	p("## In memory: bytes per key\n\n")
-	p("HeapInuse after a GC once %s distinct keys have made one request each (limit %d per hour, so nothing expires), ", itoa(bench.BytesPerKeyKeys), bench.BytesPerKeyLimit)
-	p("less HeapInuse before, divided by the number of keys. The key strings exist before the measurement, so a store that keeps them pays for its map entry, not for their bytes.\n\n")
+	p("HeapInuse after a GC once %s distinct keys have made one request each, less HeapInuse before, divided by the number of keys. ", itoa(bench.BytesPerKeyKeys))
+	p("The limit is %d per %s with a burst of %d: the state each library keeps for a key does not depend on the rate, but its expiry does, ", bench.UserLimit, period(bench.BytesPerKeyPeriod), bench.UserBurst)
+	p("and at %d per second keys would expire, or windows turn, before the last one arrives; per %s, every key is live when the heap is measured. ", bench.UserLimit, period(bench.BytesPerKeyPeriod))
+	p("The key strings exist before the measurement, so a store that keeps them pays for its map entry, not for their bytes. ")
+	p("Sluice's default memory backend holds at most 1,000,000 states, split evenly across its shards, so a million keys overflow the fuller shards and a few thousand are evicted; ")
+	p("the Sluice rows here get a memory backend bounded at %s through `core.WithBackend`, so that every key stays.\n\n", itoa(2*bench.BytesPerKeyKeys))
 	simple(p, res, wBytesPerKey, "bytes/key", "Bytes per key", "%.0f")
 
 	p("## Accuracy\n\n")
@@ -124,12 +153,22 @@ func Markdown(res *Results, m Meta) []byte {
 	p("## Redis: throughput and latency\n\n")
 	p("Each library's Redis store on a redis-server of the benchmark's own (loopback, persistence off), ")
 	p("with %d to %d concurrent callers sharing one go-redis client (a pool of at least as many connections), ", bench.RedisCallers[0], bench.RedisCallers[len(bench.RedisCallers)-1])
-	p("each decision on the next of %s keys, under a limit no key reaches. ", itoa(bench.RedisKeys))
-	p("Sluice runs with a backend timeout of %s, go-redis's read timeout, which is all that bounds the others' decisions: ", bench.SluiceRedisTimeout)
-	p("with its default of %s, a decision that waits longer for a pooled connection fails open, which is what that default is for, ", core.DefaultBackendTimeout)
+	p("each decision on the next of %s keys `user-<n>`, under the same limit as in memory, %s. ", itoa(bench.RedisKeys), userLimit())
+	p("With %s keys in turn, a key comes back once per %s decisions, so it is asked fewer than %d times a second below %s decisions a second, far more than one Redis serves: ",
+		itoa(bench.RedisKeys), itoa(bench.RedisKeys), bench.UserLimit, itoa(bench.RedisKeys*bench.UserLimit))
+	p("nearly every decision is an admission, and the workload measures each library's round trip and script. ")
+	p("Sluice decides through `Limiter.Decide` of a custom identity, with a backend timeout of %s, go-redis's read timeout, which is all that bounds the others' decisions: ", bench.SluiceRedisTimeout)
+	p("with its default of %s, a decision that waits longer for a pooled connection fails open, which is what that default is for, ", bench.SluiceDefaultTimeout)
 	p("and the comparison would count fail-open outcomes instead of decisions.\n\n")
 	redis(p, res)
+	shapes(p, res, m.Benchtime)
 	return b.Bytes()
+}
+
+// userLimit describes the user-shaped limit, such as "100 per second with a
+// burst of 100".
+func userLimit() string {
+	return fmt.Sprintf("%d per %s with a burst of %d", bench.UserLimit, period(bench.UserPeriod), bench.UserBurst)
 }
 
 func orDash(s string) string {
@@ -171,30 +210,44 @@ func throughput(p printer, res *Results, workload, title, what string) {
 		return
 	}
 	base, hasBase := res.Stat(workload, "sluice", 0, "ns/op")
+	cpuBase, hasCPUBase := res.Stat(workload, "sluice", 0, "cpu-ns/op")
 	withErrors := anyNonZero(res, workload, libs, 0, "errors/op")
-	p("| Library | ns/op | 95%% CI | B/op | allocs/op |")
+	p("| Library | ns/op | 95%% CI | ÷ Sluice | CPU ns/op | 95%% CI | ÷ Sluice | B/op | allocs/op | admitted |")
 	if withErrors {
 		p(" errors/op |")
 	}
-	p(" ÷ Sluice |\n|---|---:|---:|---:|---:|")
+	p("\n|---|%s", strings.Repeat("---:|", 9))
 	if withErrors {
 		p("---:|")
 	}
-	p("---:|\n")
+	p("\n")
+	ratio := func(v Stat, base Stat, ok bool) string {
+		if !ok || base.Median <= 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f", v.Median/base.Median)
+	}
 	for _, l := range libs {
 		ns, _ := res.Stat(workload, l, 0, "ns/op")
+		p("| %s | %s | %s | %s |", l, num(ns.Median), ci(ns), ratio(ns, base, hasBase))
+		if c, ok := res.Stat(workload, l, 0, "cpu-ns/op"); ok {
+			p(" %s | %s | %s |", num(c.Median), ci(c), ratio(c, cpuBase, hasCPUBase))
+		} else {
+			p(" – | – | – |")
+		}
 		bop, _ := res.Stat(workload, l, 0, "B/op")
 		aop, _ := res.Stat(workload, l, 0, "allocs/op")
-		p("| %s | %s | %s | %s | %s |", l, num(ns.Median), ci(ns), num(bop.Median), num(aop.Median))
+		p(" %s | %s |", num(bop.Median), num(aop.Median))
+		if a, ok := res.Stat(workload, l, 0, "admitted/op"); ok {
+			p(" %s |", pct(a.Median))
+		} else {
+			p(" – |")
+		}
 		if withErrors {
 			e, _ := res.Stat(workload, l, 0, "errors/op")
 			p(" %s |", pct(e.Median))
 		}
-		ratio := "–"
-		if hasBase && base.Median > 0 {
-			ratio = fmt.Sprintf("%.2f", ns.Median/base.Median)
-		}
-		p(" %s |\n", ratio)
+		p("\n")
 	}
 	p("\n")
 }
@@ -283,6 +336,20 @@ func redis(p printer, res *Results) {
 	} else {
 		p("No decision failed in these runs.\n\n")
 	}
+	lo, hi, seen := math.Inf(1), math.Inf(-1), false
+	for _, l := range libs {
+		for _, c := range callers {
+			if s, ok := res.Stat(wRedis, l, c, "admitted/op"); ok {
+				lo, hi, seen = min(lo, s.Median), max(hi, s.Median), true
+			}
+		}
+	}
+	switch {
+	case seen && pct(lo) == pct(hi):
+		p("Admitted: %s of the decisions (medians per library and number of callers).\n\n", pct(lo))
+	case seen:
+		p("Admitted: %s to %s of the decisions (medians per library and number of callers).\n\n", pct(lo), pct(hi))
+	}
 }
 
 func plural(n int) string {
@@ -325,10 +392,182 @@ func ci(s Stat) string {
 	return fmt.Sprintf("±%.0f%%", d)
 }
 
-// pct formats a fraction as a percentage.
+// pct formats a fraction as a percentage with three significant digits.
 func pct(v float64) string {
 	if v == 0 {
 		return "0"
 	}
-	return fmt.Sprintf("%.2g%%", v*100)
+	return fmt.Sprintf("%.3g%%", v*100)
+}
+
+// shapes renders the comparison of the many-keys workload's old shape,
+// each change from it alone, and the new shape.
+func shapes(p printer, res *Results, benchtime string) {
+	p("## Why this comparison once showed Sluice fastest at %s keys\n\n", itoa(bench.ManyKeys))
+	p("This comparison first ran its many-keys workload in another shape, in which Sluice's Decide came out ahead of x/time/rate; ")
+	p("an independent harness that called the libraries as users do found x/time/rate well ahead. ")
+	p("BenchmarkShape runs the %s-keys workload in the old shape, with each change from it alone, and in the new shape, which is the workload above, ", itoa(bench.ManyKeys))
+	p("for Sluice's Decide and for x/time/rate, in the same run as every table on this page. ")
+	p("The old shape: keys `10.x.y.z` passed to Sluice as an IP identity of a `GET /` request, a limit of %s per %s that never denies, ", itoa(bench.OldLimit), period(bench.OldPeriod))
+	p("x/time/rate's limiters in a map behind one mutex, and keys walked in the order they were created. ")
+	p("A change is ~ when benchstat's test (Mann-Whitney U, α = 0.05) finds no difference from the old shape. ")
+	p("A library does not run in a shape that changes nothing for it (the store for Sluice, the request for x/time/rate); the ratio there takes its old-shape time.\n\n")
+	shapeNames := res.Shapes(wShape)
+	if len(shapeNames) == 0 {
+		noResults(p, wShape)
+		return
+	}
+	what := map[string]string{}
+	for _, s := range bench.Shapes {
+		what[s.Name] = s.What
+	}
+	p("| Shape | What changes from the old shape |\n|---|---|\n")
+	for _, sh := range shapeNames {
+		p("| %s | %s |\n", sh, orDash(what[sh]))
+	}
+	p("\n")
+	p("CPU time is the measure to read here: on a busy machine, wall time also moves with the load, ")
+	p("and among this many comparisons at α = 0.05 one may look significant by chance.\n\n")
+	shapeTable(p, res, shapeNames, "cpu-ns/op", "CPU time per decision, CPU ns/op", true)
+	shapeTable(p, res, shapeNames, "ns/op", "Time per decision, ns/op", false)
+	cpuOld, ok1 := shapeRatio(res, "old", "cpu-ns/op")
+	nsOld, ok2 := shapeRatio(res, "old", "ns/op")
+	switch {
+	case ok1 && ok2 && cpuOld > 1 && nsOld > 1:
+		p("In this run, the old shape does not put Sluice ahead either, in time or in CPU time. ")
+		p("On a busy machine the two goroutines seldom run at the same moment, so x/time/rate's one mutex is seldom contended; ")
+		p("on a quiet one, every decision of the mutex map waits for the other core's, which costs time and not CPU time (see the store, below): ")
+		p("most likely how the old shape ranked Sluice first there.\n\n")
+	case ok1 && ok2 && cpuOld > 1:
+		p("In this run, the old shape puts Sluice ahead in time but not in CPU time: x/time/rate's decisions wait for its one mutex, which costs time and not CPU time (see the store, below).\n\n")
+	}
+	random, ok1 := ratioTo(res, wManyKeys, "cpu-ns/op")
+	ordered, ok2 := ratioTo(res, wInOrder, "cpu-ns/op")
+	if ok1 && ok2 {
+		p("With x/time/rate in a sync.Map, the order decides the ranking at %s keys: in the two %s-keys tables above, Sluice's CPU time is %.2f times x/time/rate's with the keys in a random order and %.2f times in creation order.\n\n",
+			itoa(bench.ManyKeys), itoa(bench.ManyKeys), random, ordered)
+	}
+	p("What each change does to each library:\n\n")
+	p("- **Keys and their kind.** Core counts a client by its identity value verbatim when the value is short and made of safe bytes (`clientKey` in core/key.go), ")
+	p("which both `10.x.y.z` and `user-<n>` are: neither shape computes a SHA-256 digest, and the memory backend hashes the (namespace, key) pair with maphash on every call in both. ")
+	p("An IP identity and a custom one differ only in the tier lookup, which an IP skips. x/time/rate only sees a map key of about the same length.\n")
+	p("- **The request.** A request that carries only its client, as a keyed caller's does, takes the rule the Limiter matched once when the rules were set; ")
+	p("a `GET /` request has its path cleaned, checked against the health endpoints and matched on every decision.\n")
+	p("- **The limit.** Each key is asked once per %s decisions, so in a run of %s it is asked fewer times than its burst of %d, or not many more: ", itoa(bench.ManyKeys), orDefault(benchtime, "a fraction of a second"), bench.UserBurst)
+	p("under either limit nearly every decision in this workload is an admission (see the admitted column above), and every library takes the same path in both.\n")
+	p("- **The store.** A map behind one mutex makes every decision on every key take one lock, whose cache line moves between the cores that take it; ")
+	p("while a core waits for it, the decision takes time but little CPU. A sync.Map's Load of an existing key takes no lock, but walks a hash trie of pointers to reach the key's entry.\n")
+	p("- **The order.** x/time/rate allocates a `rate.Limiter` for each key (and the sync.Map an entry) when the key first comes, so keys asked in that order walk memory in order and the processor prefetches what the next decision needs; ")
+	p("asked in another order, each decision waits for its key's entry and limiter to come from memory. ")
+	p("Sluice keeps a key's state in a slot of a table, placed by the key's digest, so for Sluice every order is a random one.\n\n")
+}
+
+// shapeRatio returns Sluice's median in unit divided by x/time/rate's, in
+// one shape; a shape that changes nothing for a library takes that
+// library's old one.
+func shapeRatio(res *Results, shape, unit string) (float64, bool) {
+	stat := func(limiter string) (Stat, bool) {
+		if st, ok := res.ShapeStat(wShape, limiter, shape, unit); ok {
+			return st, true
+		}
+		return res.ShapeStat(wShape, limiter, "old", unit) // a shape that changes nothing for it
+	}
+	s, ok1 := stat("sluice")
+	x, ok2 := stat("x-time-rate")
+	if !ok1 || !ok2 || x.Median == 0 {
+		return 0, false
+	}
+	return s.Median / x.Median, true
+}
+
+// shapeTable renders the shapes' medians in unit, their changes from the
+// old shape, and Sluice's ratio to x/time/rate, then, if conclude, says
+// which change moves that ratio most.
+func shapeTable(p printer, res *Results, shapeNames []string, unit, title string, conclude bool) {
+	libs := res.Limiters(wShape)
+	p("### %s\n\n| Shape |", title)
+	for _, l := range libs {
+		p(" %s | vs old |", l)
+	}
+	p(" sluice ÷ x-time-rate |\n|---|%s---:|\n", strings.Repeat("---:|---:|", len(libs)))
+	for _, sh := range shapeNames {
+		p("| %s |", sh)
+		for _, l := range libs {
+			st, ok := res.ShapeStat(wShape, l, sh, unit)
+			if !ok {
+				p(" – | – |")
+				continue
+			}
+			p(" %s | %s |", num(st.Median), shapeChange(res, l, sh, unit))
+		}
+		if r, ok := shapeRatio(res, sh, unit); ok {
+			p(" %.2f |\n", r)
+		} else {
+			p(" – |\n")
+		}
+	}
+	p("\n")
+	rOld, ok1 := shapeRatio(res, "old", unit)
+	rNew, ok2 := shapeRatio(res, "new", unit)
+	if !conclude || !ok1 || !ok2 {
+		return
+	}
+	p("In %s, Sluice's time went from %.2f times x/time/rate's in the old shape to %.2f times in the new. ", unit, rOld, rNew)
+	best, bestMove := "", 0.0
+	for _, sh := range shapeNames {
+		if sh == "old" || sh == "new" || !shapeSignificant(res, sh, unit) {
+			continue
+		}
+		if r, ok := shapeRatio(res, sh, unit); ok && math.Abs(math.Log(r/rOld)) > bestMove {
+			best, bestMove = sh, math.Abs(math.Log(r/rOld))
+		}
+	}
+	if best != "" {
+		r, _ := shapeRatio(res, best, unit)
+		p("Of the changes alone that benchstat finds move either library, the one that moves that ratio most is %s: %.2f.", best, r)
+	} else {
+		p("No change alone moves either library by a difference benchstat finds.")
+	}
+	p("\n\n")
+}
+
+// ratioTo returns Sluice's median in unit divided by x/time/rate's in a
+// workload without shapes.
+func ratioTo(res *Results, workload, unit string) (float64, bool) {
+	s, ok1 := res.Stat(workload, "sluice", 0, unit)
+	x, ok2 := res.Stat(workload, "x-time-rate", 0, unit)
+	if !ok1 || !ok2 || x.Median == 0 {
+		return 0, false
+	}
+	return s.Median / x.Median, true
+}
+
+// shapeSignificant reports whether benchstat's test finds that shape
+// moves either library from the old shape, in unit.
+func shapeSignificant(res *Results, shape, unit string) bool {
+	for _, l := range res.Limiters(wShape) {
+		if _, sig := res.ShapeDiffers(wShape, l, "old", shape, unit); sig {
+			return true
+		}
+	}
+	return false
+}
+
+// shapeChange formats how a limiter's median in unit in shape differs from
+// the old shape's: "+12% (p=0.002)", "~ (p=0.394)", or "–" for the old
+// shape itself.
+func shapeChange(res *Results, limiter, shape, unit string) string {
+	if shape == "old" {
+		return "–"
+	}
+	old, ok1 := res.ShapeStat(wShape, limiter, "old", unit)
+	cur, ok2 := res.ShapeStat(wShape, limiter, shape, unit)
+	if !ok1 || !ok2 || old.Median == 0 {
+		return "–"
+	}
+	pv, sig := res.ShapeDiffers(wShape, limiter, "old", shape, unit)
+	if !sig {
+		return fmt.Sprintf("~ (p=%.3f)", pv)
+	}
+	return fmt.Sprintf("%+.0f%% (p=%.3f)", (cur.Median/old.Median-1)*100, pv)
 }

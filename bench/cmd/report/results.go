@@ -20,15 +20,18 @@ type Results struct {
 	// series holds every measurement by benchmark and unit.
 	series map[seriesKey]map[string][]float64
 	// limiters lists each workload's limiters in the order they first
-	// appear, which is the order the benchmarks list them in.
-	limiters map[string][]string
+	// appear, which is the order the benchmarks list them in; shapes lists
+	// the shapes of a workload that has them, likewise.
+	limiters, shapes map[string][]string
 }
 
 // seriesKey names one benchmark: Benchmark<Workload>/<limiter>, with
-// /callers=<n> for the Redis throughput workload.
+// /callers=<n> for the Redis throughput workload and /shape=<name> for
+// the workload-shape comparison.
 type seriesKey struct {
 	workload, limiter string
 	callers           int
+	shape             string
 }
 
 // Parse reads benchmark output in the Go benchmark format.
@@ -37,6 +40,7 @@ func Parse(r io.Reader, name string) (*Results, error) {
 		Config:   map[string]string{},
 		series:   map[seriesKey]map[string][]float64{},
 		limiters: map[string][]string{},
+		shapes:   map[string][]string{},
 	}
 	br := benchfmt.NewReader(r, name)
 	for br.Scan() {
@@ -70,6 +74,8 @@ func (res *Results) add(r *benchfmt.Result) {
 		case strings.HasPrefix(p, "-"): // GOMAXPROCS
 		case strings.HasPrefix(p, "/callers="):
 			k.callers, _ = strconv.Atoi(strings.TrimPrefix(p, "/callers="))
+		case strings.HasPrefix(p, "/shape="):
+			k.shape = strings.TrimPrefix(p, "/shape=")
 		case k.limiter == "":
 			k.limiter = strings.TrimPrefix(p, "/")
 		}
@@ -79,6 +85,9 @@ func (res *Results) add(r *benchfmt.Result) {
 	}
 	if !slices.Contains(res.limiters[k.workload], k.limiter) {
 		res.limiters[k.workload] = append(res.limiters[k.workload], k.limiter)
+	}
+	if k.shape != "" && !slices.Contains(res.shapes[k.workload], k.shape) {
+		res.shapes[k.workload] = append(res.shapes[k.workload], k.shape)
 	}
 	units := res.series[k]
 	if units == nil {
@@ -125,7 +134,35 @@ type Stat struct {
 // Stat returns the summary of a benchmark's values in unit, and false when
 // there are none.
 func (res *Results) Stat(workload, limiter string, callers int, unit string) (Stat, bool) {
-	vals := res.series[seriesKey{workload, limiter, callers}][unit]
+	return res.stat(seriesKey{workload: workload, limiter: limiter, callers: callers}, unit)
+}
+
+// ShapeStat is Stat for one shape of a workload that has shapes.
+func (res *Results) ShapeStat(workload, limiter, shape, unit string) (Stat, bool) {
+	return res.stat(seriesKey{workload: workload, limiter: limiter, shape: shape}, unit)
+}
+
+// Shapes returns the shapes measured in a workload, in the order they
+// first appear.
+func (res *Results) Shapes(workload string) []string { return res.shapes[workload] }
+
+// ShapeDiffers compares two shapes of one limiter in unit as benchstat
+// does (a Mann-Whitney U test at α = 0.05), and returns the test's p-value
+// and whether the difference is significant. It returns false when either
+// shape has fewer than two runs.
+func (res *Results) ShapeDiffers(workload, limiter, shape1, shape2, unit string) (p float64, significant bool) {
+	a := res.series[seriesKey{workload: workload, limiter: limiter, shape: shape1}][unit]
+	b := res.series[seriesKey{workload: workload, limiter: limiter, shape: shape2}][unit]
+	if len(a) < 2 || len(b) < 2 {
+		return 1, false
+	}
+	t := &benchmath.DefaultThresholds
+	c := benchmath.AssumeNothing.Compare(benchmath.NewSample(slices.Clone(a), t), benchmath.NewSample(slices.Clone(b), t))
+	return c.P, c.P < c.Alpha
+}
+
+func (res *Results) stat(k seriesKey, unit string) (Stat, bool) {
+	vals := res.series[k][unit]
 	if len(vals) == 0 {
 		return Stat{}, false
 	}
