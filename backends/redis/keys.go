@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"io"
+	"unsafe"
 
 	"github.com/sluicehq/sluice/core/backend"
 )
@@ -41,13 +41,13 @@ var oldSuffixes = [...]byte{'t', 'f'}
 // infeasible, and no secret seed is needed, so every instance derives the
 // same keys.
 func (b *Backend) keyBase(namespace, key string, extra int) []byte {
-	h := sha256.New()
-	var n [binary.MaxVarintLen64]byte
-	h.Write(n[:binary.PutUvarint(n[:], uint64(len(namespace)))])
-	io.WriteString(h, namespace)
-	io.WriteString(h, key)
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
+	// The hashed input is varint(len(namespace)) namespace key, built on
+	// the stack when it fits, so the common key costs no allocation.
+	var stack [256]byte
+	in := binary.AppendUvarint(stack[:0], uint64(len(namespace)))
+	in = append(in, namespace...)
+	in = append(in, key...)
+	sum := sha256.Sum256(in)
 	buf := make([]byte, 0, len(b.prefix)+tagLen+2+extra)
 	buf = append(buf, b.prefix...)
 	buf = append(buf, '{')
@@ -62,9 +62,17 @@ func (b *Backend) keys(namespace, key string, alg backend.Algorithm, windows int
 	if alg == backend.Concurrency {
 		return []string{string(append(base, 'c'))}
 	}
+	// Every key is base and two bytes: one string holds them all, and the
+	// keys are slices of it.
+	n := len(base) + 2
+	all := make([]byte, 0, n*windows)
+	for i := range windows {
+		all = append(append(all, base...), suffixes[alg], byte('0'+i))
+	}
+	s := unsafe.String(unsafe.SliceData(all), len(all)) // all is never written again
 	keys := make([]string, windows)
 	for i := range keys {
-		keys[i] = string(append(base, suffixes[alg], byte('0'+i)))
+		keys[i] = s[i*n : (i+1)*n]
 	}
 	return keys
 }
