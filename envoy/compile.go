@@ -79,11 +79,13 @@ func compile(cfg *Config) (*table, error) {
 		c.level(root, d.Descriptors, at, escapeRuleName(d.Name), 1)
 		c.t.domains[d.Name] = root
 	}
+	// core checks the rules too (limits, bursts, failure modes), even when
+	// other problems were found, so that every problem is reported at once.
+	if err := checkRules(c.t); err != nil {
+		c.errs = append(c.errs, errorList(err)...)
+	}
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
-	}
-	if err := checkRules(c.t); err != nil {
-		return nil, err
 	}
 	return c.t, nil
 }
@@ -163,9 +165,6 @@ func (c *compiler) limit(d *Descriptor, at, rule string) *limitRef {
 			c.bad(fmt.Sprintf("%s.replaces[%d]", at, j), r, "a limit cannot replace itself")
 		}
 	}
-	if _, ok := failureModes[d.Failure]; !ok {
-		c.bad(at+".failure", d.Failure, `want "open", "closed" or "local"`)
-	}
 	switch {
 	case d.Unlimited && len(d.Limits) > 0:
 		c.bad(at+".unlimited", true, "an unlimited descriptor cannot have limits")
@@ -213,8 +212,6 @@ func (c *compiler) limit(d *Descriptor, at, rule string) *limitRef {
 	c.t.paths = append(c.t.paths, at)
 	return ref
 }
-
-var failureModes = map[string]bool{"": true, "open": true, "closed": true, "local": true}
 
 // checkRules has core validate the table's rules, reports its errors at
 // the paths of the Descriptors they come from, and fills in the limits'
@@ -271,12 +268,7 @@ var rulePath = regexp.MustCompile(`^rules\[(\d+)\]`)
 // mapRuleErrors rewrites the paths of core's errors about rules[i] to the
 // paths of the Descriptors those rules come from.
 func mapRuleErrors(err error, paths []string) error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
+	list := errorList(err)
 	out := make([]error, 0, len(list))
 	for _, e := range list {
 		var ce *core.ConfigError
@@ -292,6 +284,14 @@ func mapRuleErrors(err error, paths []string) error {
 		out = append(out, e)
 	}
 	return errors.Join(out...)
+}
+
+// errorList returns the errors a joined error holds, or err alone.
+func errorList(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // escapeRuleName escapes the separators of rule names (":", "=" and "\")

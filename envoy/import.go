@@ -120,11 +120,14 @@ func parseRatelimit(file string, data []byte) (Domain, error) {
 			r.bad("domain", root, "", "a domain needs a name")
 		}
 	}
+	if root != nil && d.Name != "" {
+		// Checked even after other problems, so that every one is reported.
+		if _, err := compile(&Config{Domains: []Domain{d}}); err != nil {
+			r.errs = append(r.errs, errorList(r.locate(ratelimitPaths(err), data))...)
+		}
+	}
 	if len(r.errs) > 0 {
 		return Domain{}, errors.Join(r.errs...)
-	}
-	if _, err := compile(&Config{Domains: []Domain{d}}); err != nil {
-		return Domain{}, r.locate(ratelimitPaths(err), data)
 	}
 	return d, nil
 }
@@ -137,7 +140,7 @@ func (r *yamlReader) rlDescriptors(path string, n *yaml.Node, depth int) []Descr
 	var out []Descriptor
 	r.list(path, n, func(at string, n *yaml.Node) {
 		d := Descriptor{Algorithm: backend.FixedWindow}
-		var limitNode *yaml.Node
+		var limitNode, unitNode *yaml.Node
 		var unit string
 		var hasUnit bool
 		var perUnit uint32
@@ -163,7 +166,7 @@ func (r *yamlReader) rlDescriptors(path string, n *yaml.Node, depth int) []Descr
 					lat := kat + "." + k
 					switch k {
 					case "unit":
-						unit, hasUnit = r.str(lat, v), true
+						unit, hasUnit, unitNode = r.str(lat, v), true, v
 					case "requests_per_unit":
 						perUnit = r.uint32(lat, v)
 					case "unlimited":
@@ -193,12 +196,12 @@ func (r *yamlReader) rlDescriptors(path string, n *yaml.Node, depth int) []Descr
 			per, known := rlUnits[strings.ToLower(unit)]
 			switch {
 			case d.Unlimited && hasUnit && known:
-				r.bad(at+".rate_limit.unit", limitNode, unit, "an unlimited rate limit cannot have a unit")
+				r.bad(at+".rate_limit.unit", unitNode, unit, "an unlimited rate limit cannot have a unit")
 			case d.Unlimited:
 			case !hasUnit:
 				r.bad(at+".rate_limit.unit", limitNode, "", "missing unit (want second, minute, hour, day, week, month or year)")
 			case !known:
-				r.bad(at+".rate_limit.unit", limitNode, unit, "unknown unit (want second, minute, hour, day, week, month or year)")
+				r.bad(at+".rate_limit.unit", unitNode, unit, "unknown unit (want second, minute, hour, day, week, month or year)")
 			default:
 				d.Limits = []core.Limit{{N: int64(perUnit), Per: per}}
 			}
@@ -211,12 +214,7 @@ func (r *yamlReader) rlDescriptors(path string, n *yaml.Node, depth int) []Descr
 // ratelimitPaths rewrites the paths of compile's errors about a one-domain
 // Config into the paths of the file it came from.
 func ratelimitPaths(err error) error {
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
+	list := errorList(err)
 	for i, e := range list {
 		var ce *core.ConfigError
 		if !errors.As(e, &ce) {

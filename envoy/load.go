@@ -81,11 +81,12 @@ func parseSluice(file string, data []byte) (*Config, error) {
 			})
 		})
 	}
+	// Checked even after other problems, so that every one is reported.
+	if _, err := compile(cfg); err != nil {
+		r.errs = append(r.errs, errorList(r.locate(err, data))...)
+	}
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
-	}
-	if _, err := compile(cfg); err != nil {
-		return nil, r.locate(err, data)
 	}
 	return cfg, nil
 }
@@ -161,12 +162,7 @@ func (r *yamlReader) locate(err error, data []byte) error {
 	if root := (&yamlReader{}).document(data); root != nil {
 		indexLines("", root, lines)
 	}
-	var list []error
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		list = j.Unwrap()
-	} else {
-		list = []error{err}
-	}
+	list := errorList(err)
 	for i, e := range list {
 		var ce *core.ConfigError
 		if !errors.As(e, &ce) {
