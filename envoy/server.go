@@ -268,9 +268,10 @@ func (s *Server) decide(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv
 	t := s.table.Load()
 	root := t.domains[req.GetDomain()]
 	descs := req.GetDescriptors()
-	var buf [4]item
-	items := buf[:0]
-	if len(descs) > len(buf) {
+	ib := itemPool.Get().(*itemBuf)
+	defer ib.put()
+	items := ib.items[:0]
+	if len(descs) > len(ib.items) {
 		items = make([]item, 0, len(descs))
 	}
 	hits := int64(req.GetHitsAddend())
@@ -310,34 +311,28 @@ func (s *Server) decide(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv
 		}
 		items = append(items, it)
 	}
-	n := 0 // descriptors the Limiter decides
 	for i := range items {
-		it := &items[i]
-		if it.ref != nil && it.ref.name != "" && replaced[it.ref.name] {
+		if it := &items[i]; it.ref != nil && it.ref.name != "" && replaced[it.ref.name] {
 			it.replaced = true
-		}
-		if it.ref != nil && !it.replaced && !it.ref.unlimited {
-			n++
 		}
 	}
 	take := func(it *item) { it.d, it.err = s.lim.Take(ctx, it.ref.rule, it.key, it.cost) }
-	if n > 1 {
-		// In parallel, so that a slow backend costs one timeout, not one
-		// per descriptor.
-		var wg sync.WaitGroup
-		for i := range items {
-			if it := &items[i]; it.decided() {
-				wg.Go(func() { take(it) })
+	var first *item // decided here; the others in parallel, so that a slow
+	// backend costs one timeout, not one per descriptor
+	var wg sync.WaitGroup
+	for i := range items {
+		if it := &items[i]; it.decided() {
+			if first == nil {
+				first = it
+				continue
 			}
-		}
-		wg.Wait()
-	} else {
-		for i := range items {
-			if it := &items[i]; it.decided() {
-				take(it)
-			}
+			wg.Go(func() { take(it) })
 		}
 	}
+	if first != nil {
+		take(first)
+	}
+	wg.Wait()
 	over := false
 	for i := range items {
 		it := &items[i]
@@ -355,13 +350,23 @@ func (s *Server) decide(ctx context.Context, req *rlsv3.RateLimitRequest) (*rlsv
 	return s.response(items, over), nil
 }
 
+// itemBuf holds the items of a request, reused: a request's items are
+// too large for its goroutine's stack to hold without growing it.
+type itemBuf struct{ items [4]item }
+
+var itemPool = sync.Pool{New: func() any { return new(itemBuf) }}
+
+func (b *itemBuf) put() {
+	b.items = [4]item{} // drop the references the decisions hold
+	itemPool.Put(b)
+}
+
 // decided reports whether the Limiter decides the item.
 func (it *item) decided() bool { return it.ref != nil && !it.replaced && !it.ref.unlimited }
 
 // refund gives back what the items that were charged cost, because the
 // request is denied (or failed) as a whole.
 func (s *Server) refund(ctx context.Context, items []item) {
-	ctx = context.WithoutCancel(ctx)
 	var wg sync.WaitGroup
 	for i := range items {
 		it := &items[i]
@@ -370,6 +375,9 @@ func (s *Server) refund(ctx context.Context, items []item) {
 		}
 		if o := it.d.Outcome; o != core.Allowed && o != core.Delayed {
 			continue
+		}
+		if ctx.Done() != nil {
+			ctx = context.WithoutCancel(ctx) // the request's end must not stop a refund
 		}
 		wg.Go(func() {
 			if err := it.d.Settle(ctx, 0); err != nil {
@@ -383,17 +391,30 @@ func (s *Server) refund(ctx context.Context, items []item) {
 }
 
 func (s *Server) response(items []item, over bool) *rlsv3.RateLimitResponse {
-	resp := &rlsv3.RateLimitResponse{
-		OverallCode: rlsv3.RateLimitResponse_OK,
-		Statuses:    make([]*rlsv3.RateLimitResponse_DescriptorStatus, len(items)),
+	// The messages of a response are allocated together.
+	type limited struct {
+		limit rlsv3.RateLimitResponse_RateLimit
+		reset durationpb.Duration
 	}
+	var (
+		resp = &rlsv3.RateLimitResponse{
+			OverallCode: rlsv3.RateLimitResponse_OK,
+			Statuses:    make([]*rlsv3.RateLimitResponse_DescriptorStatus, len(items)),
+		}
+		sts  = make([]rlsv3.RateLimitResponse_DescriptorStatus, len(items))
+		lims []limited
+	)
 	if over {
 		resp.OverallCode = rlsv3.RateLimitResponse_OVER_LIMIT
 	}
-	var rl, policy []byte
+	var (
+		rl     []byte
+		policy string
+	)
 	for i := range items {
 		it := &items[i]
-		st := &rlsv3.RateLimitResponse_DescriptorStatus{Code: rlsv3.RateLimitResponse_OK}
+		st := &sts[i]
+		st.Code = rlsv3.RateLimitResponse_OK
 		resp.Statuses[i] = st
 		switch {
 		case it.ref == nil || it.replaced:
@@ -415,30 +436,40 @@ func (s *Server) response(items []item, over bool) *rlsv3.RateLimitResponse {
 			st.Code = rlsv3.RateLimitResponse_OVER_LIMIT
 		}
 		w := primary(d.Windows())
-		st.CurrentLimit = currentLimit(w.Limit, it.ref.name)
+		if lims == nil {
+			lims = make([]limited, len(items))
+		}
+		lm := &lims[i]
+		setCurrentLimit(&lm.limit, w.Limit, it.ref.name)
+		st.CurrentLimit = &lm.limit
 		st.LimitRemaining = uint32(min(w.Limit.N, max(0, w.Remaining)+it.refund, math.MaxUint32))
 		reset := w.ResetAfter
 		if denied || d.Outcome == core.ShadowDenied {
 			reset = max(w.RetryAfter, reset)
 		}
-		st.DurationUntilReset = durationpb.New(reset)
+		lm.reset.Seconds, lm.reset.Nanos = int64(reset/time.Second), int32(reset%time.Second)
+		st.DurationUntilReset = &lm.reset
 		if s.headers && !it.ref.shadow && len(d.Windows()) > 0 {
-			rl = appendRateLimit(rl, d, denied, it.refund)
-			if len(policy) > 0 {
-				policy = append(policy, ", "...)
+			if rl == nil {
+				rl = make([]byte, 0, 128)
 			}
+			rl = appendRateLimit(rl, d, denied, it.refund)
+			p := it.ref.policy
 			if d.Local {
-				policy = append(policy, policyValue(limitsOf(d))...)
+				p = policyValue(limitsOf(d))
+			}
+			if policy == "" {
+				policy = p
 			} else {
-				policy = append(policy, it.ref.policy...)
+				policy += ", " + p
 			}
 		}
 	}
-	if len(policy) > 0 {
-		resp.ResponseHeadersToAdd = []*corev3.HeaderValue{
-			{Key: "ratelimit", Value: string(rl)},
-			{Key: "ratelimit-policy", Value: string(policy)},
-		}
+	if policy != "" {
+		hs := new([2]corev3.HeaderValue)
+		hs[0].Key, hs[0].Value = "ratelimit", string(rl)
+		hs[1].Key, hs[1].Value = "ratelimit-policy", policy
+		resp.ResponseHeadersToAdd = []*corev3.HeaderValue{&hs[0], &hs[1]}
 	}
 	return resp
 }
@@ -488,15 +519,13 @@ var responseUnits = []struct {
 	{time.Second, rlsv3.RateLimitResponse_RateLimit_SECOND},
 }
 
-// currentLimit describes a limit as a status does: the longest unit that
-// divides its period, with a multiplier when the period is several units
-// (a period that is not whole seconds is rounded up to them).
-func currentLimit(l core.Limit, name string) *rlsv3.RateLimitResponse_RateLimit {
-	rl := &rlsv3.RateLimitResponse_RateLimit{
-		Name:            name,
-		RequestsPerUnit: uint32(min(l.N, math.MaxUint32)),
-		Unit:            rlsv3.RateLimitResponse_RateLimit_SECOND,
-	}
+// setCurrentLimit describes a limit as a status does: the longest unit
+// that divides its period, with a multiplier when the period is several
+// units (a period that is not whole seconds is rounded up to them).
+func setCurrentLimit(rl *rlsv3.RateLimitResponse_RateLimit, l core.Limit, name string) {
+	rl.Name = name
+	rl.RequestsPerUnit = uint32(min(l.N, math.MaxUint32))
+	rl.Unit = rlsv3.RateLimitResponse_RateLimit_SECOND
 	mult := seconds(l.Per)
 	for _, u := range responseUnits {
 		if l.Per%u.d == 0 {
@@ -507,7 +536,6 @@ func currentLimit(l core.Limit, name string) *rlsv3.RateLimitResponse_RateLimit 
 	if mult != 1 {
 		rl.UnitMultiplier = wrapperspb.UInt32(uint32(min(mult, math.MaxUint32)))
 	}
-	return rl
 }
 
 // overrideKey identifies the rule of a limit a request carries.
