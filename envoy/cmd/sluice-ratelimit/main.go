@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -134,7 +135,10 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	gs := grpc.NewServer()
+	// Workers serve the calls, rather than a new goroutine per call: a
+	// worker's stack has grown to what a decision needs once, not once
+	// per call. Past them, calls get goroutines of their own.
+	gs := grpc.NewServer(grpc.NumStreamWorkers(uint32(8 * runtime.GOMAXPROCS(0))))
 	srv.Register(gs)
 	errc := make(chan error, 2)
 	go func() { errc <- gs.Serve(gl) }()
