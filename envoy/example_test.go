@@ -151,4 +151,3 @@ func ExampleServer_Register() {
 	fmt.Println("serving")
 	// Output: serving
 }
-

@@ -8,10 +8,11 @@ import (
 )
 
 // The response header fields of the IETF draft
-// draft-ietf-httpapi-ratelimit-headers-10.
+// draft-ietf-httpapi-ratelimit-headers-10, in lower case as Envoy keeps
+// header names.
 const (
-	headerRateLimit = "RateLimit"
-	headerPolicy    = "RateLimit-Policy"
+	headerRateLimit = "ratelimit"
+	headerPolicy    = "ratelimit-policy"
 )
 
 // policyValue formats limits as RateLimit-Policy items: "name";q=N;w=W.

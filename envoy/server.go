@@ -467,8 +467,8 @@ func (s *Server) response(items []item, over bool) *rlsv3.RateLimitResponse {
 	}
 	if policy != "" {
 		hs := new([2]corev3.HeaderValue)
-		hs[0].Key, hs[0].Value = "ratelimit", string(rl)
-		hs[1].Key, hs[1].Value = "ratelimit-policy", policy
+		hs[0].Key, hs[0].Value = headerRateLimit, string(rl)
+		hs[1].Key, hs[1].Value = headerPolicy, policy
 		resp.ResponseHeadersToAdd = []*corev3.HeaderValue{&hs[0], &hs[1]}
 	}
 	return resp
