@@ -10,7 +10,9 @@
 //     windows;
 //   - throughput: a closed loop of 1, 16, 64 and 256 concurrent callers
 //     for each server alone, requests per second with p50 and p99 latency
-//     as the callers see them, for requests of one descriptor and of two.
+//     as the callers see them and CPU per request of each server and of
+//     Redis, for requests of one descriptor, of two, and a flood of
+//     requests over their limit.
 //
 // Both programs are built from Go modules by this module's go.mod (tool
 // directives), with the same dependency versions. Everything listens on
@@ -159,7 +161,7 @@ func run(mdPath string, duration time.Duration, levelList string, streamN, nconn
 		res      [2]result
 	}
 	var rows []row
-	for _, w := range []workload{oneDescriptor, twoDescriptors} {
+	for _, w := range []workload{oneDescriptor, twoDescriptors, flood} {
 		for _, c := range lv {
 			r := row{workload: w.name, callers: c}
 			var runs [2][]result
@@ -456,6 +458,11 @@ var (
 	twoDescriptors = workload{"two descriptors", func(rng *rand.Rand) *rlsv3.RateLimitRequest {
 		return req(desc("remote_address", "10.0."+strconv.Itoa(rng.IntN(40))+"."+strconv.Itoa(rng.IntN(250))),
 			desc("path", "/p/"+strconv.Itoa(rng.IntN(100000))))
+	}}
+	// A flood: 50 users, 20 requests an hour each, so that after the
+	// first thousand requests nearly every one is over the limit.
+	flood = workload{"flood (over limit)", func(rng *rand.Rand) *rlsv3.RateLimitRequest {
+		return req(desc("user", "f"+strconv.Itoa(rng.IntN(50))))
 	}}
 )
 
