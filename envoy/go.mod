@@ -6,10 +6,10 @@ require (
 	github.com/envoyproxy/go-control-plane/envoy v1.40.0
 	github.com/fsnotify/fsnotify v1.9.0
 	github.com/prometheus/client_golang v1.24.1
-	github.com/sluicehq/sluice/backends/redis v0.0.0
-	github.com/sluicehq/sluice/core v0.0.0
-	github.com/sluicehq/sluice/metrics v0.0.0
-	github.com/sluicehq/sluice/testkit v0.0.0
+	github.com/sluicehq/sluice/backends/redis v0.9.0
+	github.com/sluicehq/sluice/core v0.9.0
+	github.com/sluicehq/sluice/metrics v0.9.0
+	github.com/sluicehq/sluice/testkit v0.9.0
 	go.yaml.in/yaml/v3 v3.0.4
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

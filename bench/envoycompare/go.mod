@@ -50,10 +50,10 @@ require (
 	github.com/prometheus/statsd_exporter v0.26.1 // indirect
 	github.com/redis/go-redis/v9 v9.22.0 // indirect
 	github.com/sirupsen/logrus v1.9.3 // indirect
-	github.com/sluicehq/sluice/backends/redis v0.0.0 // indirect
-	github.com/sluicehq/sluice/core v0.0.0 // indirect
-	github.com/sluicehq/sluice/envoy v0.0.0 // indirect
-	github.com/sluicehq/sluice/metrics v0.0.0 // indirect
+	github.com/sluicehq/sluice/backends/redis v0.9.0 // indirect
+	github.com/sluicehq/sluice/core v0.9.0 // indirect
+	github.com/sluicehq/sluice/envoy v0.9.0 // indirect
+	github.com/sluicehq/sluice/metrics v0.9.0 // indirect
 	github.com/tilinna/clock v1.0.2 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.53.0 // indirect
