@@ -11,13 +11,14 @@
 //
 //	cfg, err := sluiceenvoy.Load("ratelimit.yaml") // or Import for envoyproxy/ratelimit's format
 //	srv, err := sluiceenvoy.New(cfg, sluiceenvoy.WithLimiterOptions(core.WithBackend(redisBackend)))
+//	err = srv.Watch(ctx, "ratelimit.yaml", sluiceenvoy.Load) // reload on change, until ctx ends
 //	gs := grpc.NewServer()
 //	srv.Register(gs) // the rate limit service and grpc.health.v1
-//	go srv.Watch(ctx, "ratelimit.yaml", sluiceenvoy.Load)
 //	gs.Serve(listener)
 //
 // The program in cmd/sluice-ratelimit does exactly this, with flags, a
-// Redis backend and /metrics.
+// Redis backend and /metrics. A Server is safe for concurrent use; its
+// zero value is not usable.
 //
 // # Semantics
 //
