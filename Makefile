@@ -3,7 +3,9 @@
 
 SHELL      := bash
 .SHELLFLAGS := -eu -o pipefail -c
-MODULES    := $(shell find . -name go.mod -not -path './tools/*' -not -path './bin/*' -printf '%h\n' | sort)
+# bench/envoycompare is not in go.work (it builds envoyproxy/ratelimit, whose
+# dependencies must not reach the workspace): make bench-envoy runs it.
+MODULES    := $(shell find . -name go.mod -not -path './tools/*' -not -path './bin/*' -not -path './bench/envoycompare/*' -printf '%h\n' | sort)
 BIN        := $(CURDIR)/bin
 FUZZTIME   ?= 10s
 BENCHTIME  ?= 1s
@@ -11,7 +13,7 @@ BENCHCOUNT ?= 6
 BENCH      ?= .
 COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare run docs generate tools clean e2e
+.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare bench-envoy run docs generate tools clean e2e
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
@@ -25,6 +27,8 @@ help:
 	@echo "make bench    every benchmark, BENCHCOUNT runs, into bench/out/new.txt, compared with benchstat"
 	@echo "make bench-compare  Sluice against the other Go limiters (bench/), BENCHCOUNT interleaved runs of"
 	@echo "               COMPARE_BENCHTIME (default $(COMPARE_BENCHTIME)), medians by benchstat, into docs/performance.md and .png"
+	@echo "make bench-envoy  Sluice's Envoy rate limit service beside envoyproxy/ratelimit (bench/envoycompare):"
+	@echo "               decisions and req/s with p50/p99 at 1-256 callers, into bench/out/envoy.md"
 	@echo "make e2e      end to end: Redis Cluster + standalone, 6 example servers, load, faults, clients (e2e/)"
 	@echo "               E2E_BREAK=<mutation> breaks one property on purpose; the report is in e2e/out/report.md"
 	@echo "make run      the example server on the in-memory backend (:8080)"
@@ -156,6 +160,14 @@ bench-compare: tools
 	$(BIN)/benchstat out/compare.txt | tee out/compare.benchstat.txt; \
 	go run ./cmd/report -in out/compare.txt -md ../docs/performance.md -png ../docs/performance.png -started $$start -benchtime $(COMPARE_BENCHTIME); \
 	echo "== wrote docs/performance.md and docs/performance.png in $$(( $$(date +%s) - start ))s"
+
+# Sluice's Envoy rate limit service (envoy/) and envoyproxy/ratelimit side by
+# side on one redis-server (module bench/envoycompare, outside the workspace):
+# the same configuration and requests; decisions must agree; req/s, p50, p99
+# and CPU per request at 1, 16, 64 and 256 callers, into bench/out/envoy.md.
+bench-envoy:
+	@mkdir -p bench/out
+	cd bench/envoycompare && GOWORK=off go run . -md ../out/envoy.md
 
 run:
 	go run ./examples/nethttp

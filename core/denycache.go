@@ -109,3 +109,14 @@ func (c *denyCache) drop(namespace, key string) {
 	delete(sh.m, k)
 	sh.mu.Unlock()
 }
+
+// clear forgets every cached denial, for new rules: a raised limit admits
+// at once what it admits.
+func (c *denyCache) clear() {
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		clear(sh.m)
+		sh.mu.Unlock()
+	}
+}

@@ -296,6 +296,26 @@ func TestDenyCache(t *testing.T) {
 	t.Logf("3000 requests, %d admitted: %d backend calls without the deny cache, %d with", admitted, callsWithout, callsWith)
 }
 
+// TestDenyCacheForgetsOnSetRules: a denial cached under the old rules does
+// not outlive them, so a raised limit admits at once.
+func TestDenyCacheForgetsOnSetRules(t *testing.T) {
+	f := newFlaky(t)
+	rule := core.Rule{Name: "api", Algorithm: backend.FixedWindow, Limits: []core.Limit{core.PerHour(2)}}
+	lim, _ := newLimiter(t, core.WithBackend(f), core.WithRules(rule))
+	for i, want := range []core.Outcome{core.Allowed, core.Allowed, core.Denied, core.Denied} {
+		if got := decide(t, lim, get("/", "192.0.2.1:1")).Outcome; got != want {
+			t.Fatalf("request %d: %v, want %v", i, got, want)
+		}
+	}
+	rule.Limits = []core.Limit{core.PerHour(3)}
+	if err := lim.SetRules(rule); err != nil {
+		t.Fatal(err)
+	}
+	if d := decide(t, lim, get("/", "192.0.2.1:1")); d.Outcome != core.Allowed || d.Cached {
+		t.Fatalf("after raising the limit: %v (cached %v), want allowed", d.Outcome, d.Cached)
+	}
+}
+
 func TestDenyCacheRespectsCost(t *testing.T) {
 	f := newFlaky(t)
 	lim, _ := newLimiter(t, core.WithBackend(f), core.WithDefault(core.PerMinute(10)))

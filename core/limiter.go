@@ -296,7 +296,8 @@ func (l *Limiter) Reset(ctx context.Context, r Request) error {
 
 // SetRules replaces the Limiter's rules atomically. Decisions in progress
 // finish with the old rules. Counters are kept by rule name (or group), so a
-// rule whose limit changes keeps its clients' usage. On error the old rules
+// rule whose limit changes keeps its clients' usage, and the deny cache is
+// emptied, so that a raised limit admits at once. On error the old rules
 // stay.
 func (l *Limiter) SetRules(rules ...Rule) error {
 	compiled, err := compileRules(rules, l.policy)
@@ -308,6 +309,9 @@ func (l *Limiter) SetRules(rules ...Rule) error {
 	}
 	l.rules.Store(newRuleSet(compiled))
 	l.setBatchRules(compiled) // returns the batches leased under the old rules (lease.go)
+	if l.denies != nil {
+		l.denies.clear() // a denial cached under the old limits may not hold under the new
+	}
 	return nil
 }
 
