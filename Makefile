@@ -13,7 +13,7 @@ BENCHCOUNT ?= 6
 BENCH      ?= .
 COMPARE_BENCHTIME ?= 300ms
 
-.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare bench-envoy run docs generate tools clean e2e
+.PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare bench-lease bench-envoy run docs generate tools clean e2e
 
 help:
 	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
@@ -158,8 +158,21 @@ bench-compare: tools
 			-test.benchtime 1x -test.count 1 | tee -a out/compare.txt; \
 	done; \
 	$(BIN)/benchstat out/compare.txt | tee out/compare.benchstat.txt; \
-	go run ./cmd/report -in out/compare.txt -md ../docs/performance.md -png ../docs/performance.png -started $$start -benchtime $(COMPARE_BENCHTIME); \
+	$(MAKE) -C .. --no-print-directory bench-lease bench-envoy; \
+	go run ./cmd/report -in out/compare.txt -md ../docs/performance.md -png ../docs/performance.png -started $$start -benchtime $(COMPARE_BENCHTIME) \
+		-append out/lease.md -append out/envoy.md; \
 	echo "== wrote docs/performance.md and docs/performance.png in $$(( $$(date +%s) - start ))s"
+
+# One hot key on three instances sharing a redis-server, with leasing
+# (Rule.Prefetch) and with one Redis call per decision: decisions/s and
+# admitted/s, every run checked against the limit, into bench/out/lease.md.
+bench-lease: tools
+	@mkdir -p bench/out
+	cd backends/redis && go test -run '^$$' -bench '^BenchmarkHotKeyThreeInstances$$' -benchtime 1s -count $(BENCHCOUNT) . | tee ../../bench/out/lease.txt
+	@{ echo "## One hot key on three instances: leasing"; echo; \
+	  echo "\`make bench-lease\` (\`BenchmarkHotKeyThreeInstances\` in backends/redis): three Limiters, each on its own go-redis client, 48 callers, one key, one local redis-server on its own clock; \`per-call\` makes one Redis call per decision, \`prefetch\` sets \`Rule.Prefetch\` to 100ms (see [redis.md](redis.md#one-hot-key-beyond-one-shard-leasing)). Every run checks the decisions admitted against the limit. Medians of $(BENCHCOUNT) runs of 1s by benchstat:"; echo; \
+	  echo '```'; $(BIN)/benchstat bench/out/lease.txt; echo '```'; } > bench/out/lease.md
+	@echo "== wrote bench/out/lease.md"
 
 # Sluice's Envoy rate limit service (envoy/) and envoyproxy/ratelimit side by
 # side on one redis-server (module bench/envoycompare, outside the workspace):

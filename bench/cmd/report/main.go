@@ -34,14 +34,19 @@ func main() {
 	png := flag.String("png", "../docs/performance.png", "chart to write")
 	started := flag.Int64("started", 0, "Unix time the benchmarks started, to state how long they took (0: not stated)")
 	benchtime := flag.String("benchtime", "", "the -benchtime of the throughput workloads, to state it (empty: not stated)")
+	var sections []string
+	flag.Func("append", "a Markdown file another comparison wrote, appended to the page as it is (repeatable; a missing file is an error)", func(s string) error {
+		sections = append(sections, s)
+		return nil
+	})
 	flag.Parse()
-	if err := run(*in, *md, *png, *started, *benchtime); err != nil {
+	if err := run(*in, *md, *png, *started, *benchtime, sections); err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
 		os.Exit(1)
 	}
 }
 
-func run(in, md, png string, started int64, benchtime string) error {
+func run(in, md, png string, started int64, benchtime string, sections []string) error {
 	f, err := os.Open(in)
 	if err != nil {
 		return err
@@ -73,7 +78,15 @@ func run(in, md, png string, started int64, benchtime string) error {
 	if err := os.WriteFile(png, chart, 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(md, Markdown(res, meta), 0o644)
+	page := Markdown(res, meta)
+	for _, s := range sections {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			return err
+		}
+		page = append(append(page, '\n'), b...)
+	}
+	return os.WriteFile(md, page, 0o644)
 }
 
 func orDefault(s, def string) string {
