@@ -130,9 +130,11 @@ var cases = []struct {
 		const serviceConfig = `{"methodConfig": [{"name": [{"service": "sluice.test.v1.Echo"}],
 			"retryPolicy": {"maxAttempts": 3, "initialBackoff": "10s", "maxBackoff": "10s",
 			"backoffMultiplier": 1, "retryableStatusCodes": ["RESOURCE_EXHAUSTED"]}}]}`
-		cc := h.serve([]core.Option{core.WithClock(clock.Real), defaultRule(core.Limit{N: 1, Per: 50 * time.Millisecond})}, Config{Wait: h.recordWait},
+		cc := h.serve([]core.Option{core.WithClock(clock.Real), defaultRule(core.Limit{N: 1, Per: 500 * time.Millisecond})}, Config{Wait: h.recordWait},
 			grpc.WithDefaultServiceConfig(serviceConfig))
-		ctx, cancel := context.WithTimeout(h.t.Context(), 5*time.Second)
+		// 500ms between units, so that a loaded machine's pauses cannot
+		// space the calls out enough for none to be denied.
+		ctx, cancel := context.WithTimeout(h.t.Context(), 10*time.Second)
 		defer cancel()
 		for i := range 3 {
 			if r := h.call(ctx, cc, methodSay); r.err != nil {
@@ -158,7 +160,7 @@ var cases = []struct {
 			}
 		}
 		if retried == 0 {
-			h.t.Errorf("no call was retried: the limit of 1 per 50ms should have denied the second")
+			h.t.Errorf("no call was retried: the limit of 1 per 500ms should have denied the second")
 		}
 	}},
 	{"multi-window", func(h *harness) {
