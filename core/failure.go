@@ -209,7 +209,9 @@ func (l *Limiter) callRemote(ctx context.Context, call func(context.Context) err
 	}
 	err := call(callCtx)
 	if l.breaker != nil {
-		l.breaker.Done(probe, err, ctx.Err() != nil) // a caller that went away says nothing about the backend
+		// A caller that went away, or a key the backend could not serve
+		// just now, says nothing about the backend's health.
+		l.breaker.Done(probe, err, ctx.Err() != nil || errors.Is(err, backend.ErrKeyUnavailable))
 	}
 	if err != nil && callCtx.Err() != nil && ctx.Err() == nil {
 		err = fmt.Errorf("timed out after %v: %w", l.timeout, err)

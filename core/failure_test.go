@@ -24,6 +24,7 @@ type flaky struct {
 	down  atomic.Bool // fail every call
 	gone  atomic.Bool // refuse every connection
 	hang  atomic.Bool // block until the context ends
+	busy  atomic.Bool // the key cannot be served (backend.ErrKeyUnavailable)
 	pings atomic.Int64
 }
 
@@ -45,6 +46,9 @@ func (f *flaky) fail(ctx context.Context) error {
 	}
 	if f.gone.Load() {
 		return fmt.Errorf("dial tcp: %w", syscall.ECONNREFUSED)
+	}
+	if f.busy.Load() {
+		return fmt.Errorf("%w: TRYAGAIN", backend.ErrKeyUnavailable)
 	}
 	return nil
 }
@@ -216,6 +220,29 @@ func TestBreakerStopsCallingADeadBackend(t *testing.T) {
 	want := "flaky/closed flaky/open flaky/half_open flaky/open flaky/half_open flaky/closed" // from the starting state
 	if got := strings.Join(rec.breaker, " "); got != want {
 		t.Errorf("breaker states %q, want %q", got, want)
+	}
+}
+
+// TestBreakerIgnoresAKeyUnavailable: a backend that is up but cannot serve
+// one key just now (a Redis Cluster slot moving) fails that decision by the
+// failure mode, and never opens the breaker for every other key.
+func TestBreakerIgnoresAKeyUnavailable(t *testing.T) {
+	f := newFlaky(t)
+	f.busy.Store(true)
+	lim, _ := newLimiter(t, core.WithDefault(core.PerMinute(100)), core.WithBackend(f),
+		core.WithFailure(core.Failure{BreakerFailures: 3}))
+	for range 10 {
+		d := decide(t, lim, get("/", "192.0.2.1:1"))
+		if d.Outcome != core.FailedOpen || !errors.Is(d.Err, backend.ErrKeyUnavailable) {
+			t.Fatalf("decision on a moving key: %v, %v; want fail_open wrapping ErrKeyUnavailable", d.Outcome, d.Err)
+		}
+	}
+	if got := f.calls.Load(); got != 10 {
+		t.Errorf("the backend was called %d times for 10 decisions, want 10: the breaker opened", got)
+	}
+	f.busy.Store(false)
+	if d := decide(t, lim, get("/", "192.0.2.2:1")); d.Outcome != core.Allowed {
+		t.Errorf("another client: %v, want allowed", d.Outcome)
 	}
 }
 

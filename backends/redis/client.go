@@ -23,22 +23,23 @@ type Client interface {
 // newStandalone returns a backend on a new client for one Redis server (or
 // a primary with replicas that the application does not fail over).
 // ContextTimeoutEnabled is always set, so that a decision's context
-// deadline bounds its round trip, and DialerRetries is 1 unless set (see
-// dialerRetries). [Backend.Close] closes the client.
+// deadline bounds its round trip, and DialerRetryTimeout is 5ms unless set
+// (see dialerRetryBackoff). [Backend.Close] closes the client.
 func newStandalone(o *redis.Options, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
-	c.DialerRetries = cmp.Or(c.DialerRetries, dialerRetries)
+	c.DialerRetryTimeout = cmp.Or(c.DialerRetryTimeout, dialerRetryBackoff)
 	return newOwned(redis.NewClient(&c), opts)
 }
 
-// dialerRetries is the DialerRetries of the go-redis clients this package
-// builds: one attempt. go-redis retries a failed dial 5 times by default,
-// 100ms apart, longer than a decision's timeout (50ms by default), so a
-// Redis that refuses connections would cost each decision its whole
-// timeout and reach the Limiter's circuit breaker as a timeout rather than
-// as the refusal that opens it at once. The breaker does the retrying.
-const dialerRetries = 1
+// dialerRetryBackoff is the DialerRetryTimeout of the go-redis clients
+// this package builds: the wait between its (5) attempts to dial. go-redis
+// waits 100ms by default, longer than a decision's timeout (50ms by
+// default), so a Redis that refuses connections would cost each decision
+// its whole timeout and reach the Limiter's circuit breaker as a timeout
+// rather than as the refusal that opens it at once. At 5ms the attempts
+// end within 20ms with the refusal.
+const dialerRetryBackoff = 5 * time.Millisecond
 
 // newFailover returns a backend on a new Sentinel-managed client, which
 // finds the current primary of o.MasterName through o.SentinelAddrs and
@@ -46,7 +47,7 @@ const dialerRetries = 1
 func newFailover(o *redis.FailoverOptions, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
-	c.DialerRetries = cmp.Or(c.DialerRetries, dialerRetries)
+	c.DialerRetryTimeout = cmp.Or(c.DialerRetryTimeout, dialerRetryBackoff)
 	return newOwned(redis.NewFailoverClient(&c), opts)
 }
 
@@ -60,7 +61,7 @@ func newFailover(o *redis.FailoverOptions, opts ...Option) *Backend {
 func newCluster(o *redis.ClusterOptions, opts ...Option) *Backend {
 	c := *o
 	c.ContextTimeoutEnabled = true
-	c.DialerRetries = cmp.Or(c.DialerRetries, dialerRetries)
+	c.DialerRetryTimeout = cmp.Or(c.DialerRetryTimeout, dialerRetryBackoff)
 	if c.ClusterStateReloadInterval == 0 {
 		c.ClusterStateReloadInterval = time.Second
 	}

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -147,6 +148,7 @@ func (s *script) run(ctx context.Context, c Client, bt *batcher, keys []string, 
 	} else {
 		err = c.Process(ctx, noRetryCmd{cmd})
 	}
+	moving := false // a TRYAGAIN said the key's slot is moving
 	for try := 0; ; try++ {
 		switch {
 		case err == nil:
@@ -154,13 +156,18 @@ func (s *script) run(ctx context.Context, c Client, bt *batcher, keys []string, 
 		case isNoScript(err) && buf[0] == "evalsha":
 			buf = append([]any{"eval", s.src}, buf[2:]...)
 		case isTryAgain(err) && try < maxTryAgain:
+			moving = true
 			t := time.NewTimer(tryAgainWait)
 			select {
 			case <-ctx.Done():
 				t.Stop()
-				return nil, err
+				return nil, fmt.Errorf("%w: %w", backend.ErrKeyUnavailable, err)
 			case <-t.C:
 			}
+		case isTryAgain(err) || moving:
+			// Out of tries, or out of time while sending the script again:
+			// this key is moving, the cluster is not failing.
+			return nil, fmt.Errorf("%w: %w", backend.ErrKeyUnavailable, err)
 		default:
 			return nil, err
 		}

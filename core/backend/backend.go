@@ -141,6 +141,13 @@ type Request struct {
 // attribute to a client or to a rule.
 var ErrInvalidRequest = errors.New("sluice: invalid request")
 
+// ErrKeyUnavailable is wrapped by the error of a remote backend that is up
+// but could not serve one key just now, such as a Redis Cluster slot that
+// is moving between nodes. The Limiter applies the rule's failure mode to
+// the decision, but does not count the error against the backend's health:
+// its circuit breaker stays closed for every other key.
+var ErrKeyUnavailable = errors.New("sluice: key unavailable")
+
 // Validate reports whether req keeps the contract: 1 to MaxWindows windows
 // (exactly one for Concurrency), a known algorithm, positive periods, and no
 // negative limit, burst, cost or max delay. Backends call it before doing anything.
