@@ -36,8 +36,8 @@ func (r *redisConfig) backend() (*sluiceredis.Backend, []io.Closer, error) {
 
 // client returns a go-redis client for the connection fields. Every one
 // has ContextTimeoutEnabled, so that the Limiter's timeout bounds each
-// round trip, one dial attempt (DialerRetries: 1; the Limiter's breaker
-// retries, see sluiceredis.New), and a Cluster client reloads its slot map
+// round trip, 5ms between dial attempts (see sluiceredis.New), and a
+// Cluster client reloads its slot map
 // every second, as sluiceredis.NewFromURL's does: the scripts are never
 // retried, so only that reload finds the replica promoted in place of a
 // dead primary.
@@ -55,20 +55,20 @@ func (r *redisConfig) client() redis.UniversalClient {
 			Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
 			PoolSize: r.PoolSize, DialTimeout: dur(r.DialTimeout), ReadTimeout: dur(r.ReadTimeout),
 			WriteTimeout: dur(r.WriteTimeout), PoolTimeout: dur(r.PoolTimeout), ContextTimeoutEnabled: true,
-			DialerRetries: 1,
+			DialerRetryTimeout: 5 * time.Millisecond,
 		})
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: r.Addrs, Username: r.Username, Password: r.Password, TLSConfig: tlsConf,
 			PoolSize: r.PoolSize, DialTimeout: dur(r.DialTimeout), ReadTimeout: dur(r.ReadTimeout),
 			WriteTimeout: dur(r.WriteTimeout), PoolTimeout: dur(r.PoolTimeout), ContextTimeoutEnabled: true,
-			ClusterStateReloadInterval: time.Second, DialerRetries: 1,
+			ClusterStateReloadInterval: time.Second, DialerRetryTimeout: 5 * time.Millisecond,
 		})
 	}
 	return redis.NewClient(&redis.Options{
 		Addr: r.Addr, Username: r.Username, Password: r.Password, DB: r.DB, TLSConfig: tlsConf,
 		PoolSize: r.PoolSize, DialTimeout: dur(r.DialTimeout), ReadTimeout: dur(r.ReadTimeout),
 		WriteTimeout: dur(r.WriteTimeout), PoolTimeout: dur(r.PoolTimeout), ContextTimeoutEnabled: true,
-		DialerRetries: 1,
+		DialerRetryTimeout: 5 * time.Millisecond,
 	})
 }

@@ -56,11 +56,11 @@ type Backend struct {
 // NewFromURL sets both. ContextTimeoutEnabled: without it go-redis
 // ignores context deadlines on the socket, and a slow Redis holds a
 // decision for the client's ReadTimeout (3s by default) rather than the
-// Limiter's timeout. DialerRetries: 1: go-redis otherwise retries a
-// refused dial 5 times, 100ms apart, so every decision waits its whole
-// timeout while Redis is down instead of failing at once, and the
-// Limiter's circuit breaker, which opens on the first refused connection,
-// sees only timeouts and opens after 5 of them.
+// Limiter's timeout. DialerRetryTimeout of a few milliseconds: go-redis
+// otherwise waits 100ms between its attempts to dial a Redis that refuses
+// connections, so every decision waits its whole timeout instead of
+// failing at once, and the Limiter's circuit breaker, which opens on the
+// first refused connection, sees only timeouts and opens after 5 of them.
 func New(client Client, opts ...Option) *Backend {
 	if client == nil {
 		panic("sluiceredis: New with a nil client")
