@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -308,8 +309,8 @@ type result struct {
 	path       string
 	status     int
 	latency    time.Duration
-	limit      string // X-RateLimit-Limit
-	remaining  string // X-RateLimit-Remaining: absent when the limiter failed open
+	policy     string // RateLimit-Policy: the rule's quotas
+	rateLimit  string // RateLimit: what is left; absent when the limiter failed open
 	retryAfter string // Retry-After
 	err        error
 }
@@ -343,10 +344,26 @@ func (h *harness) do(in *instance, method, path string, c client) result {
 	resp.Body.Close()
 	r.latency = time.Since(begin)
 	r.status = resp.StatusCode
-	r.limit = resp.Header.Get("X-RateLimit-Limit")
-	r.remaining = resp.Header.Get("X-RateLimit-Remaining")
+	r.policy = resp.Header.Get("RateLimit-Policy")
+	r.rateLimit = resp.Header.Get("RateLimit")
 	r.retryAfter = resp.Header.Get("Retry-After")
 	return r
+}
+
+var quotaParam = regexp.MustCompile(`;q=(\d+)`)
+
+// quota returns the quota of the first policy of a RateLimit-Policy field
+// (`"reload";q=10;w=3600` is 10), or -1.
+func quota(policy string) int {
+	m := quotaParam.FindStringSubmatch(policy)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // shot is one request of a burst.

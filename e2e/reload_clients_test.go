@@ -69,8 +69,8 @@ func fromVegeta(r *vegeta.Result) result {
 		res.err = fmt.Errorf("%s", r.Error)
 	}
 	if r.Headers != nil {
-		res.limit = r.Headers.Get("X-RateLimit-Limit")
-		res.remaining = r.Headers.Get("X-RateLimit-Remaining")
+		res.policy = r.Headers.Get("RateLimit-Policy")
+		res.rateLimit = r.Headers.Get("RateLimit")
 		res.retryAfter = r.Headers.Get("Retry-After")
 	}
 	return res
@@ -107,7 +107,7 @@ func scenarioReload(h *harness, sr *scenarioReport) {
 	}
 	written := time.Now()
 	h.writeConfig(p)
-	// Each instance shows the limit it enforces in X-RateLimit-Limit; a
+	// Each instance shows the limit it enforces in RateLimit-Policy; a
 	// probe client per instance asks until it says the new one.
 	var wg sync.WaitGroup
 	took := make([]time.Duration, len(h.all()))
@@ -116,7 +116,7 @@ func scenarioReload(h *harness, sr *scenarioReport) {
 		wg.Go(func() {
 			for time.Since(written) < 5*time.Second {
 				r := h.do(in, "GET", "/api/reload/probe", probe)
-				if r.limit == strconv.Itoa(reloadAfter) {
+				if quota(r.policy) == reloadAfter {
 					took[i] = r.at.Sub(written)
 					return
 				}

@@ -15,7 +15,8 @@ import (
 type stats struct {
 	requests, admitted, denied, unavailable, other5xx, errors int
 	// failOpen counts admissions without a decision from Redis: a limited
-	// response with X-RateLimit-Limit but no X-RateLimit-Remaining.
+	// response with RateLimit-Policy but no RateLimit (the draft-10 fields,
+	// the configuration's default).
 	failOpen int
 	p50, p99 time.Duration
 }
@@ -31,7 +32,7 @@ func summarise(rs []result) stats {
 			continue
 		case r.status < 300:
 			s.admitted++
-			if r.limit != "" && r.remaining == "" {
+			if r.policy != "" && r.rateLimit == "" {
 				s.failOpen++
 			}
 		case r.status == 429:
