@@ -17,7 +17,10 @@ const (
 	reloadAfter   = 10 // ... and after it
 	localLimit    = 30 // /api/local/**, per hour; per instance L/3 when Redis is down
 	localDivisor  = 3
-	clientsLimit  = 5 // /api/clients/**, per second
+	clientsLimit  = 5         // /api/clients/**, per second
+	hotLimit      = 1000      // /api/hot/{direct,lease}/**, per second
+	hotUnderLimit = 1_000_000 // /api/hot/{direct,lease}-under/**, per second
+	hotWorkers    = 24        // closed loops flooding a hot key
 	jwtSecret     = "e2e-secret-0123456789abcdef0123456789abcdef"
 
 	// backendTimeout bounds each backend call (failure.timeout). The
@@ -35,6 +38,7 @@ type params struct {
 	TierClaim      string // the JWT claim holding the tier
 	ReloadName     string // name of the reload rule
 	ReloadLimit    int
+	Prefetch       string // rules[].prefetch of the leasing rules
 }
 
 func defaultParams(redisURL string) params {
@@ -45,6 +49,7 @@ func defaultParams(redisURL string) params {
 		TierClaim:      "tier",
 		ReloadName:     "reload",
 		ReloadLimit:    reloadBefore,
+		Prefetch:       "100ms",
 	}
 }
 
@@ -106,6 +111,17 @@ level = "warn"
 	rule(p.ReloadName, "/api/reload/**", "sliding_log", perHour(p.ReloadLimit))
 	// Scenario 6: a per-second limit, so Retry-After is short.
 	rule("clients", "/api/clients/**", "token_bucket", fmt.Sprintf("%d/s", clientsLimit))
+	// Scenario 9: one hot key, a fixed window leased in batches or decided
+	// by one Redis call per decision, over its limit and under it.
+	var lease string
+	if p.Prefetch != "" {
+		lease = fmt.Sprintf("prefetch = %q", p.Prefetch)
+	}
+	perSecond := func(n int) string { return fmt.Sprintf("%d/s", n) }
+	rule("hot-direct", "/api/hot/direct/**", "fixed_window", perSecond(hotLimit))
+	rule("hot-lease", "/api/hot/lease/**", "fixed_window", perSecond(hotLimit), lease)
+	rule("hot-direct-under", "/api/hot/direct-under/**", "fixed_window", perSecond(hotUnderLimit))
+	rule("hot-lease-under", "/api/hot/lease-under/**", "fixed_window", perSecond(hotUnderLimit), lease)
 	b.WriteString("\n[[rules]]\nname = \"default\"\nwindows = [\"1000/minute\"]\n")
 	return b.String()
 }

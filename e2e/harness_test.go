@@ -36,6 +36,7 @@ var mutations = map[string]string{
 	"tier-claim":       "tiers: the tier is read from a claim the tokens do not have",
 	"rename-on-reload": "reload: the reload renames the rule, which starts its counters afresh",
 	"ignore-retry":     "clients: the retrying client ignores Retry-After",
+	"no-lease":         "leasing: the leasing rules lose their prefetch, so every decision is a Redis call",
 }
 
 func mutationNames() []string {
@@ -106,6 +107,9 @@ func newHarness(t *testing.T, broken string) *harness {
 	}
 	if broken == "open-is-closed" {
 		h.params.OpenFailure = "closed"
+	}
+	if broken == "no-lease" {
+		h.params.Prefetch = ""
 	}
 	h.writeConfig(h.params)
 
