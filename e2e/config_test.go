@@ -18,6 +18,9 @@ const (
 	localLimit    = 30 // /api/local/**, per hour; per instance L/3 when Redis is down
 	localDivisor  = 3
 	clientsLimit  = 5         // /api/clients/**, per second
+	clientLimit   = 10        // /api/client/**, per second: scenario 7's sluiceclient
+	clientCalls   = 100       // calls per adapter
+	clientCallers = 4         // in flight at once
 	hotLimit      = 1000      // /api/hot/{direct,lease}/**, per second
 	hotUnderLimit = 1_000_000 // /api/hot/{direct,lease}-under/**, per second
 	hotWorkers    = 24        // closed loops flooding a hot key
@@ -111,6 +114,8 @@ level = "warn"
 	rule(p.ReloadName, "/api/reload/**", "sliding_log", perHour(p.ReloadLimit))
 	// Scenario 6: a per-second limit, so Retry-After is short.
 	rule("clients", "/api/clients/**", "token_bucket", fmt.Sprintf("%d/s", clientsLimit))
+	// Scenario 7: the limit sluiceclient learns from the responses.
+	rule("client", "/api/client/**", "token_bucket", fmt.Sprintf("%d/s", clientLimit))
 	// Scenario 9: one hot key, a fixed window leased in batches or decided
 	// by one Redis call per decision, over its limit and under it.
 	var lease string

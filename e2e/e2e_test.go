@@ -28,6 +28,7 @@ func TestE2E(t *testing.T) {
 		{"3-spoofing", scenarioSpoofing},
 		{"5-reload", scenarioReload},
 		{"6-clients", scenarioClients},
+		{"7-sluiceclient", scenarioSluiceClient},
 		{"9-leasing", scenarioLeasing},
 		// Last: it kills and restarts Redis.
 		{"4-faults", scenarioFaults},

@@ -36,6 +36,7 @@ var mutations = map[string]string{
 	"tier-claim":       "tiers: the tier is read from a claim the tokens do not have",
 	"rename-on-reload": "reload: the reload renames the rule, which starts its counters afresh",
 	"ignore-retry":     "clients: the retrying client ignores Retry-After",
+	"client-blind":     "sluiceclient: the client never sees the RateLimit fields (the balancer strips them), only refusals",
 	"no-lease":         "leasing: the leasing rules lose their prefetch, so every decision is a Redis call",
 }
 
@@ -50,7 +51,8 @@ func mutationNames() []string {
 
 // harness is one end-to-end deployment: a Redis Cluster (3 primaries, 3
 // replicas) and a standalone Redis, each shared by three example servers
-// (net/http, chi and gin) run from one configuration file.
+// (net/http, chi and gin) run from one configuration file, and a fourth
+// on the Cluster, echo, for the scenarios that meet every adapter.
 type harness struct {
 	t      *testing.T
 	dir    string
@@ -62,6 +64,10 @@ type harness struct {
 	standalone *redistest.Server
 	// onCluster and onStandalone are the two groups of instances.
 	onCluster, onStandalone []*instance
+	// echo is the echo example server on the Cluster, outside the groups:
+	// the scenarios that count on three instances per group leave it out.
+	echo *instance
+	bin  string // the example servers and the sluice command
 
 	client *http.Client // from 127.0.0.1, the trusted load balancer
 	nextIP atomic.Uint32
@@ -76,7 +82,8 @@ type instance struct {
 }
 
 // servers are the example servers each group runs, one of each framework,
-// so that a client's requests meet every adapter.
+// so that a client's requests meet every adapter; echo runs once, on the
+// Cluster.
 var servers = []string{"nethttp", "chi", "gin"}
 
 func newHarness(t *testing.T, broken string) *harness {
@@ -93,6 +100,7 @@ func newHarness(t *testing.T, broken string) *harness {
 	t.Cleanup(h.client.CloseIdleConnections)
 
 	bin := h.build()
+	h.bin = bin
 	begin := time.Now()
 	h.cluster = redistest.StartCluster(t)
 	h.standalone = redistest.Start(t)
@@ -123,13 +131,15 @@ func newHarness(t *testing.T, broken string) *harness {
 		h.onStandalone = append(h.onStandalone, h.start(bin, s, "standalone",
 			append(env, "SLUICE_BACKEND_REDIS_URL=redis://"+h.standalone.Addr)))
 	}
-	for _, in := range h.all() {
+	h.echo = h.start(bin, "echo", "cluster", env)
+	for _, in := range append(h.all(), h.echo) {
 		h.waitReady(in)
 	}
-	t.Logf("instances: %d example servers ready in %v", len(h.all()), time.Since(begin).Round(time.Millisecond))
+	t.Logf("instances: %d example servers ready in %v", len(h.all())+1, time.Since(begin).Round(time.Millisecond))
 	return h
 }
 
+// all returns the instances of both groups (not echo).
 func (h *harness) all() []*instance {
 	return append(append([]*instance{}, h.onCluster...), h.onStandalone...)
 }
@@ -138,21 +148,30 @@ func (h *harness) clusterURL() string {
 	return "redis+cluster://" + strings.Join(h.cluster.Addrs(), ",")
 }
 
-// build compiles the example servers into the harness's directory.
+// build compiles the example servers and the sluice command into the
+// harness's directory.
 func (h *harness) build() string {
 	h.t.Helper()
 	begin := time.Now()
 	bin := filepath.Join(h.dir, "bin")
-	args := []string{"build", "-o", bin + "/"}
-	for _, s := range servers {
-		args = append(args, "./"+s)
+	examples := []string{"build", "-o", bin + "/"}
+	for _, s := range append(servers, "echo") {
+		examples = append(examples, "./"+s)
 	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = "../examples"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		h.t.Fatalf("go build the example servers: %v\n%s", err, out)
+	for _, b := range []struct {
+		what, dir string
+		args      []string
+	}{
+		{"the example servers", "../examples", examples},
+		{"the sluice command", "../cmd/sluice", []string{"build", "-o", bin + "/", "."}},
+	} {
+		cmd := exec.Command("go", b.args...)
+		cmd.Dir = b.dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			h.t.Fatalf("go build %s: %v\n%s", b.what, err, out)
+		}
 	}
-	h.t.Logf("built %v in %v", servers, time.Since(begin).Round(time.Millisecond))
+	h.t.Logf("built %v, echo and the sluice command in %v", servers, time.Since(begin).Round(time.Millisecond))
 	return bin
 }
 
