@@ -29,6 +29,7 @@ func TestE2E(t *testing.T) {
 		{"5-reload", scenarioReload},
 		{"6-clients", scenarioClients},
 		{"7-sluiceclient", scenarioSluiceClient},
+		{"8-cli", scenarioCLI},
 		{"9-leasing", scenarioLeasing},
 		// Last: it kills and restarts Redis.
 		{"4-faults", scenarioFaults},

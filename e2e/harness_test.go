@@ -36,6 +36,7 @@ var mutations = map[string]string{
 	"tier-claim":       "tiers: the tier is read from a claim the tokens do not have",
 	"rename-on-reload": "reload: the reload renames the rule, which starts its counters afresh",
 	"ignore-retry":     "clients: the retrying client ignores Retry-After",
+	"cli-other-redis":  "cli: the sluice command reads and resets the standalone Redis, not the Cluster the instances share",
 	"client-blind":     "sluiceclient: the client never sees the RateLimit fields (the balancer strips them), only refusals",
 	"no-lease":         "leasing: the leasing rules lose their prefetch, so every decision is a Redis call",
 }
