@@ -37,17 +37,32 @@ func (h *harness) flood(ins []*instance, path string, c client, workers int, d t
 	return out
 }
 
-// scriptCalls sums the Lua script calls (EVALSHA and EVAL) every node of
-// the Cluster has run, and the CPU time Redis spent in them.
-func (h *harness) scriptCalls() (calls int64, cpu time.Duration) {
+// scriptStats is what Redis counted of the Lua scripts (EVALSHA and EVAL)
+// it ran: calls and the time spent in them.
+type scriptStats struct {
+	calls int64
+	cpu   time.Duration
+}
+
+// scriptCalls returns every Cluster node's script counts, by address. A
+// node that does not answer is asked again: a count is never left out.
+func (h *harness) scriptCalls() map[string]scriptStats {
+	out := map[string]scriptStats{}
 	for _, n := range h.cluster.Nodes {
-		text, err := n.Do("INFO", "commandstats")
-		if err != nil {
-			continue
+		var text string
+		var err error
+		for try := 0; try < 5; try++ {
+			if text, err = n.Do("INFO", "commandstats"); err == nil {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
+		if err != nil {
+			h.t.Fatalf("INFO commandstats on %s: %v", n.Addr, err)
+		}
+		var st scriptStats
 		for _, line := range strings.Split(text, "\n") {
-			line = strings.TrimSpace(line)
-			name, fields, ok := strings.Cut(line, ":")
+			name, fields, ok := strings.Cut(strings.TrimSpace(line), ":")
 			if !ok || (name != "cmdstat_evalsha" && name != "cmdstat_eval") {
 				continue
 			}
@@ -56,12 +71,22 @@ func (h *harness) scriptCalls() (calls int64, cpu time.Duration) {
 				n, _ := strconv.ParseInt(v, 10, 64)
 				switch k {
 				case "calls":
-					calls += n
+					st.calls += n
 				case "usec":
-					cpu += time.Duration(n) * time.Microsecond
+					st.cpu += time.Duration(n) * time.Microsecond
 				}
 			}
 		}
+		out[n.Addr] = st
+	}
+	return out
+}
+
+// since returns the scripts run between two readings of scriptCalls.
+func since(before, after map[string]scriptStats) (calls int64, cpu time.Duration) {
+	for addr, a := range after {
+		calls += a.calls - before[addr].calls
+		cpu += a.cpu - before[addr].cpu
 	}
 	return calls, cpu
 }
@@ -96,15 +121,15 @@ func (h *harness) hotKey(ins []*instance, mode, path string, limit int, d time.D
 	// windows from its start.
 	time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 20*time.Millisecond)))
 	c := client{ip: h.newIP()} // the hot key: one client of the rule
-	scripts0, cpu0 := h.scriptCalls()
+	scripts0 := h.scriptCalls()
 	begin := time.Now()
 	res := h.flood(ins, path, c, hotWorkers, d)
 	run := leaseRun{mode: mode, limit: limit, res: res, elapsed: time.Since(begin)}
 	// A lease lives at most its prefetch (100ms): count the calls once
 	// every batch has been returned.
 	time.Sleep(300 * time.Millisecond)
-	scripts1, cpu1 := h.scriptCalls()
-	run.scripts, run.redisCPU = scripts1-scripts0, cpu1-cpu0
+	scripts1 := h.scriptCalls()
+	run.scripts, run.redisCPU = since(scripts0, scripts1)
 	byWindow, denied := map[int64]int{}, map[int64]int{}
 	first, last := begin.Unix(), begin.Unix()
 	for _, r := range res {
