@@ -24,6 +24,9 @@ const (
 	hotLimit      = 1000      // /api/hot/{direct,lease}/**, per second
 	hotUnderLimit = 1_000_000 // /api/hot/{direct,lease}-under/**, per second
 	hotWorkers    = 24        // closed loops flooding a hot key
+	crashLimit    = 2000      // /api/hot/crash/**, per crashPeriod
+	crashPeriod   = 2 * time.Second
+	crashRate     = 2000 // requests per second on it
 	jwtSecret     = "e2e-secret-0123456789abcdef0123456789abcdef"
 
 	// backendTimeout bounds each backend call (failure.timeout). The
@@ -127,6 +130,7 @@ level = "warn"
 	rule("hot-lease", "/api/hot/lease/**", "fixed_window", perSecond(hotLimit), lease)
 	rule("hot-direct-under", "/api/hot/direct-under/**", "fixed_window", perSecond(hotUnderLimit))
 	rule("hot-lease-under", "/api/hot/lease-under/**", "fixed_window", perSecond(hotUnderLimit), lease)
+	rule("hot-crash", "/api/hot/crash/**", "fixed_window", fmt.Sprintf("%d/%v", crashLimit, crashPeriod), lease)
 	b.WriteString("\n[[rules]]\nname = \"default\"\nwindows = [\"1000/minute\"]\n")
 	return b.String()
 }

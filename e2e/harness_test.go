@@ -68,7 +68,8 @@ type harness struct {
 	// echo is the echo example server on the Cluster, outside the groups:
 	// the scenarios that count on three instances per group leave it out.
 	echo *instance
-	bin  string // the example servers and the sluice command
+	bin  string   // the example servers and the sluice command
+	env  []string // the Cluster's instances' environment
 
 	client *http.Client // from 127.0.0.1, the trusted load balancer
 	nextIP atomic.Uint32
@@ -126,6 +127,7 @@ func newHarness(t *testing.T, broken string) *harness {
 	if broken == "memory" {
 		env = append(env, "SLUICE_BACKEND_TYPE=memory")
 	}
+	h.env = env
 	begin = time.Now()
 	for _, s := range servers {
 		h.onCluster = append(h.onCluster, h.start(bin, s, "cluster", env))

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
 	"net/http"
 	"slices"
 	"strconv"
@@ -234,4 +235,83 @@ func scenarioLeasing(h *harness, sr *scenarioReport) {
 		sr.note(fmt.Sprintf("under the limit, the Redis time per decision bounds one key, on one shard, at %.0f decisions/s one call per decision and %.0f leasing (%.0fx)",
 			1e6/d, 1e6/l, d/l))
 	}
+	leasingCrash(h, sr)
+}
+
+// leasingCrash is scenario 9's last part: paced load above the limit on a
+// leased key (crashLimit per crashPeriod, a fixed window) over the three
+// instances; one window runs untouched, and in the next one instance is
+// killed (SIGKILL) before the window is spent. What the dead instance had
+// leased and not spent is lost until the window ends: the survivors admit
+// the limit less at most one batch, and a batch is at most 1/16 of the
+// limit. The instance is started again afterwards.
+func leasingCrash(h *harness, sr *scenarioReport) {
+	victim := h.onCluster[0]
+	victimHost := strings.TrimPrefix(victim.url, "http://")
+	ip := h.newIP()
+	var targets []vegeta.Target
+	for _, in := range h.onCluster {
+		targets = append(targets, vegeta.Target{Method: "GET", URL: in.url + "/api/hot/crash/x",
+			Header: http.Header{"X-Forwarded-For": {ip}}})
+	}
+	// The windows are aligned to the epoch: start one just after a boundary.
+	boundary := func(t time.Time) time.Time { return t.Truncate(crashPeriod).Add(crashPeriod) }
+	time.Sleep(time.Until(boundary(time.Now())) - 500*time.Millisecond)
+	stop := h.attack(vegeta.NewStaticTargeter(targets...), crashRate, "crash")
+	defer stop()
+	control := boundary(time.Now()) // a whole window, untouched
+	killed := control.Add(crashPeriod)
+	time.Sleep(time.Until(killed.Add(crashPeriod / 5)))
+	victim.cmd.Process.Kill()
+	at := time.Now()
+	time.Sleep(time.Until(killed.Add(crashPeriod + 200*time.Millisecond)))
+	res := stop()
+
+	// Admissions per window, of requests sent and answered in it; in
+	// flight across a boundary, they could be either's.
+	count := func(begin time.Time) (admitted, denied, spanning int) {
+		end := begin.Add(crashPeriod)
+		in := func(t time.Time) bool { return !t.Before(begin) && t.Before(end) }
+		for _, r := range res {
+			switch sent, answered := in(r.at), in(r.at.Add(r.latency)); {
+			case r.err != nil || (!sent && !answered):
+			case r.status == http.StatusTooManyRequests && sent:
+				denied++
+			case r.status != http.StatusOK:
+			case sent && answered:
+				admitted++
+			default:
+				spanning++
+			}
+		}
+		return admitted, denied, spanning
+	}
+	maxBatch := crashLimit / 16
+	for _, w := range []struct {
+		what  string
+		begin time.Time
+	}{
+		{"untouched window", control},
+		{fmt.Sprintf("window in which %s is killed, %v after it begins", victim.name, at.Sub(killed).Round(time.Millisecond)), killed},
+	} {
+		admitted, denied, spanning := count(w.begin)
+		sr.expect(admitted <= crashLimit && denied > 0 && crashLimit-admitted <= maxBatch,
+			fmt.Sprintf("leasing, %d/%v at %d requests/s over 3 instances, %s: admitted", crashLimit, crashPeriod, crashRate, w.what),
+			fmt.Sprintf("at most %d, at least %d (the limit less one batch, at most 1/16 of it), and some denied", crashLimit, crashLimit-maxBatch),
+			fmt.Sprintf("%d, so %d lost (%d more in flight across a boundary), %d denied", admitted, crashLimit-admitted, spanning, denied))
+	}
+	// The dead instance's requests fail once it is killed; the others'
+	// never do.
+	var survivors []result
+	for _, r := range res {
+		if r.instance != victimHost || r.at.Before(at) {
+			survivors = append(survivors, r)
+		}
+	}
+	noFailures(sr, "leasing, crash: the requests to the instances alive", survivors)
+	sr.record(res)
+
+	<-victim.done
+	h.onCluster[0] = h.start(h.bin, servers[0], "cluster", h.env)
+	h.waitReady(h.onCluster[0])
 }
