@@ -31,7 +31,7 @@ const (
 
 	// backendTimeout bounds each backend call (failure.timeout). The
 	// default, 50ms, is for production; on a shared 2-core CI machine
-	// running seven Redis servers, six instances and the load, a call can
+	// running seven Redis servers, seven instances and the load, a call can
 	// take longer, and a timed-out decision fails open and admits.
 	backendTimeout = 200 * time.Millisecond
 )
