@@ -55,7 +55,8 @@ func mutationNames() []string {
 // (net/http, chi and gin) run from one configuration file, and a fourth
 // on the Cluster, echo, for the scenarios that meet every adapter.
 type harness struct {
-	t      *testing.T
+	t      *testing.T // the scenario's test
+	root   *testing.T // the whole run's: the processes live as long as it
 	dir    string
 	config string // path of the shared configuration file
 	params params // what the configuration file says
@@ -79,6 +80,7 @@ type harness struct {
 type instance struct {
 	name string // "nethttp@cluster"
 	url  string // "http://127.0.0.1:port"
+	log  string // the file of its standard output and error
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -93,7 +95,7 @@ func newHarness(t *testing.T, broken string) *harness {
 	if _, ok := mutations[broken]; broken != "" && !ok {
 		t.Fatalf("-e2e.break=%q: want one of %v", broken, mutationNames())
 	}
-	h := &harness{t: t, dir: t.TempDir(), broken: broken}
+	h := &harness{t: t, root: t, dir: t.TempDir(), broken: broken}
 	h.nextIP.Store(10 << 24)
 	h.client = &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: 30 * time.Second},
@@ -185,7 +187,16 @@ var listening = regexp.MustCompile(`listening addr=(\S+)`)
 func (h *harness) start(bin, server, group string, env []string) *instance {
 	h.t.Helper()
 	in := &instance{name: server + "@" + group, done: make(chan struct{})}
-	logf, err := os.Create(filepath.Join(h.dir, in.name+".log"))
+	// An instance started again (scenario 9 kills one) logs to a file of
+	// its own.
+	in.log = filepath.Join(h.dir, in.name+".log")
+	for i := 2; ; i++ {
+		if _, err := os.Stat(in.log); err != nil {
+			break
+		}
+		in.log = filepath.Join(h.dir, fmt.Sprintf("%s.%d.log", in.name, i))
+	}
+	logf, err := os.Create(in.log)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -234,7 +245,8 @@ func (h *harness) start(bin, server, group string, env []string) *instance {
 		in.cmd.Wait()
 		logf.Close()
 	}()
-	h.t.Cleanup(func() {
+	// Stopped at the end of the run, even when a scenario starts it.
+	h.root.Cleanup(func() {
 		in.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-in.done:
@@ -255,7 +267,7 @@ func (h *harness) start(bin, server, group string, env []string) *instance {
 }
 
 func (h *harness) logOf(in *instance) string {
-	b, _ := os.ReadFile(filepath.Join(h.dir, in.name+".log"))
+	b, _ := os.ReadFile(in.log)
 	return string(b)
 }
 

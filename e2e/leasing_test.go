@@ -300,15 +300,25 @@ func leasingCrash(h *harness, sr *scenarioReport) {
 			fmt.Sprintf("at most %d, at least %d (the limit less one batch, at most 1/16 of it), and some denied", crashLimit, crashLimit-maxBatch),
 			fmt.Sprintf("%d, so %d lost (%d more in flight across a boundary), %d denied", admitted, crashLimit-admitted, spanning, denied))
 	}
-	// The dead instance's requests fail once it is killed; the others'
-	// never do.
-	var survivors []result
+	// The dead instance's requests fail once it is killed, and those in
+	// flight then; the others' never do.
+	var alive []result
 	for _, r := range res {
-		if r.instance != victimHost || r.at.Before(at) {
-			survivors = append(survivors, r)
+		if r.instance != victimHost || r.at.Add(r.latency).Before(at) {
+			alive = append(alive, r)
 		}
 	}
-	noFailures(sr, "leasing, crash: the requests to the instances alive", survivors)
+	var failed []string
+	for _, r := range alive {
+		switch {
+		case r.err != nil:
+			failed = append(failed, r.err.Error())
+		case r.status >= 500:
+			failed = append(failed, fmt.Sprintf("%s: %d", r.instance, r.status))
+		}
+	}
+	sr.expect(len(failed) == 0, "leasing, crash: 5xx and transport errors of the instances alive",
+		fmt.Sprintf("0 of %d", len(alive)), fmt.Sprintf("%d of %d %v", len(failed), len(alive), first(failed, 3)))
 	sr.record(res)
 
 	<-victim.done
