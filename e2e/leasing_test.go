@@ -298,7 +298,7 @@ func leasingCrash(h *harness, sr *scenarioReport) {
 		sr.expect(admitted <= crashLimit && denied > 0 && crashLimit-admitted <= maxBatch,
 			fmt.Sprintf("leasing, %d/%v at %d requests/s over 3 instances, %s: admitted", crashLimit, crashPeriod, crashRate, w.what),
 			fmt.Sprintf("at most %d, at least %d (the limit less one batch, at most 1/16 of it), and some denied", crashLimit, crashLimit-maxBatch),
-			fmt.Sprintf("%d, so %d lost (%d more in flight across a boundary), %d denied", admitted, crashLimit-admitted, spanning, denied))
+			fmt.Sprintf("%d, %s (%d more in flight across a boundary), %d denied", admitted, shortOf(admitted, crashLimit), spanning, denied))
 	}
 	// The dead instance's requests fail once it is killed, and those in
 	// flight then; the others' never do.
@@ -324,4 +324,13 @@ func leasingCrash(h *harness, sr *scenarioReport) {
 	<-victim.done
 	h.onCluster[0] = h.start(h.bin, servers[0], "cluster", h.env)
 	h.waitReady(h.onCluster[0])
+}
+
+// shortOf says how far admitted is from limit: "63 short of the limit", or
+// "998 over it".
+func shortOf(admitted, limit int) string {
+	if admitted > limit {
+		return fmt.Sprintf("%d over the limit", admitted-limit)
+	}
+	return fmt.Sprintf("%d short of the limit", limit-admitted)
 }
