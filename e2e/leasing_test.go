@@ -125,14 +125,14 @@ func (h *harness) hotKey(ins []*instance, mode, path string, limit int, d time.D
 	scripts0 := h.scriptCalls()
 	begin := time.Now()
 	res := h.flood(ins, path, c, hotWorkers, d)
-	run := leaseRun{mode: mode, limit: limit, res: res, elapsed: time.Since(begin)}
+	end := time.Now()
+	run := leaseRun{mode: mode, limit: limit, res: res, elapsed: end.Sub(begin)}
 	// A lease lives at most its prefetch (100ms): count the calls once
 	// every batch has been returned.
 	time.Sleep(300 * time.Millisecond)
 	scripts1 := h.scriptCalls()
 	run.scripts, run.redisCPU = since(scripts0, scripts1)
 	byWindow, denied := map[int64]int{}, map[int64]int{}
-	first, last := begin.Unix(), begin.Unix()
 	for _, r := range res {
 		if r.err != nil {
 			continue
@@ -141,7 +141,6 @@ func (h *harness) hotKey(ins []*instance, mode, path string, limit int, d time.D
 			run.decisions++
 		}
 		w := r.at.Unix()
-		first, last = min(first, w), max(last, w)
 		switch {
 		case r.status == http.StatusTooManyRequests:
 			denied[w]++
@@ -156,7 +155,7 @@ func (h *harness) hotKey(ins []*instance, mode, path string, limit int, d time.D
 		}
 	}
 	// Only whole windows: the first and last are cut by the run.
-	for w := first + 1; w < last; w++ {
+	for w := begin.Unix() + 1; w < end.Unix(); w++ {
 		run.perWindow = append(run.perWindow, byWindow[w])
 		run.deniedPerWindow = append(run.deniedPerWindow, denied[w])
 	}
