@@ -17,12 +17,21 @@ const (
 	reloadAfter   = 10 // ... and after it
 	localLimit    = 30 // /api/local/**, per hour; per instance L/3 when Redis is down
 	localDivisor  = 3
-	clientsLimit  = 5 // /api/clients/**, per second
+	clientsLimit  = 5         // /api/clients/**, per second
+	clientLimit   = 10        // /api/client/**, per second: scenario 7's sluiceclient
+	clientCalls   = 100       // calls per adapter
+	clientCallers = 4         // in flight at once
+	hotLimit      = 1000      // /api/hot/{direct,lease}/**, per second
+	hotUnderLimit = 1_000_000 // /api/hot/{direct,lease}-under/**, per second
+	hotWorkers    = 24        // closed loops flooding a hot key
+	crashLimit    = 2000      // /api/hot/crash/**, per crashPeriod
+	crashPeriod   = 2 * time.Second
+	crashRate     = 2000 // requests per second on it
 	jwtSecret     = "e2e-secret-0123456789abcdef0123456789abcdef"
 
 	// backendTimeout bounds each backend call (failure.timeout). The
 	// default, 50ms, is for production; on a shared 2-core CI machine
-	// running seven Redis servers, six instances and the load, a call can
+	// running seven Redis servers, seven instances and the load, a call can
 	// take longer, and a timed-out decision fails open and admits.
 	backendTimeout = 200 * time.Millisecond
 )
@@ -35,6 +44,7 @@ type params struct {
 	TierClaim      string // the JWT claim holding the tier
 	ReloadName     string // name of the reload rule
 	ReloadLimit    int
+	Prefetch       string // rules[].prefetch of the leasing rules
 }
 
 func defaultParams(redisURL string) params {
@@ -45,6 +55,7 @@ func defaultParams(redisURL string) params {
 		TierClaim:      "tier",
 		ReloadName:     "reload",
 		ReloadLimit:    reloadBefore,
+		Prefetch:       "100ms",
 	}
 }
 
@@ -66,15 +77,13 @@ trusted_proxies = %s
 hmac_secret = %q
 tier_claim = %q
 
+# The circuit breaker is on by default (open after 5 consecutive failures,
+# probe after 50ms, doubling up to 400ms), and responses carry the draft-10
+# RateLimit and RateLimit-Policy fields: the defaults are what is tested.
 [failure]
 mode = "open"
 timeout = %q
 local_divisor = %d
-
-[failure.breaker]
-enabled = true
-consecutive_failures = 5
-cool_down = "500ms"
 
 [metrics]
 enabled = true
@@ -108,6 +117,20 @@ level = "warn"
 	rule(p.ReloadName, "/api/reload/**", "sliding_log", perHour(p.ReloadLimit))
 	// Scenario 6: a per-second limit, so Retry-After is short.
 	rule("clients", "/api/clients/**", "token_bucket", fmt.Sprintf("%d/s", clientsLimit))
+	// Scenario 7: the limit sluiceclient learns from the responses.
+	rule("client", "/api/client/**", "token_bucket", fmt.Sprintf("%d/s", clientLimit))
+	// Scenario 9: one hot key, a fixed window leased in batches or decided
+	// by one Redis call per decision, over its limit and under it.
+	var lease string
+	if p.Prefetch != "" {
+		lease = fmt.Sprintf("prefetch = %q", p.Prefetch)
+	}
+	perSecond := func(n int) string { return fmt.Sprintf("%d/s", n) }
+	rule("hot-direct", "/api/hot/direct/**", "fixed_window", perSecond(hotLimit))
+	rule("hot-lease", "/api/hot/lease/**", "fixed_window", perSecond(hotLimit), lease)
+	rule("hot-direct-under", "/api/hot/direct-under/**", "fixed_window", perSecond(hotUnderLimit))
+	rule("hot-lease-under", "/api/hot/lease-under/**", "fixed_window", perSecond(hotUnderLimit), lease)
+	rule("hot-crash", "/api/hot/crash/**", "fixed_window", fmt.Sprintf("%d/%v", crashLimit, crashPeriod), lease)
 	b.WriteString("\n[[rules]]\nname = \"default\"\nwindows = [\"1000/minute\"]\n")
 	return b.String()
 }

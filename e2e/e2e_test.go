@@ -8,12 +8,13 @@ import (
 
 // TestE2E runs every scenario against one deployment: three example
 // servers on a Redis Cluster and three on a standalone Redis, all from one
-// configuration file. It needs redis-server, redis-cli and the Go
+// configuration file, and a fourth on the Cluster, echo, for the scenarios
+// that meet every adapter. It needs redis-server, redis-cli and the Go
 // toolchain; `make e2e` runs it. The report goes to the console and to
 // out/report.md.
 func TestE2E(t *testing.T) {
 	if os.Getenv("SLUICE_E2E") != "1" {
-		t.Skip("the end-to-end run starts 7 Redis servers and 6 example servers: run it with `make e2e` (SLUICE_E2E=1)")
+		t.Skip("the end-to-end run starts 7 Redis servers and 7 example servers: run it with `make e2e` (SLUICE_E2E=1)")
 	}
 	begin := time.Now()
 	h := newHarness(t, *breakFlag)
@@ -28,6 +29,9 @@ func TestE2E(t *testing.T) {
 		{"3-spoofing", scenarioSpoofing},
 		{"5-reload", scenarioReload},
 		{"6-clients", scenarioClients},
+		{"7-sluiceclient", scenarioSluiceClient},
+		{"8-cli", scenarioCLI},
+		{"9-leasing", scenarioLeasing},
 		// Last: it kills and restarts Redis.
 		{"4-faults", scenarioFaults},
 	} {

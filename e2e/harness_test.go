@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,9 @@ var mutations = map[string]string{
 	"tier-claim":       "tiers: the tier is read from a claim the tokens do not have",
 	"rename-on-reload": "reload: the reload renames the rule, which starts its counters afresh",
 	"ignore-retry":     "clients: the retrying client ignores Retry-After",
+	"cli-other-redis":  "cli: the sluice command reads and resets the standalone Redis, not the Cluster the instances share",
+	"client-blind":     "sluiceclient: the client never sees the RateLimit fields (the balancer strips them), only refusals",
+	"no-lease":         "leasing: the leasing rules lose their prefetch, so every decision is a Redis call",
 }
 
 func mutationNames() []string {
@@ -48,9 +52,11 @@ func mutationNames() []string {
 
 // harness is one end-to-end deployment: a Redis Cluster (3 primaries, 3
 // replicas) and a standalone Redis, each shared by three example servers
-// (net/http, chi and gin) run from one configuration file.
+// (net/http, chi and gin) run from one configuration file, and a fourth
+// on the Cluster, echo, for the scenarios that meet every adapter.
 type harness struct {
-	t      *testing.T
+	t      *testing.T // the scenario's test
+	root   *testing.T // the whole run's: the processes live as long as it
 	dir    string
 	config string // path of the shared configuration file
 	params params // what the configuration file says
@@ -60,6 +66,11 @@ type harness struct {
 	standalone *redistest.Server
 	// onCluster and onStandalone are the two groups of instances.
 	onCluster, onStandalone []*instance
+	// echo is the echo example server on the Cluster, outside the groups:
+	// the scenarios that count on three instances per group leave it out.
+	echo *instance
+	bin  string   // the example servers and the sluice command
+	env  []string // the Cluster's instances' environment
 
 	client *http.Client // from 127.0.0.1, the trusted load balancer
 	nextIP atomic.Uint32
@@ -69,12 +80,14 @@ type harness struct {
 type instance struct {
 	name string // "nethttp@cluster"
 	url  string // "http://127.0.0.1:port"
+	log  string // the file of its standard output and error
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
 // servers are the example servers each group runs, one of each framework,
-// so that a client's requests meet every adapter.
+// so that a client's requests meet every adapter; echo runs once, on the
+// Cluster.
 var servers = []string{"nethttp", "chi", "gin"}
 
 func newHarness(t *testing.T, broken string) *harness {
@@ -82,7 +95,7 @@ func newHarness(t *testing.T, broken string) *harness {
 	if _, ok := mutations[broken]; broken != "" && !ok {
 		t.Fatalf("-e2e.break=%q: want one of %v", broken, mutationNames())
 	}
-	h := &harness{t: t, dir: t.TempDir(), broken: broken}
+	h := &harness{t: t, root: t, dir: t.TempDir(), broken: broken}
 	h.nextIP.Store(10 << 24)
 	h.client = &http.Client{
 		Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: 30 * time.Second},
@@ -91,6 +104,7 @@ func newHarness(t *testing.T, broken string) *harness {
 	t.Cleanup(h.client.CloseIdleConnections)
 
 	bin := h.build()
+	h.bin = bin
 	begin := time.Now()
 	h.cluster = redistest.StartCluster(t)
 	h.standalone = redistest.Start(t)
@@ -106,25 +120,31 @@ func newHarness(t *testing.T, broken string) *harness {
 	if broken == "open-is-closed" {
 		h.params.OpenFailure = "closed"
 	}
+	if broken == "no-lease" {
+		h.params.Prefetch = ""
+	}
 	h.writeConfig(h.params)
 
 	var env []string
 	if broken == "memory" {
 		env = append(env, "SLUICE_BACKEND_TYPE=memory")
 	}
+	h.env = env
 	begin = time.Now()
 	for _, s := range servers {
 		h.onCluster = append(h.onCluster, h.start(bin, s, "cluster", env))
 		h.onStandalone = append(h.onStandalone, h.start(bin, s, "standalone",
 			append(env, "SLUICE_BACKEND_REDIS_URL=redis://"+h.standalone.Addr)))
 	}
-	for _, in := range h.all() {
+	h.echo = h.start(bin, "echo", "cluster", env)
+	for _, in := range append(h.all(), h.echo) {
 		h.waitReady(in)
 	}
-	t.Logf("instances: %d example servers ready in %v", len(h.all()), time.Since(begin).Round(time.Millisecond))
+	t.Logf("instances: %d example servers ready in %v", len(h.all())+1, time.Since(begin).Round(time.Millisecond))
 	return h
 }
 
+// all returns the instances of both groups (not echo).
 func (h *harness) all() []*instance {
 	return append(append([]*instance{}, h.onCluster...), h.onStandalone...)
 }
@@ -133,21 +153,30 @@ func (h *harness) clusterURL() string {
 	return "redis+cluster://" + strings.Join(h.cluster.Addrs(), ",")
 }
 
-// build compiles the example servers into the harness's directory.
+// build compiles the example servers and the sluice command into the
+// harness's directory.
 func (h *harness) build() string {
 	h.t.Helper()
 	begin := time.Now()
 	bin := filepath.Join(h.dir, "bin")
-	args := []string{"build", "-o", bin + "/"}
-	for _, s := range servers {
-		args = append(args, "./"+s)
+	examples := []string{"build", "-o", bin + "/"}
+	for _, s := range append(servers, "echo") {
+		examples = append(examples, "./"+s)
 	}
-	cmd := exec.Command("go", args...)
-	cmd.Dir = "../examples"
-	if out, err := cmd.CombinedOutput(); err != nil {
-		h.t.Fatalf("go build the example servers: %v\n%s", err, out)
+	for _, b := range []struct {
+		what, dir string
+		args      []string
+	}{
+		{"the example servers", "../examples", examples},
+		{"the sluice command", "../cmd/sluice", []string{"build", "-o", bin + "/", "."}},
+	} {
+		cmd := exec.Command("go", b.args...)
+		cmd.Dir = b.dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			h.t.Fatalf("go build %s: %v\n%s", b.what, err, out)
+		}
 	}
-	h.t.Logf("built %v in %v", servers, time.Since(begin).Round(time.Millisecond))
+	h.t.Logf("built %v, echo and the sluice command in %v", servers, time.Since(begin).Round(time.Millisecond))
 	return bin
 }
 
@@ -158,7 +187,16 @@ var listening = regexp.MustCompile(`listening addr=(\S+)`)
 func (h *harness) start(bin, server, group string, env []string) *instance {
 	h.t.Helper()
 	in := &instance{name: server + "@" + group, done: make(chan struct{})}
-	logf, err := os.Create(filepath.Join(h.dir, in.name+".log"))
+	// An instance started again (scenario 9 kills one) logs to a file of
+	// its own.
+	in.log = filepath.Join(h.dir, in.name+".log")
+	for i := 2; ; i++ {
+		if _, err := os.Stat(in.log); err != nil {
+			break
+		}
+		in.log = filepath.Join(h.dir, fmt.Sprintf("%s.%d.log", in.name, i))
+	}
+	logf, err := os.Create(in.log)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -207,7 +245,8 @@ func (h *harness) start(bin, server, group string, env []string) *instance {
 		in.cmd.Wait()
 		logf.Close()
 	}()
-	h.t.Cleanup(func() {
+	// Stopped at the end of the run, even when a scenario starts it.
+	h.root.Cleanup(func() {
 		in.cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-in.done:
@@ -228,7 +267,7 @@ func (h *harness) start(bin, server, group string, env []string) *instance {
 }
 
 func (h *harness) logOf(in *instance) string {
-	b, _ := os.ReadFile(filepath.Join(h.dir, in.name+".log"))
+	b, _ := os.ReadFile(in.log)
 	return string(b)
 }
 
@@ -308,8 +347,8 @@ type result struct {
 	path       string
 	status     int
 	latency    time.Duration
-	limit      string // X-RateLimit-Limit
-	remaining  string // X-RateLimit-Remaining: absent when the limiter failed open
+	policy     string // RateLimit-Policy: the rule's quotas
+	rateLimit  string // RateLimit: what is left; absent when the limiter failed open
 	retryAfter string // Retry-After
 	err        error
 }
@@ -343,10 +382,26 @@ func (h *harness) do(in *instance, method, path string, c client) result {
 	resp.Body.Close()
 	r.latency = time.Since(begin)
 	r.status = resp.StatusCode
-	r.limit = resp.Header.Get("X-RateLimit-Limit")
-	r.remaining = resp.Header.Get("X-RateLimit-Remaining")
+	r.policy = resp.Header.Get("RateLimit-Policy")
+	r.rateLimit = resp.Header.Get("RateLimit")
 	r.retryAfter = resp.Header.Get("Retry-After")
 	return r
+}
+
+var quotaParam = regexp.MustCompile(`;q=(\d+)`)
+
+// quota returns the quota of the first policy of a RateLimit-Policy field
+// (`"reload";q=10;w=3600` is 10), or -1.
+func quota(policy string) int {
+	m := quotaParam.FindStringSubmatch(policy)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.Atoi(m[1])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // shot is one request of a burst.

@@ -69,8 +69,8 @@ func fromVegeta(r *vegeta.Result) result {
 		res.err = fmt.Errorf("%s", r.Error)
 	}
 	if r.Headers != nil {
-		res.limit = r.Headers.Get("X-RateLimit-Limit")
-		res.remaining = r.Headers.Get("X-RateLimit-Remaining")
+		res.policy = r.Headers.Get("RateLimit-Policy")
+		res.rateLimit = r.Headers.Get("RateLimit")
 		res.retryAfter = r.Headers.Get("Retry-After")
 	}
 	return res
@@ -107,7 +107,7 @@ func scenarioReload(h *harness, sr *scenarioReport) {
 	}
 	written := time.Now()
 	h.writeConfig(p)
-	// Each instance shows the limit it enforces in X-RateLimit-Limit; a
+	// Each instance shows the limit it enforces in RateLimit-Policy; a
 	// probe client per instance asks until it says the new one.
 	var wg sync.WaitGroup
 	took := make([]time.Duration, len(h.all()))
@@ -116,7 +116,7 @@ func scenarioReload(h *harness, sr *scenarioReport) {
 		wg.Go(func() {
 			for time.Since(written) < 5*time.Second {
 				r := h.do(in, "GET", "/api/reload/probe", probe)
-				if r.limit == strconv.Itoa(reloadAfter) {
+				if quota(r.policy) == reloadAfter {
 					took[i] = r.at.Sub(written)
 					return
 				}
@@ -185,14 +185,17 @@ func roundAll(ds []time.Duration) []time.Duration {
 // balancer is a round-robin reverse proxy in front of instances, as a load
 // balancer would be: it sets X-Forwarded-For to its client's address (one
 // fixed address, standing for the client behind it) and records every
-// request it passes on.
+// request it passes on, with the response as the instance sent it.
 type balancer struct {
 	*httptest.Server
 	mu  sync.Mutex
 	log []result
 }
 
-func (h *harness) balancer(ins []*instance, clientIP string) *balancer {
+// balancer starts a balancer in front of ins for the client at clientIP.
+// modify, if not nil, changes each response before the client sees it;
+// the log keeps the status and Retry-After the instance sent.
+func (h *harness) balancer(ins []*instance, clientIP string, modify func(*http.Response)) *balancer {
 	b := &balancer{}
 	var next atomic.Uint64
 	targets := make([]*url.URL, len(ins))
@@ -205,6 +208,9 @@ func (h *harness) balancer(ins []*instance, clientIP string) *balancer {
 			pr.Out.Header.Set("X-Forwarded-For", clientIP)
 		},
 		Transport: h.client.Transport,
+	}
+	if modify != nil {
+		proxy.ModifyResponse = func(r *http.Response) error { modify(r); return nil }
 	}
 	b.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		begin := time.Now()
@@ -258,7 +264,7 @@ func early(log []result) []string {
 // with no 429 reaching the caller, and never retry before Retry-After allows.
 func scenarioClients(h *harness, sr *scenarioReport) {
 	const burst = 3 * clientsLimit
-	lb := h.balancer(h.onCluster, h.newIP())
+	lb := h.balancer(h.onCluster, h.newIP(), nil)
 	rc := retryablehttp.NewClient()
 	rc.Logger = nil
 	rc.RetryMax = 10
@@ -294,7 +300,7 @@ func scenarioClients(h *harness, sr *scenarioReport) {
 	// above), or fail it under CI=true, rather than report a check that did
 	// not run.
 	curl := redistest.Need(h.t, "curl")
-	lb2 := h.balancer(h.onStandalone, h.newIP())
+	lb2 := h.balancer(h.onStandalone, h.newIP(), nil)
 	surfaced = nil
 	begin = time.Now()
 	for range burst {

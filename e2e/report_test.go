@@ -15,7 +15,8 @@ import (
 type stats struct {
 	requests, admitted, denied, unavailable, other5xx, errors int
 	// failOpen counts admissions without a decision from Redis: a limited
-	// response with X-RateLimit-Limit but no X-RateLimit-Remaining.
+	// response with RateLimit-Policy but no RateLimit (the draft-10 fields,
+	// the configuration's default).
 	failOpen int
 	p50, p99 time.Duration
 }
@@ -31,7 +32,7 @@ func summarise(rs []result) stats {
 			continue
 		case r.status < 300:
 			s.admitted++
-			if r.limit != "" && r.remaining == "" {
+			if r.policy != "" && r.rateLimit == "" {
 				s.failOpen++
 			}
 		case r.status == 429:
@@ -86,6 +87,7 @@ type scenarioReport struct {
 	name     string
 	traffic  stats
 	checks   []check
+	notes    []string // measurements and transcripts, printed as they are
 	duration time.Duration
 	t        *testing.T
 	rep      *report // for the latencies
@@ -106,6 +108,13 @@ func (sr *scenarioReport) expectEq(what string, expected, observed any) {
 	sr.t.Helper()
 	e, o := fmt.Sprint(expected), fmt.Sprint(observed)
 	sr.expect(e == o, what, e, o)
+}
+
+// note adds a line to the scenario's section of the report, such as a
+// measurement or a command's output.
+func (sr *scenarioReport) note(line string) {
+	sr.t.Log(line)
+	sr.notes = append(sr.notes, line)
 }
 
 // record adds results to the scenario's traffic summary and to its
@@ -184,6 +193,9 @@ func (r *report) String() string {
 				mark = "**FAIL**"
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", c.what, c.expected, c.observed, mark)
+		}
+		if len(sr.notes) > 0 {
+			fmt.Fprintf(&b, "\n```\n%s\n```\n", strings.Join(sr.notes, "\n"))
 		}
 	}
 	return b.String()
