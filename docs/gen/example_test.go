@@ -60,7 +60,7 @@ func Example_slidingLog() {
 		Methods: []string{"POST"},
 		// snippet:sliding-log
 		Algorithm: backend.SlidingLog,
-		Limits:    []core.Limit{core.Limit{N: 5, Per: 15*time.Minute}},
+		Limits:    []core.Limit{core.Limit{N: 5, Per: 15 * time.Minute}},
 		// end snippet:sliding-log
 	})
 	defer lim.Close()
