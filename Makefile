@@ -29,7 +29,7 @@ help:
 	@echo "               COMPARE_BENCHTIME (default $(COMPARE_BENCHTIME)), medians by benchstat, into docs/performance.md and .png"
 	@echo "make bench-envoy  Sluice's Envoy rate limit service beside envoyproxy/ratelimit (bench/envoycompare):"
 	@echo "               decisions and req/s with p50/p99 at 1-256 callers, into bench/out/envoy.md"
-	@echo "make e2e      end to end: Redis Cluster + standalone, 7 example servers, load, faults, clients, the sluice command (e2e/)"
+	@echo "make e2e      end to end: Redis Cluster + standalone, 7 example servers and 2 gRPC ones, load, faults, clients, the sluice command (e2e/)"
 	@echo "               E2E_BREAK=<mutation> breaks one property on purpose; the report is in e2e/out/report.md"
 	@echo "make run      the example server on the in-memory backend (:8080)"
 	@echo "make docs     refresh the docs' Go snippets from their compiled sources and the pictures in docs/img"
@@ -55,8 +55,9 @@ test-tools:
 	@echo "== go vet, go test tools"; cd tools && GOWORK=off go vet ./... && GOWORK=off go test -count=1 ./...
 
 # The end-to-end run (module e2e): a Redis Cluster and a standalone Redis,
-# seven example servers from one configuration file, real load, real faults,
-# real clients (sluiceclient among them), the sluice command and leasing.
+# seven example servers from one configuration file and two of the gRPC
+# example, real load, real faults, real clients (sluiceclient among them),
+# the sluice command and leasing.
 # E2E_BREAK=<mutation> breaks one property on purpose, to show the scenario
 # guarding it fails (the list is in e2e/harness_test.go).
 e2e:

@@ -14,7 +14,7 @@ import (
 // out/report.md.
 func TestE2E(t *testing.T) {
 	if os.Getenv("SLUICE_E2E") != "1" {
-		t.Skip("the end-to-end run starts 7 Redis servers and 7 example servers: run it with `make e2e` (SLUICE_E2E=1)")
+		t.Skip("the end-to-end run starts 7 Redis servers and 9 example servers: run it with `make e2e` (SLUICE_E2E=1)")
 	}
 	begin := time.Now()
 	h := newHarness(t, *breakFlag)
@@ -32,6 +32,7 @@ func TestE2E(t *testing.T) {
 		{"7-sluiceclient", scenarioSluiceClient},
 		{"8-cli", scenarioCLI},
 		{"9-leasing", scenarioLeasing},
+		{"10-grpc", scenarioGRPC},
 		// Last: it kills and restarts Redis.
 		{"4-faults", scenarioFaults},
 	} {

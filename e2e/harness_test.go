@@ -30,7 +30,7 @@ var breakFlag = flag.String("e2e.break", "", "break one property on purpose: "+s
 // mutations are the properties -e2e.break can break, each with the scenario
 // that must then fail.
 var mutations = map[string]string{
-	"memory":           "exactness: every instance counts in its own memory instead of the shared Redis",
+	"memory":           "exactness and grpc: every instance counts in its own memory instead of the shared Redis",
 	"trust-all":        "spoofing: every address is trusted to set X-Forwarded-For",
 	"open-is-closed":   "faults: the fail-open rule fails closed",
 	"tier-claim":       "tiers: the tier is read from a claim the tokens do not have",
@@ -169,6 +169,7 @@ func (h *harness) build() string {
 	}{
 		{"the example servers", "../examples", examples},
 		{"the sluice command", "../cmd/sluice", []string{"build", "-o", bin + "/", "."}},
+		{"the gRPC example", "../examples/grpc", []string{"build", "-o", bin + "/grpc", "."}},
 	} {
 		cmd := exec.Command("go", b.args...)
 		cmd.Dir = b.dir
@@ -176,7 +177,7 @@ func (h *harness) build() string {
 			h.t.Fatalf("go build %s: %v\n%s", b.what, err, out)
 		}
 	}
-	h.t.Logf("built %v, echo and the sluice command in %v", servers, time.Since(begin).Round(time.Millisecond))
+	h.t.Logf("built %v, echo, grpc and the sluice command in %v", servers, time.Since(begin).Round(time.Millisecond))
 	return bin
 }
 
