@@ -16,7 +16,7 @@ COMPARE_BENCHTIME ?= 300ms
 .PHONY: help test test-workspace test-gowork-off test-tools vet lint fmt staticcheck tidy release-verify api api-update count outside fuzz bench bench-compare bench-lease bench-envoy run docs generate tools clean e2e
 
 help:
-	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off"
+	@echo "make test     vet + go test -race on every module, in the workspace and with GOWORK=off, TEST_JOBS (3) at a time"
 	@echo "make lint     gofmt, go vet, staticcheck, go mod tidy -diff on every module, and make release-verify"
 	@echo "make release-verify  versions.yaml lists every go.mod and every sibling require is at its version"
 	@echo "make api      every published module's API against its baseline (api/*.txt, apidiff); fails on any change"
@@ -35,18 +35,29 @@ help:
 	@echo "make docs     refresh the docs' Go snippets from their compiled sources and the pictures in docs/img"
 	@echo "make generate regenerate the Go code of the .proto files (examples/grpc) with buf and the pinned plugins"
 
-test: vet test-workspace test-gowork-off test-tools
+# The modules' tests run TEST_JOBS at a time (most of a module's test time
+# is waiting on Redis, sockets and real timeouts, not CPU), each module's
+# output printed whole when it ends. TEST_JOBS=1 runs them one by one.
+TEST_JOBS ?= 3
+WS_TESTS  := $(addprefix test-workspace/,$(MODULES))
+OFF_TESTS := $(addprefix test-gowork-off/,$(MODULES))
+.PHONY: $(WS_TESTS) $(OFF_TESTS)
+
+test: vet
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-workspace test-gowork-off test-tools
 
 vet:
 	@for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && go vet ./...); done
 
-test-workspace:
-	@for m in $(MODULES); do echo "== go test -race $$m"; (cd $$m && go test -race -count=1 ./...); done
+test-workspace: $(WS_TESTS)
+$(WS_TESTS): test-workspace/%:
+	@echo "== go test -race $*"; cd $* && go test -race -count=1 ./...
 
 # What a user gets: each module on its own, resolving siblings through its
 # relative replace directives.
-test-gowork-off:
-	@for m in $(MODULES); do echo "== GOWORK=off go test $$m"; (cd $$m && GOWORK=off go test -count=1 ./...); done
+test-gowork-off: $(OFF_TESTS)
+$(OFF_TESTS): test-gowork-off/%:
+	@echo "== GOWORK=off go test $*"; cd $* && GOWORK=off go test -count=1 ./...
 
 # The tools module (Go 1.26, outside the workspace): the release command
 # and its tests, among them the module-cycle check. The tests that go get
