@@ -2,8 +2,6 @@ package sluicegrpc_test
 
 import (
 	"context"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/peer"
 	"net"
 	"net/http"
 	"testing"
@@ -13,6 +11,8 @@ import (
 	"github.com/sluicehq/sluice/core"
 	"github.com/sluicehq/sluice/core/clock"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 )
 
 // BenchmarkUnary measures what the unary interceptor adds to a call: the
