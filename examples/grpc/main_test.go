@@ -349,16 +349,21 @@ func TestExampleRedis(t *testing.T) {
 // chats they held open at once.
 func countRedis(t *testing.T, clients []greeterv1.GreeterClient) (allowed int, took time.Duration, open int) {
 	t.Helper()
-	begin := time.Now()
-	for i := range 10 {
-		err := sayHello(t, clients[i%2])
+	// admitted is 1 for a call or chat admitted, 0 for one refused.
+	admitted := func(what string, i int, err error) int {
+		t.Helper()
 		switch status.Code(err) {
 		case codes.OK:
-			allowed++
+			return 1
 		case codes.ResourceExhausted:
-		default:
-			t.Fatalf("call %d: %v", i+1, err)
+			return 0
 		}
+		t.Fatalf("%s %d: %v", what, i+1, err)
+		return 0
+	}
+	begin := time.Now()
+	for i := range 10 {
+		allowed += admitted("call", i, sayHello(t, clients[i%2]))
 	}
 	took = time.Since(begin)
 	for i := range 4 {
@@ -371,13 +376,7 @@ func countRedis(t *testing.T, clients []greeterv1.GreeterClient) (allowed int, t
 		if err == nil {
 			_, err = st.Recv()
 		}
-		switch status.Code(err) {
-		case codes.OK:
-			open++
-		case codes.ResourceExhausted:
-		default:
-			t.Fatalf("chat %d: %v", i+1, err)
-		}
+		open += admitted("chat", i, err)
 	}
 	return allowed, took, open
 }
