@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluicehq/sluice/core"
@@ -34,7 +36,16 @@ type interceptor struct {
 	lim      *core.Limiter
 	cfg      config
 	policies policies
+	// addrs holds the formatted addresses of recent TCP peers, keyed by
+	// the *net.TCPAddr: grpc-go gives every call of a connection the same
+	// one, never changed, so a connection's address is formatted once,
+	// not per call. It is emptied when it holds maxAddrs.
+	addrs  sync.Map // *net.TCPAddr -> string
+	naddrs atomic.Int32
 }
+
+// maxAddrs bounds interceptor.addrs.
+const maxAddrs = 4096
 
 func newInterceptor(lim *core.Limiter, opts []Option) *interceptor {
 	if lim == nil {
@@ -56,7 +67,8 @@ func UnaryServerInterceptor(lim *core.Limiter, opts ...Option) grpc.UnaryServerI
 		if matchMethod(i.cfg.exempt, info.FullMethod) {
 			return handler(ctx, req)
 		}
-		d, trailer, err := i.admit(ctx, info.FullMethod)
+		var d core.Decision
+		trailer, err := i.admit(ctx, info.FullMethod, &d)
 		if err != nil {
 			if trailer != nil {
 				grpc.SetTrailer(ctx, trailer)
@@ -86,7 +98,8 @@ func StreamServerInterceptor(lim *core.Limiter, opts ...Option) grpc.StreamServe
 			return handler(srv, ss)
 		}
 		ctx := ss.Context()
-		d, trailer, err := i.admit(ctx, info.FullMethod)
+		var d core.Decision
+		trailer, err := i.admit(ctx, info.FullMethod, &d)
 		if err != nil {
 			if trailer != nil {
 				ss.SetTrailer(trailer)
@@ -120,12 +133,31 @@ func StreamServerInterceptor(lim *core.Limiter, opts ...Option) grpc.StreamServe
 func (i *interceptor) request(ctx context.Context, method string) core.Request {
 	r := core.Request{Method: httpMethod, Path: method, Header: &incomingHeader{ctx}}
 	if p, ok := peer.FromContext(ctx); ok {
-		r.RemoteAddr = addrString(p.Addr)
+		r.RemoteAddr = i.remoteAddr(p.Addr)
 		if i.cfg.clientCert {
 			r.Identity = certIdentity(p)
 		}
 	}
 	return r
+}
+
+// remoteAddr returns addrString(a), from the cache for a TCP address seen
+// before.
+func (i *interceptor) remoteAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return addrString(a)
+	}
+	if s, ok := i.addrs.Load(tcp); ok {
+		return s.(string)
+	}
+	s := addrString(tcp)
+	if i.naddrs.Add(1) > maxAddrs {
+		i.addrs.Clear()
+		i.naddrs.Store(1)
+	}
+	i.addrs.Store(tcp, s)
+	return s
 }
 
 // addrString returns a peer's address as net/http writes
@@ -160,32 +192,28 @@ func certIdentity(p *peer.Peer) core.Identity {
 	return core.Identity{Kind: core.KindUser, Value: ti.State.PeerCertificates[0].Subject.String()}
 }
 
-// admit decides on a call, or on the opening of a stream, and waits out a
+// admit decides on a call, or on the opening of a stream, into d (a
+// Decision is large: filled in place, it is copied once), and waits out a
 // Delayed decision. When the call must not proceed it returns the status
 // error to answer with and the trailer metadata to send with it (nil
 // when there is none).
-func (i *interceptor) admit(ctx context.Context, method string) (core.Decision, metadata.MD, error) {
-	d, err := i.lim.Decide(ctx, i.request(ctx, method))
-	if err != nil {
-		md, err := i.failed(ctx, method, err)
-		return d, md, err
+func (i *interceptor) admit(ctx context.Context, method string, d *core.Decision) (metadata.MD, error) {
+	var err error
+	if *d, err = i.lim.Decide(ctx, i.request(ctx, method)); err != nil {
+		return i.failed(ctx, method, err)
 	}
 	switch d.Outcome {
 	case core.FailedClosed:
 		i.cfg.report(ctx, method, d.Err)
-		md, err := unavailable()
-		return d, md, err
+		return unavailable()
 	case core.FailedOpen:
 		i.cfg.report(ctx, method, d.Err)
 	case core.Denied:
-		md, err := i.denied(&d)
-		return d, md, err
+		return i.denied(d)
 	case core.Delayed:
-		if md, err := i.delay(ctx, method, &d); err != nil {
-			return d, md, err
-		}
+		return i.delay(ctx, method, d)
 	}
-	return d, nil, nil
+	return nil, nil
 }
 
 // delay waits a Delayed decision's delay. If the context's deadline comes
